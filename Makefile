@@ -1,0 +1,61 @@
+# moscow-time. `make run` serves http://127.0.0.1:8080/, `make test` runs every
+# test; both install the Debian packages they need first. See README.md.
+
+VERSION   := $(shell cat fcgi-app/VERSION)
+BUILD     ?= build
+CC        ?= cc
+CFLAGS    ?= -O2
+WARN      := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wformat=2
+HARDEN    := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) -DMT_VERSION='"$(VERSION)"' -I/usr/include/iniparser
+LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
+LIBS      := -lfcgi -liniparser -lpthread
+
+SRC      := $(wildcard fcgi-app/src/*.c)
+LIB_SRC  := $(filter-out fcgi-app/src/main.c,$(SRC))
+HDR      := $(wildcard fcgi-app/src/*.h)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all build deps run test unit integration lint format bench image test-image clean
+
+all: build
+build: $(BUILD)/moscow-time
+
+$(BUILD)/moscow-time: $(SRC) $(HDR) fcgi-app/VERSION
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(SRC) $(LIBS)
+
+# The responder with AddressSanitizer and UBSan: the integration tests can run it.
+$(BUILD)/moscow-time-asan: $(SRC) $(HDR) fcgi-app/VERSION
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g $(LDFLAGS) -o $@ $(SRC) $(LIBS)
+
+# Unit tests link the modules directly, under the sanitizers.
+$(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g -Ifcgi-app/src $(LDFLAGS) -o $@ \
+		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
+
+deps:
+	scripts/install-deps.sh run
+
+run: deps build
+	scripts/run.sh
+
+test:
+	scripts/install-deps.sh test
+	scripts/test.sh
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+bench: deps build
+	scripts/install-deps.sh bench
+	scripts/bench.sh
+
+format:
+	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
+
+clean:
+	rm -rf $(BUILD)

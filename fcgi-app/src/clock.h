@@ -1,0 +1,29 @@
+#ifndef MT_CLOCK_H
+#define MT_CLOCK_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* The current second, formatted both ways the routes need it. */
+struct clock_text {
+        time_t sec;     /* the second the strings describe; 0 = not filled yet */
+        char local[128]; /* the configured format, e.g. "2026-11-25 12:34:56 MSK" */
+        char iso[32];   /* RFC 3339 with the zone's offset: "2026-11-25T12:34:56+03:00" */
+};
+
+/* 0 if name is a zone of the system tz database; else -1 and why. */
+int clock_zone_check(const char *name, char *why, size_t len);
+
+/* 0 if fmt is a strftime format of known conversions that yields some text; else -1 and why. */
+int clock_format_check(const char *fmt, char *why, size_t len);
+
+/* Makes zone the process's local time zone. Call before any thread starts. */
+int clock_init(const char *zone);
+
+/* Formats t into out. */
+void clock_format(time_t t, const char *fmt, struct clock_text *out);
+
+/* Refreshes cache when the wall clock has moved to another second; returns it. */
+const struct clock_text *clock_now(struct clock_text *cache, const char *fmt);
+
+#endif

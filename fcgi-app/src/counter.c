@@ -1,0 +1,417 @@
+/*
+ * The durable visits counter.
+ *
+ * The file holds the count as decimal text and a newline, the Python
+ * version's format. The count is kept in memory (one responder owns the file,
+ * enforced with flock) and each visit overwrites the file in place with a
+ * single pwrite at offset 0 before its response is sent. The count only
+ * grows, so the new text is never shorter than the old one and a reader never
+ * sees a stale tail; a write of a few bytes inside the first page is not
+ * split by a signal, so SIGKILL at any moment leaves either the old or the
+ * new number. fsync policy:
+ *   always    group commit: each visit waits for an fdatasync that started
+ *             after its write; concurrent visits share one.
+ *   interval  a flusher thread fdatasyncs at most every sync_interval_ms.
+ *   never     only at shutdown.
+ */
+#include "counter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define COUNTER_FILE_MAX 64 /* bytes; a count with generous whitespace fits */
+
+static int
+is_blank(char ch)
+{
+        return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+int
+counter_parse(const char *buf, size_t len, uint64_t *out, char *why, size_t whylen)
+{
+        size_t i = 0, end = len;
+        uint64_t v = 0;
+
+        while (i < end && is_blank(buf[i]))
+                i++;
+        while (end > i && is_blank(buf[end - 1]))
+                end--;
+        if (i < end && buf[i] == '-') {
+                snprintf(why, whylen, "a negative number is not a count");
+                return -1;
+        }
+        for (; i < end; i++) {
+                if (buf[i] < '0' || buf[i] > '9') {
+                        snprintf(why, whylen, "not a decimal number");
+                        return -1;
+                }
+                unsigned d = (unsigned)(buf[i] - '0');
+                if (v > ((uint64_t)COUNTER_MAX - d) / 10) {
+                        snprintf(why, whylen, "too large: more than %" PRId64, (int64_t)COUNTER_MAX);
+                        return -1;
+                }
+                v = v * 10 + d;
+        }
+        *out = v;
+        return 0;
+}
+
+/* The first bytes of buf, escaped, so that an error message shows what the file holds. */
+static void
+excerpt(const char *buf, size_t len, char *out, size_t outlen)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < len && i < 32 && n + 5 < outlen; i++) {
+                unsigned char ch = (unsigned char)buf[i];
+                if (ch == '\n')
+                        n += (size_t)snprintf(out + n, outlen - n, "\\n");
+                else if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+                        n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", ch);
+                else
+                        out[n++] = (char)ch;
+        }
+        out[n] = '\0';
+        if (len > 32 && n + 4 < outlen)
+                strcat(out, "...");
+}
+
+static void
+set_text(struct counter *c, uint64_t v)
+{
+        c->value = v;
+        c->text_len = (size_t)snprintf(c->text, sizeof(c->text), "%" PRIu64 "\n", v);
+}
+
+static void
+note_failure(struct counter *c, const char *op, const char *what, char *why, size_t whylen)
+{
+        snprintf(why, whylen, "cannot %s the counter file %s: %s", op, c->path, what);
+        if (!c->failing)
+                log_error("%s; visits get 503 until it works again", why);
+        c->failing = 1;
+}
+
+static void
+note_success(struct counter *c)
+{
+        if (c->failing)
+                log_info("counter file %s works again at %" PRIu64, c->path, c->value);
+        c->failing = 0;
+}
+
+/*
+ * Writes v over the file. A short write (RLIMIT_FSIZE, a full disk) left the
+ * first bytes of the new text over the old one; writing the old text back
+ * covers exactly those bytes again, so the file never shows a mixed number.
+ */
+static int
+write_value(struct counter *c, uint64_t v, char *why, size_t whylen)
+{
+        char text[COUNTER_TEXT], what[96];
+        size_t n = (size_t)snprintf(text, sizeof(text), "%" PRIu64 "\n", v);
+
+        ssize_t w = pwrite(c->fd, text, n, 0);
+        if (w == (ssize_t)n) {
+                set_text(c, v);
+                note_success(c);
+                return 0;
+        }
+        if (w < 0) {
+                snprintf(what, sizeof(what), "%s", strerror(errno));
+        } else {
+                snprintf(what, sizeof(what), "short write (%zd of %zu bytes)", w, n);
+                if (pwrite(c->fd, c->text, c->text_len, 0) < 0)
+                        log_error("counter file %s: restoring %" PRIu64 " after a short write: %s",
+                                  c->path, c->value, strerror(errno));
+        }
+        note_failure(c, "write", what, why, whylen);
+        return -1;
+}
+
+/* Called and returns with c->mu held; drops it around the fdatasync. */
+static int
+sync_now(struct counter *c, char *why, size_t whylen)
+{
+        uint64_t upto = c->value;
+
+        c->syncing = 1;
+        pthread_mutex_unlock(&c->mu);
+        int rc = fdatasync(c->fd);
+        int err = errno;
+        pthread_mutex_lock(&c->mu);
+        c->syncing = 0;
+        if (rc == 0 && upto > c->synced)
+                c->synced = upto;
+        pthread_cond_broadcast(&c->synced_cv);
+        if (rc != 0) {
+                note_failure(c, "fsync", strerror(err), why, whylen);
+                return -1;
+        }
+        return 0;
+}
+
+/* Group commit: returns once an fdatasync that began after target was written has finished. */
+static int
+wait_synced(struct counter *c, uint64_t target, char *why, size_t whylen)
+{
+        while (c->synced < target) {
+                if (c->syncing) {
+                        pthread_cond_wait(&c->synced_cv, &c->mu);
+                        continue;
+                }
+                if (sync_now(c, why, whylen) != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+int
+counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen)
+{
+        int rc = -1;
+
+        pthread_mutex_lock(&c->mu);
+        if (c->value >= COUNTER_MAX) {
+                snprintf(why, whylen, "the counter is at its maximum");
+                goto out;
+        }
+        uint64_t next = c->value + 1;
+        if (write_value(c, next, why, whylen) != 0)
+                goto out;
+        if (c->mode == SYNC_ALWAYS && wait_synced(c, next, why, whylen) != 0)
+                goto out;
+        *out = next;
+        rc = 0;
+out:
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+}
+
+uint64_t
+counter_get(struct counter *c)
+{
+        pthread_mutex_lock(&c->mu);
+        uint64_t v = c->value;
+        pthread_mutex_unlock(&c->mu);
+        return v;
+}
+
+int
+counter_check(struct counter *c, char *why, size_t whylen)
+{
+        char buf[COUNTER_TEXT];
+        int rc = -1;
+
+        pthread_mutex_lock(&c->mu);
+        if (pread(c->fd, buf, sizeof(buf), 0) < 0) {
+                note_failure(c, "read", strerror(errno), why, whylen);
+                goto out;
+        }
+        /* Rewriting the same bytes proves the volume takes writes and changes nothing. */
+        ssize_t w = pwrite(c->fd, c->text, c->text_len, 0);
+        if (w != (ssize_t)c->text_len) {
+                note_failure(c, "write", w < 0 ? strerror(errno) : "short write", why, whylen);
+                goto out;
+        }
+        note_success(c);
+        rc = 0;
+out:
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+}
+
+static void *
+flusher_main(void *arg)
+{
+        struct counter *c = arg;
+        struct timespec deadline;
+        char why[256];
+
+        pthread_mutex_lock(&c->mu);
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        while (!c->stopping) {
+                deadline.tv_sec += c->interval_ms / 1000;
+                deadline.tv_nsec += (long)(c->interval_ms % 1000) * 1000000L;
+                if (deadline.tv_nsec >= 1000000000L) {
+                        deadline.tv_sec++;
+                        deadline.tv_nsec -= 1000000000L;
+                }
+                while (!c->stopping &&
+                       pthread_cond_timedwait(&c->flusher_cv, &c->mu, &deadline) != ETIMEDOUT)
+                        ;
+                if (!c->stopping && c->synced < c->value && !c->syncing)
+                        (void)sync_now(c, why, sizeof(why)); /* note_failure() logged it */
+        }
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+}
+
+static int
+start_flusher(struct counter *c, char *err, size_t errlen)
+{
+        pthread_condattr_t attr;
+
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->flusher_cv, &attr);
+        pthread_condattr_destroy(&attr);
+        if (c->mode != SYNC_INTERVAL)
+                return 0;
+        int rc = pthread_create(&c->flusher, NULL, flusher_main, c);
+        if (rc != 0) {
+                snprintf(err, errlen, "starting the counter flusher: %s", strerror(rc));
+                return -1;
+        }
+        c->has_flusher = 1;
+        return 0;
+}
+
+/* A newly created file must survive a crash too: fsync the directory that names it. */
+static int
+sync_parent(const char *path, char *err, size_t errlen)
+{
+        char copy[CONFIG_PATH_MAX];
+
+        snprintf(copy, sizeof(copy), "%s", path);
+        const char *dir = dirname(copy);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) {
+                snprintf(err, errlen, "fsync of directory %s: %s", dir, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        close(fd);
+        return 0;
+}
+
+static enum counter_status
+open_file(struct counter *c, int *created, char *err, size_t errlen)
+{
+        *created = 0;
+        c->fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (c->fd >= 0)
+                *created = 1;
+        else if (errno == EEXIST)
+                c->fd = open(c->path, O_RDWR | O_CLOEXEC);
+        if (c->fd < 0) {
+                snprintf(err, errlen, "counter file %s: cannot open for reading and writing: %s",
+                         c->path, strerror(errno));
+                return COUNTER_IOERR;
+        }
+        if (flock(c->fd, LOCK_EX | LOCK_NB) != 0) {
+                int busy = errno == EWOULDBLOCK;
+                snprintf(err, errlen, "counter file %s: %s", c->path,
+                         busy ? "another responder is using it (flock held)" : strerror(errno));
+                return busy ? COUNTER_BUSY : COUNTER_IOERR;
+        }
+        return COUNTER_OK;
+}
+
+static enum counter_status
+load_value(struct counter *c, char *err, size_t errlen)
+{
+        char buf[COUNTER_FILE_MAX + 1], why[128], shown[160];
+        struct stat st;
+
+        if (fstat(c->fd, &st) != 0) {
+                snprintf(err, errlen, "counter file %s: fstat: %s", c->path, strerror(errno));
+                return COUNTER_IOERR;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(err, errlen, "counter file %s: not a regular file", c->path);
+                return COUNTER_IOERR;
+        }
+        ssize_t n = pread(c->fd, buf, sizeof(buf), 0);
+        if (n < 0) {
+                snprintf(err, errlen, "counter file %s: read: %s", c->path, strerror(errno));
+                return COUNTER_IOERR;
+        }
+        uint64_t v;
+        excerpt(buf, (size_t)n, shown, sizeof(shown));
+        if (n > COUNTER_FILE_MAX || st.st_size > COUNTER_FILE_MAX) {
+                snprintf(err, errlen, "counter file %s is corrupt: %lld bytes is too long for a "
+                         "count (starts \"%s\"); left untouched", c->path, (long long)st.st_size,
+                         shown);
+                return COUNTER_CORRUPT;
+        }
+        if (counter_parse(buf, (size_t)n, &v, why, sizeof(why)) != 0) {
+                snprintf(err, errlen, "counter file %s is corrupt: %s (holds \"%s\"); left "
+                         "untouched", c->path, why, shown);
+                return COUNTER_CORRUPT;
+        }
+        set_text(c, v);
+        c->synced = v;
+        return COUNTER_OK;
+}
+
+enum counter_status
+counter_open(struct counter *c, const struct config *cfg, char *err, size_t errlen)
+{
+        int created;
+
+        memset(c, 0, sizeof(*c));
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_cond_init(&c->synced_cv, NULL);
+        c->path = cfg->counter_path;
+        c->mode = cfg->sync;
+        c->interval_ms = cfg->sync_interval_ms;
+        enum counter_status st = open_file(c, &created, err, errlen);
+        if (st == COUNTER_OK)
+                st = load_value(c, err, errlen);
+        if (st == COUNTER_OK && created) {
+                log_warn("counter file %s did not exist: created, starting at 0", c->path);
+                if (pwrite(c->fd, c->text, c->text_len, 0) != (ssize_t)c->text_len ||
+                    fdatasync(c->fd) != 0) {
+                        snprintf(err, errlen, "counter file %s: writing 0: %s", c->path,
+                                 strerror(errno));
+                        st = COUNTER_IOERR;
+                } else if (sync_parent(c->path, err, errlen) != 0) {
+                        st = COUNTER_IOERR;
+                }
+        }
+        if (st == COUNTER_OK && start_flusher(c, err, errlen) != 0)
+                st = COUNTER_IOERR;
+        if (st != COUNTER_OK && c->fd >= 0) {
+                close(c->fd);
+                c->fd = -1;
+        }
+        return st;
+}
+
+int
+counter_close(struct counter *c)
+{
+        int rc = 0;
+
+        pthread_mutex_lock(&c->mu);
+        c->stopping = 1;
+        pthread_cond_broadcast(&c->flusher_cv);
+        pthread_mutex_unlock(&c->mu);
+        if (c->has_flusher)
+                pthread_join(c->flusher, NULL);
+        if (fdatasync(c->fd) != 0) {
+                log_error("counter file %s: final fsync: %s", c->path, strerror(errno));
+                rc = -1;
+        }
+        if (close(c->fd) != 0) {
+                log_error("counter file %s: close: %s", c->path, strerror(errno));
+                rc = -1;
+        }
+        c->fd = -1;
+        if (rc == 0)
+                log_info("counter file %s flushed at %" PRIu64, c->path, c->value);
+        return rc;
+}

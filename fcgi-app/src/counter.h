@@ -1,0 +1,61 @@
+#ifndef MT_COUNTER_H
+#define MT_COUNTER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define COUNTER_MAX  INT64_MAX /* JSON readers and the Python version agree on signed 64 bits */
+#define COUNTER_TEXT 24        /* "9223372036854775807\n" and a NUL */
+
+enum counter_status {
+        COUNTER_OK = 0,
+        COUNTER_CORRUPT, /* the file holds something that is not a count: left untouched */
+        COUNTER_BUSY,    /* another responder holds the file */
+        COUNTER_IOERR,   /* the file cannot be opened, read or created */
+};
+
+/*
+ * The visits counter: the count lives in memory and every visit is written
+ * through to the file (one pwrite, before the response leaves) so that a
+ * SIGKILL loses nothing. fsync follows [counter] sync.
+ */
+struct counter {
+        pthread_mutex_t mu;
+        pthread_cond_t synced_cv;  /* a group commit finished */
+        pthread_cond_t flusher_cv; /* wakes the interval flusher to stop */
+        pthread_t flusher;
+        int has_flusher;
+        int stopping;
+        int fd;
+        const char *path;
+        enum sync_mode mode;
+        int interval_ms;
+        uint64_t value;  /* what the file holds */
+        uint64_t synced; /* what the last completed fsync covered */
+        int syncing;     /* a thread is inside fdatasync() */
+        int failing;     /* the last write failed: logged once until it recovers */
+        char text[COUNTER_TEXT];
+        size_t text_len;
+};
+
+/* Parses a counter file's bytes. Empty or blank is 0. On failure: -1 and why. */
+int counter_parse(const char *buf, size_t len, uint64_t *out, char *why, size_t whylen);
+
+enum counter_status counter_open(struct counter *c, const struct config *cfg, char *err,
+                                 size_t errlen);
+
+/* Counts one visit: 0 and the new count once it is in the file (and synced if sync=always). */
+int counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen);
+
+uint64_t counter_get(struct counter *c);
+
+/* Readiness: 0 if the file can be read and written now; else -1 and why. */
+int counter_check(struct counter *c, char *why, size_t whylen);
+
+/* Flushes, fsyncs and closes. 0 on success. */
+int counter_close(struct counter *c);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * One event per line on stderr: "2026-11-25T09:30:00.123Z level=info msg...".
+ * Each line leaves in a single write(2) so that lines from several threads
+ * never interleave inside the container log.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/*
+ * Set once during start-up, before any thread exists, and only read after:
+ * every module logs, and threading a logger handle through all of them would
+ * buy nothing.
+ */
+static enum log_level min_level = LOG_LEVEL_INFO;
+
+void
+log_set_level(enum log_level level)
+{
+        min_level = level;
+}
+
+int
+log_level_parse(const char *name, enum log_level *out)
+{
+        for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+                if (strcmp(name, level_names[i]) == 0) {
+                        *out = (enum log_level)i;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+static size_t
+format_stamp(char *buf, size_t len)
+{
+        struct timespec ts;
+        struct tm tm;
+
+        if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+                return (size_t)snprintf(buf, len, "-");
+        size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+        n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+        return n;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+        char line[1024];
+        va_list ap;
+        int saved = errno;
+
+        if (level < min_level)
+                return;
+        size_t n = format_stamp(line, sizeof(line));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " level=%s ", level_names[level]);
+        va_start(ap, fmt);
+        int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        va_end(ap);
+        if (m < 0)
+                m = 0;
+        n += (size_t)m;
+        if (n > sizeof(line) - 2)
+                n = sizeof(line) - 2; /* truncated: keep the newline */
+        line[n++] = '\n';
+        /* Nothing sensible is left to do if stderr itself is gone. */
+        (void)!write(STDERR_FILENO, line, n);
+        errno = saved;
+}

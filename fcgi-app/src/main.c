@@ -1,0 +1,149 @@
+/*
+ * moscow-time: a FastCGI responder that shows the time in Moscow and counts
+ * visits. Start-up order: configuration, time zone, counter file, socket,
+ * workers; then the main thread only waits for a signal.
+ *
+ * Exit codes follow sysexits(3): 0 ok, 64 usage, 65 corrupt counter file,
+ * 69 socket or counter already in use, 71 system error, 74 counter file
+ * unreadable or unwritable, 78 bad configuration.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "clock.h"
+#include "config.h"
+#include "counter.h"
+#include "log.h"
+#include "routes.h"
+#include "server.h"
+
+#ifndef MT_VERSION
+#define MT_VERSION "dev"
+#endif
+
+static void
+usage(FILE *f)
+{
+        fprintf(f, "usage: moscow-time --config PATH        serve FastCGI on the configured socket\n"
+                   "       moscow-time --check-config PATH  validate PATH: exit 0, or 78 with the reason\n"
+                   "       moscow-time --version | --help\n");
+}
+
+/*
+ * Signals go to the main thread only, and synchronously: the workers never
+ * see them, and no handler has to touch shared state.
+ */
+static void
+block_signals(sigset_t *set)
+{
+        sigemptyset(set);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, set, NULL);
+        signal(SIGPIPE, SIG_IGN); /* a vanished peer is an EPIPE, not a death */
+        signal(SIGXFSZ, SIG_IGN); /* RLIMIT_FSIZE makes writes fail (EFBIG), not the process */
+}
+
+static int
+wait_for_stop(const sigset_t *set)
+{
+        for (;;) {
+                int sig = sigwaitinfo(set, NULL);
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("sigwaitinfo: %s", strerror(errno));
+                        return SIGTERM;
+                }
+                if (sig != SIGHUP)
+                        return sig;
+                log_warn("SIGHUP ignored: restart the responder to apply a new config.ini");
+        }
+}
+
+static int
+counter_exit_code(enum counter_status st)
+{
+        switch (st) {
+        case COUNTER_CORRUPT: return EX_DATAERR;
+        case COUNTER_BUSY: return EX_UNAVAILABLE;
+        default: return EX_IOERR;
+        }
+}
+
+static int
+serve(const struct config *cfg)
+{
+        struct counter counter;
+        struct server server;
+        sigset_t set;
+        char err[1024];
+
+        block_signals(&set);
+        if (clock_init(cfg->timezone) != 0) {
+                log_error("setting time zone %s: %s", cfg->timezone, strerror(errno));
+                return EX_OSERR;
+        }
+        enum counter_status cst = counter_open(&counter, cfg, err, sizeof(err));
+        if (cst != COUNTER_OK) {
+                log_error("%s", err);
+                return counter_exit_code(cst);
+        }
+        struct app app = {.cfg = cfg, .counter = &counter};
+        enum server_status sst = server_open(&server, cfg, err, sizeof(err));
+        if (sst != SERVER_OK || server_start(&server, &app, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                server_stop(&server);
+                counter_close(&counter);
+                return sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
+        }
+        log_info("ready: socket %s (mode %04o), %d workers, counter %s at %" PRIu64
+                 " (sync=%s), time zone %s",
+                 cfg->socket_path, cfg->socket_mode, cfg->workers, cfg->counter_path,
+                 counter_get(&counter), config_sync_name(cfg->sync), cfg->timezone);
+        int sig = wait_for_stop(&set);
+        log_info("%s: finishing requests in flight", strsignal(sig));
+        server_stop(&server);
+        int rc = counter_close(&counter) == 0 ? EX_OK : EX_IOERR;
+        log_info("stopped");
+        return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+        struct config cfg;
+        char err[1024];
+
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("moscow-time %s\n", MT_VERSION);
+                return EX_OK;
+        }
+        if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+                usage(stdout);
+                return EX_OK;
+        }
+        int check = argc == 3 && strcmp(argv[1], "--check-config") == 0;
+        if (!check && !(argc == 3 && strcmp(argv[1], "--config") == 0)) {
+                usage(stderr);
+                return EX_USAGE;
+        }
+        if (config_load(argv[2], &cfg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "moscow-time: %s\n", err);
+                return EX_CONFIG;
+        }
+        if (check) {
+                printf("%s: ok\n", argv[2]);
+                return EX_OK;
+        }
+        log_set_level(cfg.log_level);
+        /* Worker threads would each get a malloc arena; two keep the footprint small. */
+        mallopt(M_ARENA_MAX, 2);
+        return serve(&cfg);
+}

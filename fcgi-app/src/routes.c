@@ -1,0 +1,246 @@
+/*
+ * Request -> response. No socket and no libfcgi here: the server hands in a
+ * plain request and sends back the bytes, so tests and fuzzers call this
+ * directly.
+ */
+#include "routes.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+const char routes_page_style[] =
+    "body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;"
+    "font-family:system-ui,sans-serif;background:#f6f5f2;color:#1d1d1f}"
+    "main{text-align:center;padding:2rem}"
+    "h1{font-weight:500;font-size:1.25rem;margin:0 0 1rem;color:#555}"
+    "time{display:block;font-size:clamp(2rem,8vw,4rem);font-variant-numeric:tabular-nums}"
+    "p{margin:1.5rem 0 0;color:#555}";
+
+enum route { ROUTE_NONE, ROUTE_ROOT, ROUTE_VISITS, ROUTE_READY };
+
+static enum route
+find_route(const char *path, size_t len)
+{
+        if (len == 1 && path[0] == '/')
+                return ROUTE_ROOT;
+        if (len == 7 && memcmp(path, "/visits", 7) == 0)
+                return ROUTE_VISITS;
+        if (len == 7 && memcmp(path, "/readyz", 7) == 0)
+                return ROUTE_READY;
+        return ROUTE_NONE;
+}
+
+/*
+ * The q-value the Accept header gives to type ("application/json"): the most
+ * specific matching range wins (type/sub over type/ over wildcard). No Accept
+ * header means anything goes.
+ */
+static double
+accept_q(const char *accept, const char *type)
+{
+        const char *slash = strchr(type, '/');
+        size_t major = (size_t)(slash - type);
+        double best_q = 0;
+        int best_rank = -1;
+
+        if (accept == NULL || *accept == '\0')
+                return 1;
+        for (const char *p = accept; *p;) {
+                while (*p == ' ' || *p == '\t' || *p == ',')
+                        p++;
+                size_t n = strcspn(p, ";, \t");
+                int rank = -1;
+                if (n == strlen(type) && strncasecmp(p, type, n) == 0)
+                        rank = 2;
+                else if (n == major + 2 && strncasecmp(p, type, major + 1) == 0 && p[major + 1] == '*')
+                        rank = 1;
+                else if (n == 3 && strncmp(p, "*/*", 3) == 0)
+                        rank = 0;
+                double q = 1;
+                p += n;
+                size_t params = strcspn(p, ",");
+                const char *qp = strstr(p, "q=");
+                if (qp != NULL && qp < p + params)
+                        sscanf(qp + 2, "%lf", &q);
+                p += params;
+                if (rank > best_rank) {
+                        best_rank = rank;
+                        best_q = q;
+                }
+        }
+        return best_q;
+}
+
+/* JSON when the client prefers it to the route's own type; a tie keeps the route's type. */
+static int
+wants_json(const char *accept, const char *native)
+{
+        return accept_q(accept, "application/json") > accept_q(accept, native);
+}
+
+static void
+body_printf(struct response *r, const char *fmt, ...)
+{
+        va_list ap;
+        size_t room = sizeof(r->body) - r->body_len;
+
+        va_start(ap, fmt);
+        int n = vsnprintf(r->body + r->body_len, room, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+                r->body_len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/* Appends s with the characters HTML gives meaning to escaped. */
+static void
+body_html(struct response *r, const char *s)
+{
+        for (; *s; s++) {
+                switch (*s) {
+                case '<': body_printf(r, "&lt;"); break;
+                case '>': body_printf(r, "&gt;"); break;
+                case '&': body_printf(r, "&amp;"); break;
+                case '"': body_printf(r, "&quot;"); break;
+                case '\'': body_printf(r, "&#39;"); break;
+                default: body_printf(r, "%c", *s);
+                }
+        }
+}
+
+static const char *
+reason(int status)
+{
+        switch (status) {
+        case 200: return "OK";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 503: return "Service Unavailable";
+        default: return "Internal Server Error";
+        }
+}
+
+static void
+finish(struct response *r, int status, const char *type, const char *extra)
+{
+        r->status = status;
+        int n = snprintf(r->head, sizeof(r->head),
+                         "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                         "Cache-Control: no-store\r\n%s\r\n",
+                         status, reason(status), type, r->body_len, extra ? extra : "");
+        r->head_len = n > 0 && (size_t)n < sizeof(r->head) ? (size_t)n : 0;
+}
+
+static void
+plain(struct response *r, int status, const char *extra, const char *text)
+{
+        r->body_len = 0;
+        body_printf(r, "%s\n", text);
+        finish(r, status, "text/plain; charset=utf-8", extra);
+}
+
+/* The city of a zone name: "Europe/Moscow" -> "Moscow", "America/New_York" -> "New York". */
+static void
+zone_city(const char *zone, char *out, size_t len)
+{
+        const char *slash = strrchr(zone, '/');
+        size_t i = 0;
+
+        for (const char *p = slash ? slash + 1 : zone; *p && i + 1 < len; p++)
+                out[i++] = *p == '_' ? ' ' : *p;
+        out[i] = '\0';
+}
+
+static void
+render_page(struct response *r, const struct app *app, const struct clock_text *t, uint64_t n)
+{
+        char city[64];
+
+        zone_city(app->cfg->timezone, city, sizeof(city));
+        body_printf(r, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                       "<title>Time in ");
+        body_html(r, city);
+        body_printf(r, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n<h1>Current time in ",
+                    routes_page_style);
+        body_html(r, city);
+        body_printf(r, "</h1>\n<time id=\"time\" datetime=\"%s\">", t->iso);
+        body_html(r, t->local);
+        body_printf(r, "</time>\n<p>Visits: <span id=\"visits\">%" PRIu64 "</span></p>\n"
+                       "</main>\n</body>\n</html>\n", n);
+        finish(r, 200, "text/html; charset=utf-8", "Vary: Accept\r\n");
+}
+
+static void
+route_root(const struct app *app, struct clock_text *clock, const struct request *req,
+           struct response *r)
+{
+        char why[256];
+        uint64_t n;
+
+        if (r->send_body) {
+                if (counter_visit(app->counter, &n, why, sizeof(why)) != 0) {
+                        plain(r, 503, "Retry-After: 1\r\n", why);
+                        return;
+                }
+        } else {
+                n = counter_get(app->counter); /* HEAD does not count */
+        }
+        const struct clock_text *t = clock_now(clock, app->cfg->time_format);
+        if (wants_json(req->accept, "text/html")) {
+                body_printf(r, "{\"time\":\"%s\",\"timezone\":\"%s\",\"visits\":%" PRIu64 "}\n",
+                            t->iso, app->cfg->timezone, n);
+                finish(r, 200, "application/json", "Vary: Accept\r\n");
+                return;
+        }
+        render_page(r, app, t, n);
+}
+
+static void
+route_visits(const struct app *app, const struct request *req, struct response *r)
+{
+        uint64_t n = counter_get(app->counter);
+
+        if (wants_json(req->accept, "text/plain")) {
+                body_printf(r, "{\"visits\":%" PRIu64 "}\n", n);
+                finish(r, 200, "application/json", "Vary: Accept\r\n");
+                return;
+        }
+        body_printf(r, "%" PRIu64 "\n", n);
+        finish(r, 200, "text/plain; charset=utf-8", "Vary: Accept\r\n");
+}
+
+static void
+route_ready(const struct app *app, struct response *r)
+{
+        char why[256], text[300];
+
+        if (counter_check(app->counter, why, sizeof(why)) != 0) {
+                snprintf(text, sizeof(text), "not ready: %s", why);
+                plain(r, 503, "Retry-After: 1\r\n", text);
+                return;
+        }
+        plain(r, 200, NULL, "ready");
+}
+
+void
+routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
+              struct response *r)
+{
+        int head = strcmp(req->method, "HEAD") == 0;
+
+        r->body_len = r->head_len = 0;
+        r->send_body = !head;
+        if (!head && strcmp(req->method, "GET") != 0) {
+                plain(r, 405, "Allow: GET, HEAD\r\n", "method not allowed");
+                return;
+        }
+        switch (find_route(req->path, req->path_len)) {
+        case ROUTE_ROOT: route_root(app, clock, req, r); break;
+        case ROUTE_VISITS: route_visits(app, req, r); break;
+        case ROUTE_READY: route_ready(app, r); break;
+        default: plain(r, 404, NULL, "not found"); break;
+        }
+}

@@ -1,0 +1,41 @@
+#ifndef MT_SERVER_H
+#define MT_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "routes.h"
+
+enum server_status { SERVER_OK = 0, SERVER_IN_USE, SERVER_OSERR };
+
+struct worker;
+
+struct server {
+        const struct config *cfg;
+        const struct app *app;
+        int listen_fd;
+        int epoll_fd;
+        int wake_fd; /* eventfd: readable once shutdown begins, for every worker */
+        dev_t sock_dev;
+        ino_t sock_ino; /* the socket file we created, so we remove only ours */
+        atomic_int stopping;
+        int nworkers;
+        struct worker *workers;
+};
+
+/* Creates the listening socket with the configured mode; refuses to replace a live one. */
+enum server_status server_open(struct server *s, const struct config *cfg, char *err,
+                               size_t errlen);
+
+/* Starts the worker threads. */
+int server_start(struct server *s, const struct app *app, char *err, size_t errlen);
+
+/*
+ * Stops taking connections (the socket file goes first), lets the workers
+ * finish the requests already sent, joins them and closes the socket.
+ */
+void server_stop(struct server *s);
+
+#endif
