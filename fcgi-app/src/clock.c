@@ -52,8 +52,10 @@ clock_zone_check(const char *name, char *why, size_t len)
         snprintf(path, sizeof(path), "%s/%s", zone_dir(), name);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-                snprintf(why, len, "unknown time zone (%s: %s); expected a name such as "
-                         "Europe/Moscow", path, strerror(errno));
+                snprintf(why, len,
+                         "unknown time zone (%s: %s); expected a name such as "
+                         "Europe/Moscow",
+                         path, strerror(errno));
                 return -1;
         }
         ssize_t n = read(fd, magic, sizeof(magic));
@@ -84,8 +86,10 @@ clock_format_check(const char *fmt, char *why, size_t len)
                 if (*p == 'E' || *p == 'O')
                         p++;
                 if (*p == '\0' || !strchr(conversions, *p)) {
-                        snprintf(why, len, "unknown strftime conversion at \"%%%.1s\"; "
-                                 "expected a format such as %%Y-%%m-%%d %%H:%%M:%%S %%Z", p);
+                        snprintf(why, len,
+                                 "unknown strftime conversion at \"%%%.1s\"; "
+                                 "expected a format such as %%Y-%%m-%%d %%H:%%M:%%S %%Z",
+                                 p);
                         return -1;
                 }
         }
@@ -117,7 +121,7 @@ clock_format(time_t t, const char *fmt, struct clock_text *out)
         out->local[0] = out->iso[0] = '\0';
         if (localtime_r(&t, &tm) == NULL)
                 return;
-        /* fmt is the operator's [clock] format, checked by clock_format_check(). */
+                /* fmt is the operator's [clock] format, checked by clock_format_check(). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
         if (strftime(out->local, sizeof(out->local), fmt, &tm) == 0)

@@ -6,9 +6,9 @@
 
 /* The current second, formatted both ways the routes need it. */
 struct clock_text {
-        time_t sec;     /* the second the strings describe; 0 = not filled yet */
+        time_t sec;      /* the second the strings describe; 0 = not filled yet */
         char local[128]; /* the configured format, e.g. "2026-11-25 12:34:56 MSK" */
-        char iso[32];   /* RFC 3339 with the zone's offset: "2026-11-25T12:34:56+03:00" */
+        char iso[32];    /* RFC 3339 with the zone's offset: "2026-11-25T12:34:56+03:00" */
 };
 
 /* 0 if name is a zone of the system tz database; else -1 and why. */

@@ -51,8 +51,9 @@ parse_socket(const char *val, struct config *cfg, char *why, size_t len)
                 return -1;
         }
         if (n >= sizeof(cfg->socket_path)) {
-                snprintf(why, len, "socket path too long: %zu bytes, a unix socket path holds at most %zu",
-                         n, sizeof(cfg->socket_path) - 1);
+                snprintf(why, len,
+                         "socket path too long: %zu bytes, a unix socket path holds at most %zu", n,
+                         sizeof(cfg->socket_path) - 1);
                 return -1;
         }
         memcpy(cfg->socket_path, val, n + 1);
@@ -72,8 +73,10 @@ parse_socket_mode(const char *val, struct config *cfg, char *why, size_t len)
                 return -1;
         }
         if (v & 0007) {
-                snprintf(why, len, "mode %04lo lets every local user talk to the responder; "
-                         "use 0660 or 0600 (no bits for others)", v);
+                snprintf(why, len,
+                         "mode %04lo lets every local user talk to the responder; "
+                         "use 0660 or 0600 (no bits for others)",
+                         v);
                 return -1;
         }
         if ((v & 0600) != 0600) {
@@ -112,7 +115,8 @@ static int
 parse_format(const char *val, struct config *cfg, char *why, size_t len)
 {
         if (strlen(val) >= sizeof(cfg->time_format)) {
-                snprintf(why, len, "format too long: at most %zu bytes", sizeof(cfg->time_format) - 1);
+                snprintf(why, len, "format too long: at most %zu bytes",
+                         sizeof(cfg->time_format) - 1);
                 return -1;
         }
         if (clock_format_check(val, why, len) != 0)
@@ -131,7 +135,8 @@ parse_counter_path(const char *val, struct config *cfg, char *why, size_t len)
                 return -1;
         }
         if (n >= sizeof(cfg->counter_path)) {
-                snprintf(why, len, "path too long: at most %zu bytes", sizeof(cfg->counter_path) - 1);
+                snprintf(why, len, "path too long: at most %zu bytes",
+                         sizeof(cfg->counter_path) - 1);
                 return -1;
         }
         memcpy(cfg->counter_path, val, n + 1);
@@ -245,8 +250,7 @@ known_keys_of(const char *section, char *out, size_t len)
         out[0] = '\0';
         for (size_t i = 0; i < NKEYS && n < len; i++) {
                 if (strcmp(keys[i].section, section) == 0)
-                        n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "",
-                                              keys[i].key);
+                        n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "", keys[i].key);
         }
 }
 
@@ -318,15 +322,19 @@ check_names(const char *path, const dictionary *d, char *err, size_t errlen)
         char known[256];
 
         if (iniparser_getsecnkeys(d, "") > 0) {
-                snprintf(err, errlen, "%s: a key appears before any [section]; "
-                         "expected sections: server, clock, counter, log", path);
+                snprintf(err, errlen,
+                         "%s: a key appears before any [section]; "
+                         "expected sections: server, clock, counter, log",
+                         path);
                 return -1;
         }
         for (int i = 0; i < nsec; i++) {
                 const char *sec = iniparser_getsecname(d, i);
                 if (!known_section(sec)) {
-                        snprintf(err, errlen, "%s: [%s]: unknown section; expected one of: "
-                                 "server, clock, counter, log", path, sec);
+                        snprintf(err, errlen,
+                                 "%s: [%s]: unknown section; expected one of: "
+                                 "server, clock, counter, log",
+                                 path, sec);
                         return -1;
                 }
                 int nk = iniparser_getsecnkeys(d, sec);
@@ -334,8 +342,8 @@ check_names(const char *path, const dictionary *d, char *err, size_t errlen)
                         continue;
                 const char *names[16];
                 if (nk > (int)(sizeof(names) / sizeof(names[0]))) {
-                        snprintf(err, errlen, "%s: [%s]: %d keys, more than any section has",
-                                 path, sec, nk);
+                        snprintf(err, errlen, "%s: [%s]: %d keys, more than any section has", path,
+                                 sec, nk);
                         return -1;
                 }
                 iniparser_getseckeys(d, sec, names);
@@ -343,8 +351,10 @@ check_names(const char *path, const dictionary *d, char *err, size_t errlen)
                         const char *key = names[k] + strlen(sec) + 1; /* skip "section:" */
                         if (find_key(sec, key) == NULL) {
                                 known_keys_of(sec, known, sizeof(known));
-                                snprintf(err, errlen, "%s: [%s] %s: unknown key; expected one "
-                                         "of: %s", path, sec, key, known);
+                                snprintf(err, errlen,
+                                         "%s: [%s] %s: unknown key; expected one "
+                                         "of: %s",
+                                         path, sec, key, known);
                                 return -1;
                         }
                 }

@@ -58,7 +58,8 @@ counter_parse(const char *buf, size_t len, uint64_t *out, char *why, size_t whyl
                 }
                 unsigned d = (unsigned)(buf[i] - '0');
                 if (v > ((uint64_t)COUNTER_MAX - d) / 10) {
-                        snprintf(why, whylen, "too large: more than %" PRId64, (int64_t)COUNTER_MAX);
+                        snprintf(why, whylen, "too large: more than %" PRId64,
+                                 (int64_t)COUNTER_MAX);
                         return -1;
                 }
                 v = v * 10 + d;
@@ -342,14 +343,17 @@ load_value(struct counter *c, char *err, size_t errlen)
         uint64_t v;
         excerpt(buf, (size_t)n, shown, sizeof(shown));
         if (n > COUNTER_FILE_MAX || st.st_size > COUNTER_FILE_MAX) {
-                snprintf(err, errlen, "counter file %s is corrupt: %lld bytes is too long for a "
-                         "count (starts \"%s\"); left untouched", c->path, (long long)st.st_size,
-                         shown);
+                snprintf(err, errlen,
+                         "counter file %s is corrupt: %lld bytes is too long for a "
+                         "count (starts \"%s\"); left untouched",
+                         c->path, (long long)st.st_size, shown);
                 return COUNTER_CORRUPT;
         }
         if (counter_parse(buf, (size_t)n, &v, why, sizeof(why)) != 0) {
-                snprintf(err, errlen, "counter file %s is corrupt: %s (holds \"%s\"); left "
-                         "untouched", c->path, why, shown);
+                snprintf(err, errlen,
+                         "counter file %s is corrupt: %s (holds \"%s\"); left "
+                         "untouched",
+                         c->path, why, shown);
                 return COUNTER_CORRUPT;
         }
         set_text(c, v);

@@ -29,9 +29,11 @@
 static void
 usage(FILE *f)
 {
-        fprintf(f, "usage: moscow-time --config PATH        serve FastCGI on the configured socket\n"
-                   "       moscow-time --check-config PATH  validate PATH: exit 0, or 78 with the reason\n"
-                   "       moscow-time --version | --help\n");
+        fprintf(
+            f,
+            "usage: moscow-time --config PATH        serve FastCGI on the configured socket\n"
+            "       moscow-time --check-config PATH  validate PATH: exit 0, or 78 with the reason\n"
+            "       moscow-time --version | --help\n");
 }
 
 /*

@@ -55,7 +55,8 @@ accept_q(const char *accept, const char *type)
                 int rank = -1;
                 if (n == strlen(type) && strncasecmp(p, type, n) == 0)
                         rank = 2;
-                else if (n == major + 2 && strncasecmp(p, type, major + 1) == 0 && p[major + 1] == '*')
+                else if (n == major + 2 && strncasecmp(p, type, major + 1) == 0 &&
+                         p[major + 1] == '*')
                         rank = 1;
                 else if (n == 3 && strncmp(p, "*/*", 3) == 0)
                         rank = 0;
@@ -168,8 +169,10 @@ render_page(struct response *r, const struct app *app, const struct clock_text *
         body_html(r, city);
         body_printf(r, "</h1>\n<time id=\"time\" datetime=\"%s\">", t->iso);
         body_html(r, t->local);
-        body_printf(r, "</time>\n<p>Visits: <span id=\"visits\">%" PRIu64 "</span></p>\n"
-                       "</main>\n</body>\n</html>\n", n);
+        body_printf(r,
+                    "</time>\n<p>Visits: <span id=\"visits\">%" PRIu64 "</span></p>\n"
+                    "</main>\n</body>\n</html>\n",
+                    n);
         finish(r, 200, "text/html; charset=utf-8", "Vary: Accept\r\n");
 }
 
@@ -177,10 +180,10 @@ static void
 route_root(const struct app *app, struct clock_text *clock, const struct request *req,
            struct response *r)
 {
-        char why[256];
         uint64_t n;
 
         if (r->send_body) {
+                char why[256];
                 if (counter_visit(app->counter, &n, why, sizeof(why)) != 0) {
                         plain(r, 503, "Retry-After: 1\r\n", why);
                         return;
@@ -215,9 +218,10 @@ route_visits(const struct app *app, const struct request *req, struct response *
 static void
 route_ready(const struct app *app, struct response *r)
 {
-        char why[256], text[300];
+        char why[256];
 
         if (counter_check(app->counter, why, sizeof(why)) != 0) {
+                char text[300];
                 snprintf(text, sizeof(text), "not ready: %s", why);
                 plain(r, 503, "Retry-After: 1\r\n", text);
                 return;

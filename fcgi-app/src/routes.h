@@ -20,7 +20,7 @@ struct response {
         int send_body; /* 0 for HEAD: same headers, no body */
         size_t head_len;
         size_t body_len;
-        char head[512];  /* "Status: ...\r\n" headers "\r\n" */
+        char head[512]; /* "Status: ...\r\n" headers "\r\n" */
         char body[4096];
 };
 

@@ -32,7 +32,7 @@
 #include "log.h"
 
 #define ACCEPT_BATCH   64
-#define IO_TIMEOUT_SEC 5       /* a peer that stalls mid-request loses its connection */
+#define IO_TIMEOUT_SEC 5           /* a peer that stalls mid-request loses its connection */
 #define STDIN_MAX      (64 * 1024) /* nginx caps bodies far below this */
 
 struct worker {
@@ -66,8 +66,10 @@ clear_stale(const char *path, char *err, size_t errlen)
                 return SERVER_OSERR;
         }
         if (!S_ISSOCK(st.st_mode)) {
-                snprintf(err, errlen, "socket %s: exists and is not a socket; refusing to "
-                         "replace it", path);
+                snprintf(err, errlen,
+                         "socket %s: exists and is not a socket; refusing to "
+                         "replace it",
+                         path);
                 return SERVER_IN_USE;
         }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -80,8 +82,10 @@ clear_stale(const char *path, char *err, size_t errlen)
         int e = errno;
         close(fd);
         if (rc == 0 || e == EAGAIN) {
-                snprintf(err, errlen, "socket %s: another process is listening on it; stop it "
-                         "first", path);
+                snprintf(err, errlen,
+                         "socket %s: another process is listening on it; stop it "
+                         "first",
+                         path);
                 return SERVER_IN_USE;
         }
         if (e != ECONNREFUSED) {

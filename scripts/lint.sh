@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Static checks as a test suite (TAP lines): clang-format, cppcheck, shellcheck,
+# and a sanitizer build of the responder (built by scripts/test.sh).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+check() {
+    local name=$1
+    shift
+    if "$@" >"$out" 2>&1; then
+        echo "ok - $name"
+    else
+        echo "not ok - $name"
+        sed 's/^/# /' "$out" | head -n 40
+    fi
+}
+
+mapfile -t c_files < <(git ls-files -co --exclude-standard -- 'fcgi-app/*.[ch]' 'tests/*.[ch]')
+mapfile -t sh_files < <(git ls-files -co --exclude-standard -- '*.sh' .ci/run)
+
+check "clang-format: C sources match .clang-format" clang-format --dry-run --Werror "${c_files[@]}"
+check "cppcheck: no findings in fcgi-app/src" \
+    cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
+    --inline-suppr --suppress=missingIncludeSystem -I fcgi-app/src fcgi-app/src
+check "shellcheck: every shell script" shellcheck -x "${sh_files[@]}"
+check "responder builds under -fsanitize=address,undefined" test -x build/moscow-time-asan

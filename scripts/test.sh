@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make test`: builds with -Werror and runs every suite, then prints one last
+# line "N passed, N failed". Exits non-zero if anything failed.
+#
+# A suite is a command that prints TAP-style lines on stdout:
+#   ok - name              a pass
+#   not ok - name          a failure (details on following "# " lines)
+#   ok - name # SKIP why   a skip: counted apart, never as a pass
+# A suite that exits non-zero without reporting a failure counts as one.
+#
+#   test.sh [SUITE...]     run only these (lint unit integration browser chart)
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+cd "$top" || exit 1
+
+suite_cmd() {
+    case $1 in
+    lint) echo "scripts/lint.sh" ;;
+    unit) echo "env CMOCKA_MESSAGE_OUTPUT=TAP FIXTURES=$top/tests/unit/fixtures EXAMPLE_CONFIG=$top/fcgi-app/config.ini build/unit-tests" ;;
+    integration) echo "python3 tests/integration/run.py" ;;
+    browser) echo "python3 tests/browser/run.py" ;;
+    chart) echo "tests/chart/run.sh" ;;
+    esac
+}
+
+suites=("$@")
+((${#suites[@]})) || suites=(lint unit integration browser chart)
+
+passed=0 failed=0 skipped=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "# building (make build, unit tests under ASan/UBSan)"
+if ! make -s build build/unit-tests build/moscow-time-asan >"$log" 2>&1; then
+    cat "$log"
+    echo "not ok - build"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+for suite in "${suites[@]}"; do
+    cmd=$(suite_cmd "$suite")
+    if [[ -z $cmd ]]; then
+        echo "unknown suite: $suite" >&2
+        exit 64
+    fi
+    if [[ $suite == chart && ! -x tests/chart/run.sh ]]; then
+        echo "ok - chart # SKIP tests/chart/run.sh does not exist yet"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    echo "# suite: $suite"
+    start=$SECONDS
+    $cmd 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    p=$(grep -cE '^ok ' "$log" | tr -d ' ')
+    s=$(grep -cE '^ok .*# SKIP' "$log" | tr -d ' ')
+    f=$(grep -cE '^not ok ' "$log" | tr -d ' ')
+    if ((status != 0 && f == 0)); then
+        echo "not ok - $suite: exited with status $status"
+        f=1
+    fi
+    passed=$((passed + p - s))
+    skipped=$((skipped + s))
+    failed=$((failed + f))
+    echo "# $suite: $((p - s)) passed, $f failed, $s skipped in $((SECONDS - start)) s"
+done
+
+((skipped)) && echo "# $skipped skipped (listed above as SKIP)"
+echo "$passed passed, $failed failed"
+((failed == 0))
