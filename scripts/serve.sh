@@ -20,6 +20,8 @@ start_nginx=$here/start-nginx.sh
 
 socket=$(sed -n 's/^[[:space:]]*socket[[:space:]]*=[[:space:]]*\([^;#[:space:]]*\).*/\1/p' "$config" | head -n1)
 [[ -n $socket ]] || socket=/run/moscow-time/sock/fcgi.sock
+# With a tmpfs over /run (docker run --read-only --tmpfs /run) these start empty.
+mkdir -p "$(dirname "$socket")" "$prefix/nginx"
 
 responder_pid='' nginx_pid=''
 # nginx first and gracefully (SIGQUIT: requests in flight finish), then the
