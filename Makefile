@@ -54,6 +54,17 @@ bench: deps build
 	scripts/install-deps.sh bench
 	scripts/bench.sh
 
+# The container image (Dockerfile): docker when an engine answers, else podman.
+image:
+	scripts/install-deps.sh image
+	scripts/image.sh build
+
+# Builds the image and runs it: a separate suite because it needs podman and
+# a few minutes; .ci/run calls it too.
+test-image:
+	scripts/install-deps.sh image
+	scripts/test.sh image
+
 format:
 	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 

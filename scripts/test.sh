@@ -8,7 +8,8 @@
 #   ok - name # SKIP why   a skip: counted apart, never as a pass
 # A suite that exits non-zero without reporting a failure counts as one.
 #
-#   test.sh [SUITE...]     run only these (lint unit integration browser chart)
+#   test.sh [SUITE...]     run only these (lint unit integration browser chart;
+#                          image is not in the default set: `make test-image`)
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +23,7 @@ suite_cmd() {
     integration) echo "python3 tests/integration/run.py" ;;
     browser) echo "python3 tests/browser/run.py" ;;
     chart) echo "tests/chart/run.sh" ;;
+    image) echo "tests/image/run.sh" ;;
     esac
 }
 
@@ -46,8 +48,8 @@ for suite in "${suites[@]}"; do
         echo "unknown suite: $suite" >&2
         exit 64
     fi
-    if [[ $suite == chart && ! -x tests/chart/run.sh ]]; then
-        echo "ok - chart # SKIP tests/chart/run.sh does not exist yet"
+    if [[ ($suite == chart || $suite == image) && ! -x tests/$suite/run.sh ]]; then
+        echo "ok - $suite # SKIP tests/$suite/run.sh does not exist yet"
         skipped=$((skipped + 1))
         continue
     fi
