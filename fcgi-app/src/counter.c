@@ -3,12 +3,17 @@
  *
  * The file holds the count as decimal text and a newline, the Python
  * version's format. The count is kept in memory (one responder owns the file,
- * enforced with flock) and each visit overwrites the file in place with a
- * single pwrite at offset 0 before its response is sent. The count only
- * grows, so the new text is never shorter than the old one and a reader never
- * sees a stale tail; a write of a few bytes inside the first page is not
- * split by a signal, so SIGKILL at any moment leaves either the old or the
- * new number. fsync policy:
+ * enforced with flock) and each visit rewrites the file before its response
+ * is sent:
+ *   - same length (41 -> 42): one pwrite at offset 0, in place. A write of a
+ *     few bytes inside the first page is not split by a signal, so SIGKILL at
+ *     any moment leaves the old or the new number.
+ *   - longer (99 -> 100): growing in place would let a reader whose first
+ *     read() saw the old length pick up the new tail with its second one
+ *     ("99\n" + "\n"). So the new number goes to path.tmp, is fsynced, and
+ *     is renamed over path: readers see one whole file or the other. This
+ *     happens once per power of ten.
+ * The count never shrinks, so nothing is ever truncated. fsync policy:
  *   always    group commit: each visit waits for an fdatasync that started
  *             after its write; concurrent visits share one.
  *   interval  a flusher thread fdatasyncs at most every sync_interval_ms.
@@ -112,10 +117,72 @@ note_success(struct counter *c)
         c->failing = 0;
 }
 
+static int
+fsync_dir(const char *path, char *what, size_t len)
+{
+        char copy[CONFIG_PATH_MAX];
+
+        snprintf(copy, sizeof(copy), "%s", path);
+        const char *dir = dirname(copy);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) {
+                snprintf(what, len, "fsync of directory %s: %s", dir, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        close(fd);
+        return 0;
+}
+
+/* The new, longer number goes to a fresh file renamed over the old one. */
+static int
+replace_file(struct counter *c, uint64_t v, const char *text, size_t n, char *why, size_t whylen)
+{
+        char what[CONFIG_PATH_MAX + 64], detail[64] = "";
+        const char *op = "create";
+
+        int fd = open(c->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        if (fd < 0)
+                goto fail;
+        op = "write";
+        ssize_t w = pwrite(fd, text, n, 0);
+        if (w != (ssize_t)n) {
+                if (w >= 0)
+                        snprintf(detail, sizeof(detail), "short write (%zd of %zu bytes)", w, n);
+                goto fail;
+        }
+        /* Taken before the rename, so the file is never visible unlocked. */
+        op = "lock";
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+                goto fail;
+        op = "fsync";
+        if (fdatasync(fd) != 0)
+                goto fail;
+        op = "rename";
+        if (rename(c->tmp_path, c->path) != 0)
+                goto fail;
+        close(c->fd); /* the old file: nobody writes it again */
+        c->fd = fd;
+        c->dir_dirty = 1;
+        set_text(c, v);
+        note_success(c);
+        return 0;
+fail:
+        snprintf(what, sizeof(what), "%s (%s)", detail[0] ? detail : strerror(errno), c->tmp_path);
+        if (fd >= 0) {
+                unlink(c->tmp_path);
+                close(fd);
+        }
+        note_failure(c, op, what, why, whylen);
+        return -1;
+}
+
 /*
- * Writes v over the file. A short write (RLIMIT_FSIZE, a full disk) left the
- * first bytes of the new text over the old one; writing the old text back
- * covers exactly those bytes again, so the file never shows a mixed number.
+ * Writes v over the file. A short write in place (RLIMIT_FSIZE, a full disk)
+ * left the first bytes of the new text over the old one; writing the old text
+ * (of the same length) back covers exactly those bytes again, so the file
+ * never shows a mixed number.
  */
 static int
 write_value(struct counter *c, uint64_t v, char *why, size_t whylen)
@@ -123,6 +190,8 @@ write_value(struct counter *c, uint64_t v, char *why, size_t whylen)
         char text[COUNTER_TEXT], what[96];
         size_t n = (size_t)snprintf(text, sizeof(text), "%" PRIu64 "\n", v);
 
+        if (n != c->text_len)
+                return replace_file(c, v, text, n, why, whylen);
         ssize_t w = pwrite(c->fd, text, n, 0);
         if (w == (ssize_t)n) {
                 set_text(c, v);
@@ -141,23 +210,41 @@ write_value(struct counter *c, uint64_t v, char *why, size_t whylen)
         return -1;
 }
 
-/* Called and returns with c->mu held; drops it around the fdatasync. */
+/*
+ * Called and returns with c->mu held; drops it around the fsyncs. The
+ * descriptor is duplicated because a growing number may replace c->fd
+ * meanwhile.
+ */
 static int
 sync_now(struct counter *c, char *why, size_t whylen)
 {
         uint64_t upto = c->value;
+        int dir = c->dir_dirty;
+        char what[CONFIG_PATH_MAX + 64] = "";
 
+        int fd = dup(c->fd);
+        if (fd < 0) {
+                note_failure(c, "fsync", strerror(errno), why, whylen);
+                return -1;
+        }
         c->syncing = 1;
+        c->dir_dirty = 0;
         pthread_mutex_unlock(&c->mu);
-        int rc = fdatasync(c->fd);
-        int err = errno;
+        int rc = fdatasync(fd);
+        if (rc != 0)
+                snprintf(what, sizeof(what), "%s", strerror(errno));
+        else if (dir)
+                rc = fsync_dir(c->path, what, sizeof(what));
+        close(fd);
         pthread_mutex_lock(&c->mu);
         c->syncing = 0;
         if (rc == 0 && upto > c->synced)
                 c->synced = upto;
+        if (rc != 0 && dir)
+                c->dir_dirty = 1;
         pthread_cond_broadcast(&c->synced_cv);
         if (rc != 0) {
-                note_failure(c, "fsync", strerror(err), why, whylen);
+                note_failure(c, "fsync", what, why, whylen);
                 return -1;
         }
         return 0;
@@ -279,25 +366,6 @@ start_flusher(struct counter *c, char *err, size_t errlen)
         return 0;
 }
 
-/* A newly created file must survive a crash too: fsync the directory that names it. */
-static int
-sync_parent(const char *path, char *err, size_t errlen)
-{
-        char copy[CONFIG_PATH_MAX];
-
-        snprintf(copy, sizeof(copy), "%s", path);
-        const char *dir = dirname(copy);
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) != 0) {
-                snprintf(err, errlen, "fsync of directory %s: %s", dir, strerror(errno));
-                if (fd >= 0)
-                        close(fd);
-                return -1;
-        }
-        close(fd);
-        return 0;
-}
-
 static enum counter_status
 open_file(struct counter *c, int *created, char *err, size_t errlen)
 {
@@ -370,11 +438,15 @@ counter_open(struct counter *c, const struct config *cfg, char *err, size_t errl
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->synced_cv, NULL);
         c->path = cfg->counter_path;
+        snprintf(c->tmp_path, sizeof(c->tmp_path), "%s.tmp", c->path);
         c->mode = cfg->sync;
         c->interval_ms = cfg->sync_interval_ms;
         enum counter_status st = open_file(c, &created, err, errlen);
         if (st == COUNTER_OK)
                 st = load_value(c, err, errlen);
+        /* Left by a crash between writing and renaming a longer number: never acknowledged. */
+        if (st == COUNTER_OK && unlink(c->tmp_path) == 0)
+                log_warn("removed %s left by an interrupted update", c->tmp_path);
         if (st == COUNTER_OK && created) {
                 log_warn("counter file %s did not exist: created, starting at 0", c->path);
                 if (pwrite(c->fd, c->text, c->text_len, 0) != (ssize_t)c->text_len ||
@@ -382,7 +454,7 @@ counter_open(struct counter *c, const struct config *cfg, char *err, size_t errl
                         snprintf(err, errlen, "counter file %s: writing 0: %s", c->path,
                                  strerror(errno));
                         st = COUNTER_IOERR;
-                } else if (sync_parent(c->path, err, errlen) != 0) {
+                } else if (fsync_dir(c->path, err, errlen) != 0) {
                         st = COUNTER_IOERR;
                 }
         }
@@ -406,8 +478,12 @@ counter_close(struct counter *c)
         pthread_mutex_unlock(&c->mu);
         if (c->has_flusher)
                 pthread_join(c->flusher, NULL);
+        char what[CONFIG_PATH_MAX + 64];
         if (fdatasync(c->fd) != 0) {
                 log_error("counter file %s: final fsync: %s", c->path, strerror(errno));
+                rc = -1;
+        } else if (c->dir_dirty && fsync_dir(c->path, what, sizeof(what)) != 0) {
+                log_error("counter file %s: final %s", c->path, what);
                 rc = -1;
         }
         if (close(c->fd) != 0) {

@@ -19,8 +19,8 @@ enum counter_status {
 
 /*
  * The visits counter: the count lives in memory and every visit is written
- * through to the file (one pwrite, before the response leaves) so that a
- * SIGKILL loses nothing. fsync follows [counter] sync.
+ * through to the file before its response leaves, so that a SIGKILL loses
+ * nothing. fsync follows [counter] sync. One responder per file (flock).
  */
 struct counter {
         pthread_mutex_t mu;
@@ -31,11 +31,13 @@ struct counter {
         int stopping;
         int fd;
         const char *path;
+        char tmp_path[CONFIG_PATH_MAX + 8]; /* path + ".tmp": where a longer number is prepared */
         enum sync_mode mode;
         int interval_ms;
         uint64_t value;  /* what the file holds */
         uint64_t synced; /* what the last completed fsync covered */
         int syncing;     /* a thread is inside fdatasync() */
+        int dir_dirty;   /* a rename since the last fsync of the directory */
         int failing;     /* the last write failed: logged once until it recovers */
         char text[COUNTER_TEXT];
         size_t text_len;

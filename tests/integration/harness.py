@@ -1,0 +1,294 @@
+"""Start a real nginx and the real responder on loopback, talk HTTP to them.
+
+Every test builds its own Stack: a fresh temporary folder (config.ini, counter,
+socket, nginx prefix), the responder from build/, nginx through
+scripts/start-nginx.sh on a free 127.0.0.1 port. Stack.close() stops every
+process it started and removes the folder, also when the test failed.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("MOSCOW_TIME_BIN", os.path.join(TOP, "build", "moscow-time"))
+EXAMPLE_CONFIG = os.path.join(TOP, "fcgi-app", "config.ini")
+START_NGINX = os.path.join(TOP, "scripts", "start-nginx.sh")
+NGINX_CONF = os.path.join(TOP, "nginx-conf", "nginx.conf")
+
+EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 65, 69, 78
+
+_live = []  # every process started, so that a crashed test cannot leak one
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def wait_for(predicate, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TestFailure(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_example_config():
+    """The example config.ini as [(section, key, value)], in file order."""
+    entries, section = [], None
+    with open(EXAMPLE_CONFIG) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in ";#":
+                continue
+            m = re.match(r"\[(\w+)\]$", line)
+            if m:
+                section = m.group(1)
+                continue
+            key, _, value = line.partition("=")
+            entries.append((section, key.strip(), value.strip()))
+    return entries
+
+
+def render_config(overrides):
+    """config.ini text: the example's keys with overrides {(section, key): value|None}."""
+    lines, last = [], None
+    for section, key, value in read_example_config():
+        if section != last:
+            lines.append(f"\n[{section}]")
+            last = section
+        value = overrides.get((section, key), value)
+        if value is not None:
+            lines.append(f"{key} = {value}")
+    return "\n".join(lines).lstrip() + "\n"
+
+
+class Proc:
+    """A process whose stdout and stderr go to a pipe, as under a container runtime.
+
+    (A regular log file would also be subject to the RLIMIT_FSIZE the fault
+    tests set on the responder.)
+    """
+
+    def __init__(self, argv, **kw):
+        self.chunks = []
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+        _live.append(self)
+
+    def _drain(self):
+        for chunk in iter(lambda: self.p.stdout.read1(65536), b""):
+            self.chunks.append(chunk)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def output(self):
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def send(self, sig):
+        if self.alive():
+            os.killpg(self.p.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure(f"{self.p.args[0]} did not exit within {timeout} s")
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Stops the process group; returns the exit status."""
+        self.send(sig)
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.send(signal.SIGKILL)
+            self.p.wait(5)
+            raise TestFailure(f"{self.p.args[0]} ignored signal {sig} for {timeout} s")
+        finally:
+            self.reader.join(5)
+            self.p.stdout.close()
+            if self in _live:
+                _live.remove(self)
+
+
+def kill_leftovers():
+    for proc in list(_live):
+        try:
+            proc.stop(signal.SIGKILL, 5)
+        except TestFailure:
+            pass
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def text(self):
+        return self.body.decode()
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return f"<{self.status} {self.headers} {self.body[:200]!r}>"
+
+
+class Stack:
+    """A responder and an nginx in a temporary folder."""
+
+    def __init__(self, config=None, counter=None, start=True, workers=2):
+        # Short, because a unix socket path holds at most 107 bytes.
+        self.dir = tempfile.mkdtemp(prefix="mt-")
+        for sub in ("sock", "data", "nginx"):
+            os.mkdir(os.path.join(self.dir, sub))
+        self.counter_path = os.path.join(self.dir, "data", "visits")
+        self.socket_path = os.path.join(self.dir, "sock", "fcgi.sock")
+        self.config_path = os.path.join(self.dir, "config.ini")
+        overrides = {("server", "socket"): self.socket_path,
+                     ("counter", "path"): self.counter_path,
+                     ("server", "workers"): str(workers)}
+        overrides.update(config or {})
+        self.write_config(overrides)
+        if counter is not None:
+            with open(self.counter_path, "wb") as f:
+                f.write(counter if isinstance(counter, bytes) else counter.encode())
+        self.responder = self.nginx = None
+        self.port = None
+        if start:
+            self.start_responder()
+            self.start_nginx()
+
+    def write_config(self, overrides):
+        with open(self.config_path, "w") as f:
+            f.write(render_config(overrides))
+
+    # processes
+
+    def spawn_responder(self, config_path=None):
+        """Starts a responder without waiting for it."""
+        return Proc([BINARY, "--config", config_path or self.config_path])
+
+    def start_responder(self):
+        self.responder = self.spawn_responder()
+        wait_for(lambda: "level=info ready:" in self.responder.output()
+                 or not self.responder.alive(), what="the responder to be ready")
+        if not self.responder.alive():
+            raise TestFailure("responder exited at start:\n" + self.responder.output())
+        return self.responder
+
+    def stop_responder(self, sig=signal.SIGTERM, timeout=5.0):
+        status = self.responder.stop(sig, timeout)
+        return status
+
+    def start_nginx(self):
+        for _ in range(10):
+            self.port = free_port()
+            self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}"],
+                              env=dict(os.environ, NGINX_CONF=NGINX_CONF))
+            try:
+                wait_for(lambda: not self.nginx.alive() or self._answers(), timeout=5,
+                         what="nginx to answer")
+            except TestFailure:
+                self.nginx.stop(signal.SIGKILL)
+                raise
+            if self.nginx.alive():
+                return self.nginx
+            if "Address already in use" not in self.nginx.output():
+                raise TestFailure("nginx exited at start:\n" + self.nginx.output())
+            self.nginx.stop()  # another run took the port between our probe and nginx's bind
+        raise TestFailure("no free port for nginx after 10 tries")
+
+    def _answers(self):
+        try:
+            return self.get("/healthz").status == 200
+        except OSError:
+            return False
+
+    def close(self):
+        for proc in (self.nginx, self.responder):
+            if proc is not None and proc in _live:
+                try:
+                    proc.stop(signal.SIGKILL if proc is self.nginx else signal.SIGTERM)
+                except TestFailure:
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # HTTP
+
+    def connection(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, headers=None, body=None, conn=None):
+        own = conn is None
+        conn = conn or self.connection()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            if own:
+                conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    # state
+
+    def counter_bytes(self):
+        with open(self.counter_path, "rb") as f:
+            return f.read()
+
+    def counter_value(self):
+        data = self.counter_bytes()
+        if not re.fullmatch(rb"\d+\n?", data):
+            raise TestFailure(f"counter file does not parse: {data!r}")
+        return int(data)
+
+
+def check(cond, message):
+    if not cond:
+        raise TestFailure(message)
+
+
+def check_eq(actual, expected, what):
+    if actual != expected:
+        raise TestFailure(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; reported as SKIP with the reason."""
