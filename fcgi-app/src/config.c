@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <iniparser.h>
 
@@ -293,14 +294,22 @@ ini_error_cb(const char *fmt, ...)
 static int
 open_dictionary(const char *path, dictionary **out, char *err, size_t errlen)
 {
+        struct stat st;
         FILE *f = fopen(path, "r");
 
-        if (f == NULL) {
+        if (f == NULL || fstat(fileno(f), &st) != 0) {
                 snprintf(err, errlen, "%s: cannot read the configuration: %s", path,
                          strerror(errno));
+                if (f != NULL)
+                        fclose(f);
                 return -1;
         }
         fclose(f);
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(err, errlen, "%s: cannot read the configuration: not a regular file",
+                         path);
+                return -1;
+        }
         ini_error[0] = '\0';
         iniparser_set_error_callback(ini_error_cb);
         *out = iniparser_load(path);
@@ -315,13 +324,27 @@ open_dictionary(const char *path, dictionary **out, char *err, size_t errlen)
         return 0;
 }
 
+/*
+ * iniparser files a key above the first [section] as ":key", under no
+ * section its API can list, so look at the dictionary's entries directly.
+ */
+static int
+has_global_key(const dictionary *d)
+{
+        for (ssize_t i = 0; i < d->size; i++) {
+                if (d->key[i] != NULL && d->key[i][0] == ':')
+                        return 1;
+        }
+        return 0;
+}
+
 static int
 check_names(const char *path, const dictionary *d, char *err, size_t errlen)
 {
         int nsec = iniparser_getnsec(d);
         char known[256];
 
-        if (iniparser_getsecnkeys(d, "") > 0) {
+        if (has_global_key(d)) {
                 snprintf(err, errlen,
                          "%s: a key appears before any [section]; "
                          "expected sections: server, clock, counter, log",
