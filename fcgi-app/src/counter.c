@@ -139,7 +139,8 @@ fsync_dir(const char *path, char *what, size_t len)
 static int
 replace_file(struct counter *c, uint64_t v, const char *text, size_t n, char *why, size_t whylen)
 {
-        char what[CONFIG_PATH_MAX + 64], detail[64] = "";
+        /* Room for the detail or strerror(), " (", tmp_path and ")": no truncation. */
+        char what[sizeof(c->tmp_path) + 96], detail[64] = "";
         const char *op = "create";
 
         int fd = open(c->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
