@@ -52,7 +52,7 @@ unit: $(BUILD)/unit-tests
 
 bench: deps build
 	scripts/install-deps.sh bench
-	scripts/bench.sh
+	scripts/bench.py
 
 # The container image (Dockerfile): docker when an engine answers, else podman.
 image:

@@ -8,7 +8,8 @@
 # script then links nginx.conf into PREFIX/nginx/conf/ next to a listen.conf of
 # its own, so that the configuration itself stays the one file.
 # NGINX_CONF names the nginx.conf to use (default: the repository's, or
-# /etc/moscow-time/nginx.conf in the image).
+# /etc/moscow-time/nginx.conf in the image). NGINX_SERVER_EXTRA, with LISTEN,
+# adds directives to the server block (the benchmark's reference location).
 set -euo pipefail
 
 prefix=$(cd "${1:?usage: start-nginx.sh PREFIX [LISTEN]}" && pwd)
@@ -22,7 +23,7 @@ mkdir -p "$prefix/nginx" "$prefix/sock"
 if [[ -n $listen ]]; then
     mkdir -p "$prefix/nginx/conf"
     ln -sfn "$conf" "$prefix/nginx/conf/nginx.conf"
-    printf 'listen %s;\n' "$listen" >"$prefix/nginx/conf/listen.conf"
+    printf 'listen %s;\n%s\n' "$listen" "${NGINX_SERVER_EXTRA:-}" >"$prefix/nginx/conf/listen.conf"
     conf=$prefix/nginx/conf/nginx.conf
 fi
 

@@ -164,7 +164,7 @@ class Response:
 class Stack:
     """A responder and an nginx in a temporary folder."""
 
-    def __init__(self, config=None, counter=None, start=True, workers=2):
+    def __init__(self, config=None, counter=None, start=True, workers=2, nginx_extra=""):
         # Short, because a unix socket path holds at most 107 bytes.
         self.dir = tempfile.mkdtemp(prefix="mt-")
         for sub in ("sock", "data", "nginx"):
@@ -182,6 +182,7 @@ class Stack:
                 f.write(counter if isinstance(counter, bytes) else counter.encode())
         self.responder = self.nginx = None
         self.port = None
+        self.nginx_extra = nginx_extra
         if start:
             self.start_responder()
             self.start_nginx()
@@ -212,7 +213,8 @@ class Stack:
         for _ in range(10):
             self.port = free_port()
             self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}"],
-                              env=dict(os.environ, NGINX_CONF=NGINX_CONF))
+                              env=dict(os.environ, NGINX_CONF=NGINX_CONF,
+                                       NGINX_SERVER_EXTRA=self.nginx_extra))
             try:
                 wait_for(lambda: not self.nginx.alive() or self._answers(), timeout=5,
                          what="nginx to answer")

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""`make bench`: throughput and latency through the real nginx, as ratios.
+
+Every number is compared with a reference measured in the same run on the
+same nginx (same worker count, same access log): a location that answers
+`return 200` itself, the ceiling any FastCGI route can reach. Prints one table
+and exits non-zero when a target is missed. Not part of `make test`: a
+benchmark is a measurement, not a pass/fail unit test of timing.
+
+    BENCH_SECONDS=10 WORKERS=4 scripts/bench.py
+"""
+
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from harness import Stack, Proc  # noqa: E402  (the tests' start/stop helpers)
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WORKERS = os.environ.get("WORKERS")  # default: config.ini's
+CEILING = 'location = /bench/ceiling { return 200 "ok\\n"; }'
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(port, path, conns, seconds=SECONDS, accept=None):
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if accept:
+        cmd += ["-H", f"Accept: {accept}"]
+    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True,
+                         text=True, check=True).stdout
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+
+    def ms(v):
+        num, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+        return float(num) * UNITS[unit]
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": ms(lat["50"]), "p99": ms(lat["99"]), "requests": requests,
+            "failed": (int(non2xx.group(1)) if non2xx else 0)
+            + (sum(map(int, errors.groups())) if errors else 0)}
+
+
+def ab(port, path, n, conns):
+    out = subprocess.run(["ab", "-q", "-k", "-n", str(n), "-c", str(conns), "-s", "10",
+                          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
+                         check=True).stdout
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    return {"rps": float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1)),
+            "p50": float(re.search(r"^\s+50%\s+(\d+)", out, re.M).group(1)),
+            "p99": float(re.search(r"^\s+99%\s+(\d+)", out, re.M).group(1)),
+            "requests": int(re.search(r"Complete requests:\s+(\d+)", out).group(1)),
+            "failed": int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+            + (int(non2xx.group(1)) if non2xx else 0)}
+
+
+class RssWatch:
+    """Peak resident set of a process (VmHWM), read from /proc at the end."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def peak_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1))
+
+
+def settled_count(stack):
+    """The count once requests still in flight when wrk stopped have landed."""
+    last = stack.counter_value()
+    while True:
+        time.sleep(0.3)
+        now = stack.counter_value()
+        if now == last:
+            return now
+        last = now
+
+
+def start_to_ready_ms(stack, runs=15):
+    """Exec to a socket that accepts, for a responder on a fresh socket path."""
+    times = []
+    config = os.path.join(stack.dir, "ready.ini")
+    sock = os.path.join(stack.dir, "sock", "ready.sock")
+    with open(stack.config_path) as f:
+        text = f.read().replace(stack.socket_path, sock).replace(
+            stack.counter_path, os.path.join(stack.dir, "data", "ready"))
+    with open(config, "w") as f:
+        f.write(text)
+    for _ in range(runs):
+        start = time.monotonic()
+        p = stack.spawn_responder(config)
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as c:
+                    c.connect(sock)
+                break
+            except OSError:
+                if time.monotonic() - start > 5:
+                    raise RuntimeError("responder did not start: " + p.output())
+                time.sleep(0.0005)
+        times.append((time.monotonic() - start) * 1000)
+        p.stop()
+    return statistics.median(times)
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        m = re.search(r"model name\s*:\s*(.*)", f.read())
+        model = m.group(1) if m else model
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, {nginx}"
+
+
+def main():
+    for tool in ("wrk", "ab"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is missing: scripts/install-deps.sh bench")
+    config = {("server", "workers"): WORKERS} if WORKERS else {}
+    rows, verdicts = [], []
+
+    def target(name, ok, text):
+        verdicts.append((name, ok, text))
+
+    print(f"# {machine()}", flush=True)
+    print(f"# wrk -t2 -c32 -d{SECONDS}s unless said; ratios against the ceiling of this run",
+          flush=True)
+    with Stack(config=config, nginx_extra=CEILING) as s:
+        rss = RssWatch(s.responder.pid)
+        wrk(s.port, "/", 32, seconds=2)  # warm-up, also of the counter file's page
+        ceiling1 = wrk(s.port, "/bench/ceiling", 32)
+        before = settled_count(s)
+        root = wrk(s.port, "/", 32)
+        delta = settled_count(s) - before
+        root_exact = root["requests"] - root["failed"] <= delta <= root["requests"] + 32
+        visits = wrk(s.port, "/visits", 32)
+        c1000 = wrk(s.port, "/", 1000)
+        before = settled_count(s)
+        abres = ab(s.port, "/", 50000, 1000)
+        ab_exact = settled_count(s) - before == abres["requests"] - abres["failed"]
+        ceiling2 = wrk(s.port, "/bench/ceiling", 32)
+        rss_kib = rss.peak_kib()
+        ready_ms = start_to_ready_ms(s)
+    with Stack(config={**config, ("counter", "sync"): "always"}, nginx_extra=CEILING) as s:
+        wrk(s.port, "/", 32, seconds=2)
+        before = settled_count(s)
+        always = wrk(s.port, "/", 32)
+        delta = settled_count(s) - before
+        always_exact = always["requests"] - always["failed"] <= delta <= always["requests"] + 32
+
+    ceiling = max(ceiling1["rps"], ceiling2["rps"])  # the harder reference of the two
+    rows = [("ceiling: return 200 in nginx", ceiling1 if ceiling1["rps"] >= ceiling2["rps"]
+             else ceiling2, None),
+            ("GET /  (counts every visit)", root, 0.35),
+            ("GET /visits", visits, 0.40),
+            ("GET /  sync=always", always, 0.15),
+            ("GET /  wrk -c1000", c1000, None),
+            ("GET /  ab -k -n50000 -c1000", abres, None)]
+    print(f"{'scenario':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'ratio':>6}  target")
+    for name, r, want in rows:
+        ratio = r["rps"] / ceiling
+        goal = f">= {want:.2f}x" if want else ""
+        print(f"{name:32} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['failed']:7d} "
+              f"{ratio:6.2f}  {goal}")
+        if want:
+            target(f"{name} ratio", ratio >= want, f"{ratio:.2f}x (>= {want}x)")
+    target("GET / p99 at c=32", root["p99"] <= 5, f"{root['p99']:.2f} ms (<= 5 ms)")
+    for name, r in (("wrk -c1000", c1000), ("ab -c1000", abres)):
+        target(f"{name}: no failed request", r["failed"] == 0, f"{r['failed']} failed")
+        target(f"{name}: p99", r["p99"] <= 200, f"{r['p99']:.1f} ms (<= 200 ms)")
+    target("counts exact (wrk: 200s <= delta <= requests + in flight; ab: equal)",
+           root_exact and always_exact and ab_exact,
+           f"/ {root_exact}, sync=always {always_exact}, ab {ab_exact}")
+    target("responder peak RSS", rss_kib <= 4096, f"{rss_kib / 1024:.1f} MiB (<= 4 MiB)")
+    target("responder start to ready", ready_ms <= 50, f"{ready_ms:.1f} ms (<= 50 ms, median)")
+    print()
+    for name, ok, text in verdicts:
+        print(f"{'ok  ' if ok else 'MISS'}  {name}: {text}")
+    return 0 if all(ok for _, ok, _ in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
