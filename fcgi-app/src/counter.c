@@ -390,8 +390,9 @@ open_file(struct counter *c, int *created, char *err, size_t errlen)
         return COUNTER_OK;
 }
 
+/* *canonical: the file holds exactly the count's own text, as a visit writes it. */
 static enum counter_status
-load_value(struct counter *c, char *err, size_t errlen)
+load_value(struct counter *c, int *canonical, char *err, size_t errlen)
 {
         char buf[COUNTER_FILE_MAX + 1], why[128], shown[160];
         struct stat st;
@@ -427,13 +428,14 @@ load_value(struct counter *c, char *err, size_t errlen)
         }
         set_text(c, v);
         c->synced = v;
+        *canonical = (size_t)n == c->text_len && memcmp(buf, c->text, c->text_len) == 0;
         return COUNTER_OK;
 }
 
 enum counter_status
 counter_open(struct counter *c, const struct config *cfg, char *err, size_t errlen)
 {
-        int created;
+        int created, canonical = 0;
 
         memset(c, 0, sizeof(*c));
         pthread_mutex_init(&c->mu, NULL);
@@ -444,10 +446,26 @@ counter_open(struct counter *c, const struct config *cfg, char *err, size_t errl
         c->interval_ms = cfg->sync_interval_ms;
         enum counter_status st = open_file(c, &created, err, errlen);
         if (st == COUNTER_OK)
-                st = load_value(c, err, errlen);
+                st = load_value(c, &canonical, err, errlen);
         /* Left by a crash between writing and renaming a longer number: never acknowledged. */
         if (st == COUNTER_OK && unlink(c->tmp_path) == 0)
                 log_warn("removed %s left by an interrupted update", c->tmp_path);
+        /*
+         * A count with blanks or leading zeros ("  42 \n", "007") is longer than
+         * its text, and visits and the readiness probe overwrite only that many
+         * bytes: "43\n" over "  42 \n" leaves "43\n2 \n", which the next start
+         * refuses. Replace such a file whole, once, before anything writes it.
+         */
+        if (st == COUNTER_OK && !created && !canonical) {
+                char why[CONFIG_PATH_MAX + 256];
+                if (replace_file(c, c->value, c->text, c->text_len, why, sizeof(why)) != 0) {
+                        snprintf(err, errlen, "%s", why);
+                        st = COUNTER_IOERR;
+                } else {
+                        log_info("counter file %s rewritten as \"%" PRIu64 "\\n\"", c->path,
+                                 c->value);
+                }
+        }
         if (st == COUNTER_OK && created) {
                 log_warn("counter file %s did not exist: created, starting at 0", c->path);
                 if (pwrite(c->fd, c->text, c->text_len, 0) != (ssize_t)c->text_len ||
