@@ -328,14 +328,14 @@ open_dictionary(const char *path, dictionary **out, char *err, size_t errlen)
  * iniparser files a key above the first [section] as ":key", under no
  * section its API can list, so look at the dictionary's entries directly.
  */
-static int
-has_global_key(const dictionary *d)
+static ssize_t
+global_key(const dictionary *d)
 {
         for (ssize_t i = 0; i < d->size; i++) {
                 if (d->key[i] != NULL && d->key[i][0] == ':')
-                        return 1;
+                        return i;
         }
-        return 0;
+        return -1;
 }
 
 static int
@@ -344,11 +344,15 @@ check_names(const char *path, const dictionary *d, char *err, size_t errlen)
         int nsec = iniparser_getnsec(d);
         char known[256];
 
-        if (has_global_key(d)) {
+        ssize_t g = global_key(d);
+        if (g >= 0) {
+                char gkey[128], gval[256];
+                printable(d->key[g] + 1, gkey, sizeof(gkey));
+                printable(d->val[g] ? d->val[g] : "", gval, sizeof(gval));
                 snprintf(err, errlen,
-                         "%s: a key appears before any [section]; "
+                         "%s: %s = \"%s\": a key appears before any [section]; "
                          "expected sections: server, clock, counter, log",
-                         path);
+                         path, gkey, gval);
                 return -1;
         }
         for (int i = 0; i < nsec; i++) {
