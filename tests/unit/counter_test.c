@@ -1,0 +1,752 @@
+#include "tests.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct parse_ok {
+        const char *buf;
+        size_t len;
+        uint64_t want;
+};
+
+#define BYTES(s) s, sizeof(s) - 1
+
+static void
+test_parse_accepts(void **state)
+{
+        static const struct parse_ok cases[] = {
+            {BYTES(""), 0},
+            {BYTES("0\n"), 0},
+            {BYTES("0"), 0},
+            {BYTES("  42 \n"), 42},
+            {BYTES("\t42\r\n"), 42},
+            {BYTES("007"), 7},
+            {BYTES(" \n\t\r"), 0},
+            {BYTES("9223372036854775807"), INT64_MAX},
+            {BYTES("9223372036854775807\n"), INT64_MAX},
+        };
+        char why[128];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                uint64_t v = 12345;
+                why[0] = '\0';
+                int rc = counter_parse(cases[i].buf, cases[i].len, &v, why, sizeof(why));
+                if (rc != 0 || v != cases[i].want)
+                        fail_msg("counter_parse(\"%s\") = %d, %" PRIu64 " (%s); expected %" PRIu64,
+                                 cases[i].buf, rc, v, why, cases[i].want);
+        }
+}
+
+struct parse_bad {
+        const char *buf;
+        size_t len;
+        const char *why;
+};
+
+static void
+test_parse_rejects(void **state)
+{
+        static const struct parse_bad cases[] = {
+            {BYTES("-1"), "a negative number is not a count"},
+            {BYTES(" -0\n"), "a negative number is not a count"},
+            {BYTES("abc"), "not a decimal number"},
+            {BYTES("12a"), "not a decimal number"},
+            {BYTES("1 2"), "not a decimal number"},
+            {BYTES("1\n2\n"), "not a decimal number"},
+            {BYTES("+5"), "not a decimal number"},
+            {BYTES("0x10"), "not a decimal number"},
+            {BYTES("1\0"
+                   "2"),
+             "not a decimal number"},
+            {BYTES("12\0"), "not a decimal number"},
+            {BYTES("9223372036854775808"), "too large: more than 9223372036854775807"},
+            {BYTES("18446744073709551616"), "too large: more than 9223372036854775807"},
+            {BYTES("99999999999999999999999"), "too large: more than 9223372036854775807"},
+        };
+        char why[128];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                uint64_t v = 12345;
+                why[0] = '\0';
+                int rc = counter_parse(cases[i].buf, cases[i].len, &v, why, sizeof(why));
+                if (rc != -1 || strcmp(why, cases[i].why) != 0)
+                        fail_msg("case %zu (\"%s\"): rc %d, why \"%s\"; expected -1, \"%s\"", i,
+                                 cases[i].buf, rc, why, cases[i].why);
+        }
+}
+
+static void
+test_open_creates_absent_file(void **state)
+{
+        struct fixture *f = *state;
+        struct stat st;
+        char err[512];
+
+        assert_int_equal(stat(f->cfg.counter_path, &st), -1);
+        enum counter_status status = fixture_open_counter(f, err, sizeof(err));
+        if (status != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 0);
+        assert_file_text(f->cfg.counter_path, "0\n");
+        assert_int_equal(stat(f->cfg.counter_path, &st), 0);
+        mode_t mask = umask(0);
+        umask(mask);
+        assert_int_equal(st.st_mode & 0777, 0640 & ~mask);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "0\n");
+}
+
+static void
+test_open_in_missing_directory_fails(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], want[MSG_MAX];
+
+        fixture_path(f, "no/such/dir/visits", f->cfg.counter_path, sizeof(f->cfg.counter_path));
+        assert_int_equal(fixture_open_counter(f, err, sizeof(err)), COUNTER_IOERR);
+        snprintf(want, sizeof(want),
+                 "counter file %s: cannot open for reading and writing: No such file or directory",
+                 f->cfg.counter_path);
+        assert_string_equal(err, want);
+}
+
+static void
+test_open_directory_fails(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], want[MSG_MAX];
+
+        assert_int_equal(mkdir(f->cfg.counter_path, 0750), 0);
+        assert_int_equal(fixture_open_counter(f, err, sizeof(err)), COUNTER_IOERR);
+        snprintf(want, sizeof(want),
+                 "counter file %s: cannot open for reading and writing: Is a directory",
+                 f->cfg.counter_path);
+        assert_string_equal(err, want);
+}
+
+static void
+test_empty_file_is_zero(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 0);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 1);
+        assert_file_text(f->cfg.counter_path, "1\n");
+}
+
+/* Starting up reads the count; it must not rewrite a file that already holds it as written. */
+static void
+test_open_leaves_a_canonical_file_alone(void **state)
+{
+        struct fixture *f = *state;
+        char err[512];
+        struct stat before, after;
+
+        write_text(f->cfg.counter_path, "7\n");
+        assert_int_equal(stat(f->cfg.counter_path, &before), 0);
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 7);
+        assert_int_equal(stat(f->cfg.counter_path, &after), 0);
+        assert_int_equal(after.st_ino, before.st_ino);
+        assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+        assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+        assert_file_text(f->cfg.counter_path, "7\n");
+}
+
+/* A path.tmp left by a crash before its rename was never acknowledged to anyone. */
+static void
+test_open_removes_a_stale_tmp_file(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], tmp[CONFIG_PATH_MAX + 8];
+        struct stat st;
+
+        write_text(f->cfg.counter_path, "99\n");
+        snprintf(tmp, sizeof(tmp), "%s.tmp", f->cfg.counter_path);
+        write_text(tmp, "100\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 99);
+        assert_int_equal(stat(tmp, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_file_text(f->cfg.counter_path, "99\n");
+}
+
+static void
+test_visit_writes_through(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "41\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 41);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 42);
+        /* Before any close or fsync: a SIGKILL now must find 42 in the file. */
+        assert_file_text(f->cfg.counter_path, "42\n");
+        assert_int_equal(counter_get(&f->counter), 42);
+}
+
+/* Crossing a power of ten makes the text longer; the new text covers the old. */
+static void
+assert_no_tmp(const struct fixture *f)
+{
+        char tmp[CONFIG_PATH_MAX + 8];
+        struct stat st;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", f->cfg.counter_path);
+        if (stat(tmp, &st) == 0)
+                fail_msg("%s was left behind", tmp);
+}
+
+static void
+test_visit_across_digit_boundaries(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "9\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_file_text(f->cfg.counter_path, "10\n");
+        for (int i = 0; i < 90; i++)
+                assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 100);
+        assert_file_text(f->cfg.counter_path, "100\n");
+        assert_no_tmp(f);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "100\n");
+}
+
+static void
+test_legacy_file_without_newline(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "41");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 41);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 42);
+        assert_file_text(f->cfg.counter_path, "42\n");
+}
+
+/*
+ * counter_parse() accepts blanks around the number and leading zeros, so a
+ * file an operator wrote by hand may be longer than the count's own text.
+ * The next visit overwrites only the first bytes: what is left behind must
+ * still read back as the new count, or the responder refuses its own file
+ * at the next start.
+ */
+static void
+test_visit_on_hand_written_file_stays_readable(void **state)
+{
+        static const struct {
+                const char *text;
+                uint64_t want;
+        } cases[] = {
+            {"  42 \n", 43}, {"007", 8}, {"0042\n", 43}, {"42\r\n", 43}, {"42\n\n\n", 43},
+        };
+        struct fixture *f = *state;
+        char err[512], why[256], buf[128];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                uint64_t n = 0, v = 0;
+                write_text(f->cfg.counter_path, cases[i].text);
+                if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                        fail_msg("%s", err);
+                /* The readiness probe rewrites what it believes the file holds. */
+                assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
+                size_t len = read_file(f->cfg.counter_path, buf, sizeof(buf));
+                int rc = counter_parse(buf, len, &v, why, sizeof(why));
+                if (rc != 0 || v != cases[i].want - 1)
+                        fail_msg("\"%s\" and counter_check() left \"%s\": %s", cases[i].text, buf,
+                                 rc != 0 ? why : "another count");
+                assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+                assert_int_equal(n, cases[i].want);
+                len = read_file(f->cfg.counter_path, buf, sizeof(buf));
+                rc = counter_parse(buf, len, &v, why, sizeof(why));
+                if (rc != 0 || v != cases[i].want)
+                        fail_msg("\"%s\" and one visit left \"%s\": %s", cases[i].text, buf,
+                                 rc != 0 ? why : "another count");
+                fixture_close_counter(f);
+                if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                        fail_msg("reopening after a visit: %s", err);
+                assert_int_equal(counter_get(&f->counter), cases[i].want);
+                fixture_close_counter(f);
+        }
+}
+
+struct corrupt_case {
+        const char *bytes;
+        size_t len;
+        const char *want; /* the message after "counter file <path> " */
+};
+
+#define DIGITS10 "1234567890"
+#define DIGITS100                                                                                  \
+        DIGITS10 DIGITS10 DIGITS10 DIGITS10 DIGITS10 DIGITS10 DIGITS10 DIGITS10 DIGITS10 DIGITS10
+
+static const struct corrupt_case corrupt_garbage = {
+    BYTES("hello\n"),
+    "is corrupt: not a decimal number (holds \"hello\\n\"); left untouched",
+};
+static const struct corrupt_case corrupt_negative = {
+    BYTES("-5\n"),
+    "is corrupt: a negative number is not a count (holds \"-5\\n\"); left untouched",
+};
+static const struct corrupt_case corrupt_too_large = {
+    BYTES("9223372036854775808\n"),
+    "is corrupt: too large: more than 9223372036854775807 (holds \"9223372036854775808\\n\"); "
+    "left untouched",
+};
+static const struct corrupt_case corrupt_long = {
+    BYTES(DIGITS100),
+    "is corrupt: 100 bytes is too long for a count (starts "
+    "\"12345678901234567890123456789012...\"); "
+    "left untouched",
+};
+static const struct corrupt_case corrupt_binary = {
+    BYTES("4\0"
+          "2\x01\xff"),
+    "is corrupt: not a decimal number (holds \"4\\x002\\x01\\xff\"); left untouched",
+};
+static const struct corrupt_case corrupt_two_numbers = {
+    BYTES("42\n43\n"),
+    "is corrupt: not a decimal number (holds \"42\\n43\\n\"); left untouched",
+};
+
+static void
+test_corrupt_file_is_refused_untouched(void **state)
+{
+        struct fixture *f = *state;
+        const struct corrupt_case *c = f->param;
+        char err[512], want[MSG_MAX];
+        struct stat before, after;
+
+        write_file(f->cfg.counter_path, c->bytes, c->len);
+        assert_int_equal(stat(f->cfg.counter_path, &before), 0);
+        assert_int_equal(fixture_open_counter(f, err, sizeof(err)), COUNTER_CORRUPT);
+        snprintf(want, sizeof(want), "counter file %s %s", f->cfg.counter_path, c->want);
+        assert_string_equal(err, want);
+        assert_file_bytes(f->cfg.counter_path, c->bytes, c->len);
+        assert_int_equal(stat(f->cfg.counter_path, &after), 0);
+        assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+        assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+        /* The refused open let go of the file: a second try is refused the same way, not BUSY. */
+        assert_int_equal(fixture_open_counter(f, err, sizeof(err)), COUNTER_CORRUPT);
+        assert_string_equal(err, want);
+}
+
+static void
+test_second_open_is_busy(void **state)
+{
+        struct fixture *f = *state;
+        struct counter other;
+        char err[512], want[MSG_MAX], why[256];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "5\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_open(&other, &f->cfg, err, sizeof(err)), COUNTER_BUSY);
+        snprintf(want, sizeof(want), "counter file %s: another responder is using it (flock held)",
+                 f->cfg.counter_path);
+        assert_string_equal(err, want);
+        /* The refused open must not have disturbed the owner. */
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 6);
+        assert_file_text(f->cfg.counter_path, "6\n");
+        fixture_close_counter(f);
+
+        /* Once the owner is gone, the file is free. */
+        if (counter_open(&other, &f->cfg, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("after the owner closed: %s", err);
+        assert_int_equal(counter_get(&other), 6);
+        assert_int_equal(counter_close(&other), 0);
+}
+
+/* A longer number moves the count to a new file: that one must be locked before it has the name. */
+static void
+test_second_open_is_busy_after_growth(void **state)
+{
+        struct fixture *f = *state;
+        struct counter other;
+        char err[512], want[MSG_MAX], why[256];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "9\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 10);
+        assert_file_text(f->cfg.counter_path, "10\n");
+        assert_int_equal(counter_open(&other, &f->cfg, err, sizeof(err)), COUNTER_BUSY);
+        snprintf(want, sizeof(want), "counter file %s: another responder is using it (flock held)",
+                 f->cfg.counter_path);
+        assert_string_equal(err, want);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_file_text(f->cfg.counter_path, "11\n");
+}
+
+static void
+test_get_does_not_count(void **state)
+{
+        struct fixture *f = *state;
+        char err[512];
+
+        write_text(f->cfg.counter_path, "7\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(counter_get(&f->counter), 7);
+        assert_file_text(f->cfg.counter_path, "7\n");
+}
+
+static void
+test_check_healthy_file(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256] = "";
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "12\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
+        assert_file_text(f->cfg.counter_path, "12\n");
+        assert_int_equal(counter_get(&f->counter), 12);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
+        assert_file_text(f->cfg.counter_path, "13\n");
+}
+
+static void
+test_close_leaves_final_count(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256];
+        uint64_t n = 0;
+
+        f->cfg.sync = SYNC_NEVER;
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        for (int i = 0; i < 25; i++)
+                assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "25\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("reopening: %s", err);
+        assert_int_equal(counter_get(&f->counter), 25);
+}
+
+static void
+test_maximum_is_not_passed(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256] = "";
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "9223372036854775806\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, INT64_MAX);
+        assert_file_text(f->cfg.counter_path, "9223372036854775807\n");
+        n = 0;
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), -1);
+        assert_string_equal(why, "the counter is at its maximum");
+        assert_int_equal(n, 0);
+        assert_int_equal(counter_get(&f->counter), INT64_MAX);
+        assert_file_text(f->cfg.counter_path, "9223372036854775807\n");
+}
+
+/* A real kernel error: with RLIMIT_FSIZE at 0 every write to a regular file fails with EFBIG. */
+static void
+test_write_failure_then_recovery(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256] = "", want[MSG_MAX];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "41\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        fsize_lower(f, 0);
+        int rc = counter_visit(&f->counter, &n, why, sizeof(why));
+        int check = counter_check(&f->counter, err, sizeof(err));
+        uint64_t during = counter_get(&f->counter);
+        fsize_restore(f);
+
+        assert_int_equal(rc, -1);
+        assert_int_equal(n, 0);
+        snprintf(want, sizeof(want), "cannot write the counter file %s: File too large",
+                 f->cfg.counter_path);
+        assert_string_equal(why, want);
+        assert_int_equal(check, -1);
+        assert_string_equal(err, want);
+        assert_int_equal(during, 41);
+        assert_file_text(f->cfg.counter_path, "41\n");
+
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 42);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
+}
+
+/* Same length: the new text goes over the old in place. Cut short, the old text is put back. */
+static void
+test_short_write_in_place_is_undone(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256] = "", want[MSG_MAX];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "41\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        fsize_lower(f, 2);
+        int rc = counter_visit(&f->counter, &n, why, sizeof(why));
+        fsize_restore(f);
+
+        assert_int_equal(rc, -1);
+        snprintf(want, sizeof(want), "cannot write the counter file %s: short write (2 of 3 bytes)",
+                 f->cfg.counter_path);
+        assert_string_equal(why, want);
+        assert_file_text(f->cfg.counter_path, "41\n");
+        assert_int_equal(counter_get(&f->counter), 41);
+
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 42);
+        assert_file_text(f->cfg.counter_path, "42\n");
+}
+
+/*
+ * With the limit at 3 bytes, "100\n" is cut after "100": a file reading 100
+ * with the visit reported as failed. The file must still read "99\n".
+ */
+static void
+test_short_write_is_undone(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256] = "", want[MSG_MAX];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "99\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        fsize_lower(f, 3);
+        int rc = counter_visit(&f->counter, &n, why, sizeof(why));
+        fsize_restore(f);
+
+        assert_int_equal(rc, -1);
+        snprintf(want, sizeof(want),
+                 "cannot write the counter file %s: short write (3 of 4 bytes) (%s.tmp)",
+                 f->cfg.counter_path, f->cfg.counter_path);
+        assert_string_equal(why, want);
+        assert_file_text(f->cfg.counter_path, "99\n");
+        assert_no_tmp(f);
+        assert_int_equal(counter_get(&f->counter), 99);
+
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 100);
+        assert_file_text(f->cfg.counter_path, "100\n");
+        assert_no_tmp(f);
+}
+
+static void
+test_growth_failure_then_recovery(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], why[256] = "", want[MSG_MAX];
+        uint64_t n = 0;
+
+        write_text(f->cfg.counter_path, "999\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        fsize_lower(f, 0);
+        int rc = counter_visit(&f->counter, &n, why, sizeof(why));
+        fsize_restore(f);
+
+        assert_int_equal(rc, -1);
+        snprintf(want, sizeof(want), "cannot write the counter file %s: File too large (%s.tmp)",
+                 f->cfg.counter_path, f->cfg.counter_path);
+        assert_string_equal(why, want);
+        assert_file_text(f->cfg.counter_path, "999\n");
+        assert_no_tmp(f);
+        assert_int_equal(counter_get(&f->counter), 999);
+
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 1000);
+        assert_file_text(f->cfg.counter_path, "1000\n");
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "1000\n");
+}
+
+/* Concurrency: every visit gets its own number, none is lost in memory or in the file. */
+struct visitor {
+        struct counter *c;
+        int visits;
+        uint64_t base;
+        atomic_uchar *seen;
+        int failures;
+        int out_of_order;
+        char why[256];
+};
+
+static void *
+visitor_main(void *arg)
+{
+        struct visitor *v = arg;
+        uint64_t last = 0;
+
+        for (int i = 0; i < v->visits; i++) {
+                uint64_t n = 0;
+                if (counter_visit(v->c, &n, v->why, sizeof(v->why)) != 0) {
+                        v->failures++;
+                        continue;
+                }
+                if (n <= last)
+                        v->out_of_order++;
+                last = n;
+                atomic_fetch_add(&v->seen[n - v->base - 1], 1);
+        }
+        return NULL;
+}
+
+static void
+run_visitors(struct fixture *f, enum sync_mode mode, int nthreads, int per_thread)
+{
+        enum { BASE = 995 }; /* the text grows from 3 to 5 bytes during the run */
+        struct visitor v[8];
+        pthread_t tid[8];
+        char err[512], text[32];
+        int total = nthreads * per_thread;
+        atomic_uchar *seen = calloc((size_t)total, sizeof(*seen));
+
+        assert_non_null(seen);
+        assert_true(nthreads <= 8);
+        f->cfg.sync = mode;
+        f->cfg.sync_interval_ms = 1; /* keep the flusher busy while the visitors run */
+        write_text(f->cfg.counter_path, "995\n");
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK) {
+                free(seen);
+                fail_msg("%s", err);
+        }
+        for (int i = 0; i < nthreads; i++) {
+                v[i] = (struct visitor){
+                    .c = &f->counter, .visits = per_thread, .base = BASE, .seen = seen};
+                assert_int_equal(pthread_create(&tid[i], NULL, visitor_main, &v[i]), 0);
+        }
+        int failures = 0, out_of_order = 0, missing = 0, duplicated = 0;
+        for (int i = 0; i < nthreads; i++) {
+                pthread_join(tid[i], NULL);
+                failures += v[i].failures;
+                out_of_order += v[i].out_of_order;
+        }
+        for (int i = 0; i < total; i++) {
+                missing += seen[i] == 0;
+                duplicated += seen[i] > 1;
+        }
+        free(seen);
+        if (failures)
+                fail_msg("%d visits failed, e.g. %s", failures, v[0].failures ? v[0].why : "");
+        assert_int_equal(out_of_order, 0);
+        assert_int_equal(missing, 0);
+        assert_int_equal(duplicated, 0);
+        assert_int_equal(counter_get(&f->counter), BASE + total);
+        snprintf(text, sizeof(text), "%d\n", BASE + total);
+        assert_file_text(f->cfg.counter_path, text);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, text);
+}
+
+static void
+test_concurrent_visits_sync_never(void **state)
+{
+        run_visitors(*state, SYNC_NEVER, 8, 2000);
+}
+
+static void
+test_concurrent_visits_sync_interval(void **state)
+{
+        run_visitors(*state, SYNC_INTERVAL, 8, 2000);
+}
+
+/* Each visit waits for an fdatasync on the real disk: fewer visits keep the test quick. */
+static void
+test_concurrent_visits_sync_always(void **state)
+{
+        run_visitors(*state, SYNC_ALWAYS, 4, 250);
+}
+
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+#define CORRUPT(name, c)                                                                           \
+        {                                                                                          \
+                "test_refuses_corrupt_" name, test_corrupt_file_is_refused_untouched,              \
+                    fixture_setup, fixture_teardown, (void *)&(c)                                  \
+        }
+
+int
+counter_tests(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_parse_accepts),
+            cmocka_unit_test(test_parse_rejects),
+            TEST(test_open_creates_absent_file),
+            TEST(test_open_in_missing_directory_fails),
+            TEST(test_open_directory_fails),
+            TEST(test_empty_file_is_zero),
+            TEST(test_open_leaves_a_canonical_file_alone),
+            TEST(test_open_removes_a_stale_tmp_file),
+            TEST(test_visit_writes_through),
+            TEST(test_visit_across_digit_boundaries),
+            TEST(test_legacy_file_without_newline),
+            TEST(test_visit_on_hand_written_file_stays_readable),
+            CORRUPT("garbage", corrupt_garbage),
+            CORRUPT("negative", corrupt_negative),
+            CORRUPT("too_large", corrupt_too_large),
+            CORRUPT("100_digits", corrupt_long),
+            CORRUPT("binary", corrupt_binary),
+            CORRUPT("two_numbers", corrupt_two_numbers),
+            TEST(test_second_open_is_busy),
+            TEST(test_second_open_is_busy_after_growth),
+            TEST(test_get_does_not_count),
+            TEST(test_check_healthy_file),
+            TEST(test_close_leaves_final_count),
+            TEST(test_maximum_is_not_passed),
+            TEST(test_write_failure_then_recovery),
+            TEST(test_short_write_in_place_is_undone),
+            TEST(test_short_write_is_undone),
+            TEST(test_growth_failure_then_recovery),
+            TEST(test_concurrent_visits_sync_never),
+            TEST(test_concurrent_visits_sync_interval),
+            TEST(test_concurrent_visits_sync_always),
+        };
+
+        return cmocka_run_group_tests_name("counter", tests, NULL, NULL);
+}
