@@ -251,18 +251,59 @@ sync_now(struct counter *c, char *why, size_t whylen)
         return 0;
 }
 
-/* Group commit: returns once an fdatasync that began after target was written has finished. */
-static int
-wait_synced(struct counter *c, uint64_t target, char *why, size_t whylen)
+/*
+ * Group commit for sync=always. The visits that arrive while an fsync runs
+ * take the next numbers and wait; the next leader writes the highest of them
+ * and fdatasyncs once for the lot. Writing in the leader, not in each visit,
+ * also keeps pwrite away from a page under writeback. A failed batch hands
+ * its numbers out again (its visits answer 503); if only the fsync failed the
+ * file already counts them: a few visits may be counted that were not
+ * acknowledged, never the other way round.
+ */
+static void
+fail_batch(struct counter *c, const char *why)
 {
-        while (c->synced < target) {
-                if (c->syncing) {
-                        pthread_cond_wait(&c->synced_cv, &c->mu);
-                        continue;
-                }
-                if (sync_now(c, why, whylen) != 0)
+        snprintf(c->batch_error, sizeof(c->batch_error), "%s", why);
+        c->batch_failures++;
+        c->assigned = c->value;
+        pthread_cond_broadcast(&c->synced_cv);
+}
+
+static void
+commit_batch(struct counter *c, char *why, size_t whylen)
+{
+        if ((c->assigned > c->value && write_value(c, c->assigned, why, whylen) != 0) ||
+            sync_now(c, why, whylen) != 0)
+                fail_batch(c, why);
+}
+
+static int
+visit_group(struct counter *c, uint64_t *out, char *why, size_t whylen)
+{
+        uint64_t mine = ++c->assigned;
+        uint64_t generation = c->batch_failures;
+
+        while (c->synced < mine) {
+                if (c->batch_failures != generation) {
+                        snprintf(why, whylen, "%s", c->batch_error);
                         return -1;
+                }
+                if (c->syncing)
+                        pthread_cond_wait(&c->synced_cv, &c->mu);
+                else
+                        commit_batch(c, why, whylen);
         }
+        *out = mine;
+        return 0;
+}
+
+/* sync=interval and never: each visit writes through at once. */
+static int
+visit_one(struct counter *c, uint64_t *out, char *why, size_t whylen)
+{
+        if (write_value(c, c->value + 1, why, whylen) != 0)
+                return -1;
+        *out = c->value;
         return 0;
 }
 
@@ -272,18 +313,12 @@ counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen)
         int rc = -1;
 
         pthread_mutex_lock(&c->mu);
-        if (c->value >= COUNTER_MAX) {
+        if (c->value >= COUNTER_MAX || c->assigned >= COUNTER_MAX)
                 snprintf(why, whylen, "the counter is at its maximum");
-                goto out;
-        }
-        uint64_t next = c->value + 1;
-        if (write_value(c, next, why, whylen) != 0)
-                goto out;
-        if (c->mode == SYNC_ALWAYS && wait_synced(c, next, why, whylen) != 0)
-                goto out;
-        *out = next;
-        rc = 0;
-out:
+        else if (c->mode == SYNC_ALWAYS)
+                rc = visit_group(c, out, why, whylen);
+        else
+                rc = visit_one(c, out, why, whylen);
         pthread_mutex_unlock(&c->mu);
         return rc;
 }
@@ -427,7 +462,7 @@ load_value(struct counter *c, int *canonical, char *err, size_t errlen)
                 return COUNTER_CORRUPT;
         }
         set_text(c, v);
-        c->synced = v;
+        c->synced = c->assigned = v;
         *canonical = (size_t)n == c->text_len && memcmp(buf, c->text, c->text_len) == 0;
         return COUNTER_OK;
 }

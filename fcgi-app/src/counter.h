@@ -34,11 +34,14 @@ struct counter {
         char tmp_path[CONFIG_PATH_MAX + 8]; /* path + ".tmp": where a longer number is prepared */
         enum sync_mode mode;
         int interval_ms;
-        uint64_t value;  /* what the file holds */
-        uint64_t synced; /* what the last completed fsync covered */
-        int syncing;     /* a thread is inside fdatasync() */
-        int dir_dirty;   /* a rename since the last fsync of the directory */
-        int failing;     /* the last write failed: logged once until it recovers */
+        uint64_t value;          /* what the file holds */
+        uint64_t synced;         /* what the last completed fsync covered */
+        int syncing;             /* a thread is inside fdatasync() */
+        uint64_t assigned;       /* sync=always: numbers handed to visits waiting for a batch */
+        uint64_t batch_failures; /* sync=always: batches that failed; waiters compare */
+        char batch_error[256];   /* why the last batch failed */
+        int dir_dirty;           /* a rename since the last fsync of the directory */
+        int failing;             /* the last write failed: logged once until it recovers */
         char text[COUNTER_TEXT];
         size_t text_len;
 };
