@@ -159,8 +159,8 @@ Checks across values that the schema cannot express; a failure stops the install
 */}}
 {{- define "moscow-time.validateValues" -}}
 {{- $counter := .Values.config.counter.path }}
-{{- if not (hasPrefix (printf "%s/" (include "moscow-time.dataDir" .)) $counter) }}
-{{- fail (printf "config.counter.path %q must be under %s/, where the visits volume is mounted" $counter (include "moscow-time.dataDir" .)) }}
+{{- if ne (dir $counter) (include "moscow-time.dataDir" .) }}
+{{- fail (printf "config.counter.path %q must be directly in %s/, where the visits volume is mounted (the responder creates no folders)" $counter (include "moscow-time.dataDir" .)) }}
 {{- end }}
 {{- if lt (int .Values.responder.preStopDelaySeconds) (int .Values.nginx.preStopDelaySeconds) }}
 {{- fail "responder.preStopDelaySeconds must be at least nginx.preStopDelaySeconds: the responder must outlive nginx" }}
