@@ -1,0 +1,634 @@
+// The chart's checks (tests/chart/run.sh installs the tools and runs this).
+//
+//   node check.mjs REPO_ROOT
+//
+// One line per check: "ok - name" or "not ok - name" and "# detail" lines;
+// exit status 1 if any check failed. Environment (set by run.sh):
+//   CHART_TEST_HELM, CHART_TEST_NODE_MODULES, CHART_TEST_CLIENT_MODELS,
+//   CHART_TEST_YAMLLINT, CHART_TEST_RESPONDER (empty: not built);
+//   CHART_TEST_TIMING=1 adds each check's time in ms.
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+
+import { checksumOf, probeTarget, rules } from './lib/rules.mjs';
+import { helmRunner, isMap, keySet, mergeValues, parseIni, parseNginx, parseYaml, run, yamlLib } from './lib/util.mjs';
+import { Validator } from './lib/validate.mjs';
+
+const top = process.argv[2];
+const env = process.env;
+const here = new URL('.', import.meta.url).pathname;
+yamlLib(env.CHART_TEST_NODE_MODULES);
+const scratch = mkdtempSync(join(tmpdir(), 'chart-test-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+const helm = helmRunner(env.CHART_TEST_HELM, scratch);
+const validator = new Validator(env.CHART_TEST_NODE_MODULES, env.CHART_TEST_CLIENT_MODELS);
+const RELEASE = 'mt';
+const NAMESPACE = 'moscow';
+// The responder counts a visit on "/" only (fcgi-app/src/routes.c, ROUTE_ROOT).
+const COUNTING_PATHS = ['/'];
+
+// The files the checks read; a bite test points some of them at broken copies.
+const REAL = {
+    chart: join(top, 'helm-chart/moscow-time'),
+    configIni: join(top, 'fcgi-app/config.ini'),
+    version: join(top, 'fcgi-app/VERSION'),
+    nginxConf: join(top, 'nginx-conf/nginx.conf'),
+    listenConf: join(top, 'nginx-conf/listen.conf'),
+};
+
+// ------------------------------------------------------------------ output
+
+// Checks run in groups, concurrently (helm calls are the slow part); each
+// group buffers its lines, printed in the order the groups were declared.
+class Group {
+    constructor() {
+        this.out = [];
+        this.failures = 0;
+    }
+
+    report(name, problems, skip) {
+        if (skip) {
+            this.out.push(`ok - ${name} # SKIP ${skip}`);
+        } else if (problems.length === 0) {
+            this.out.push(`ok - ${name}`);
+        } else {
+            this.failures++;
+            this.out.push(`not ok - ${name}`);
+            for (const line of problems.slice(0, 25).join('\n').split('\n')) this.out.push(`# ${line}`);
+            if (problems.length > 25) this.out.push(`# ... and ${problems.length - 25} more`);
+        }
+    }
+
+    async test(name, fn) {
+        let problems;
+        const t0 = Date.now();
+        try {
+            problems = await fn();
+        } catch (e) {
+            problems = [`exception: ${e?.stack ?? e}`];
+        }
+        if (problems && problems.skip) this.report(name, [], problems.skip);
+        else this.report(name, problems ?? []);
+        if (env.CHART_TEST_TIMING) this.out.push(`# ${Date.now() - t0} ms`);
+    }
+}
+
+const groups = [];
+function group(fn) {
+    groups.push(fn);
+}
+
+const text = (f) => readFileSync(f, 'utf8');
+const lines = (s, n = 12) => s.trim().split('\n').slice(-n);
+
+// ------------------------------------------------------------------ facts
+
+function facts(files) {
+    const ini = parseIni(text(files.configIni));
+    const nginx = parseNginx(text(files.nginxConf));
+    const listen = /listen\s+(?:[^\s;]*:)?(\d+)\s*;/.exec(text(files.listenConf));
+    return {
+        files,
+        chart: files.chart,
+        ini,
+        iniKeys: keySet(ini.sections),
+        nginx,
+        listenPort: listen ? Number(listen[1]) : null,
+        appVersion: text(files.version).trim(),
+        chartYaml: parseYaml(text(join(files.chart, 'Chart.yaml'))),
+        defaults: tryParse(join(files.chart, 'values.yaml')),
+        schema: JSON.parse(text(join(files.chart, 'values.schema.json'))),
+    };
+}
+
+// values.yaml as helm reads it; when it does not parse, yamllint says why.
+function tryParse(file) {
+    try {
+        return parseYaml(text(file)) ?? {};
+    } catch {
+        return {};
+    }
+}
+
+// Copies of the chart (and repository files) with one change, for the bite tests.
+function brokenCopy(edits) {
+    const dir = mkdtempSync(join(scratch, 'broken-'));
+    const files = { ...REAL, chart: join(dir, 'moscow-time') };
+    cpSync(REAL.chart, files.chart, { recursive: true });
+    for (const [key, rel, from, to] of edits) {
+        let target;
+        if (key === 'chart') {
+            target = join(files.chart, rel);
+        } else {
+            target = join(dir, basename(REAL[key]));
+            cpSync(REAL[key], target);
+            files[key] = target;
+        }
+        const before = text(target);
+        const after = typeof from === 'function' ? from(before) : before.replace(from, to);
+        if (after === before) throw new Error(`bite test edit did not apply to ${rel ?? key}: ${from}`);
+        writeFileSync(target, after);
+    }
+    return files;
+}
+
+// ------------------------------------------------------------------ rendering
+
+async function render(f, { files = [], sets = [] } = {}) {
+    const res = await helm.template(f.chart, { files, sets, release: RELEASE, namespace: NAMESPACE });
+    let values = f.defaults;
+    for (const file of files) values = mergeValues(values, parseYaml(text(file)) ?? {});
+    for (const set of sets) values = setValue(values, set);
+    return { res, objs: res.objs, values };
+}
+
+function ruleInput(f, rendered) {
+    return {
+        objs: rendered.objs,
+        values: rendered.values,
+        appVersion: f.chartYaml.appVersion,
+        iniKeys: f.iniKeys,
+        nginx: f.nginx,
+        listenPort: f.listenPort,
+        countingPaths: COUNTING_PATHS,
+        namespace: NAMESPACE,
+    };
+}
+
+async function apiProblems(objs) {
+    const out = [];
+    for (const o of objs) {
+        for (const p of await validator.validate(o)) out.push(`${o?.kind}/${o?.metadata?.name}: ${p}`);
+    }
+    return out;
+}
+
+async function yamllint(config, paths, stdin) {
+    const args = ['-f', 'parsable', '-c', join(here, config), ...paths];
+    const r = await run(env.CHART_TEST_YAMLLINT, stdin === undefined ? args : [...args, '-'], { input: stdin });
+    return r.status === 0 ? [] : lines(r.stdout + r.stderr, 30);
+}
+
+// ------------------------------------------------------------------ global checks
+
+const globalChecks = {
+    chartMetadata(f) {
+        const p = [];
+        const c = f.chartYaml;
+        if (c.apiVersion !== 'v2') p.push(`apiVersion ${c.apiVersion}, expected v2`);
+        if (c.name !== 'moscow-time') p.push(`name ${c.name}, expected moscow-time`);
+        if (c.type !== 'application') p.push(`type ${c.type}, expected application`);
+        if (c.appVersion !== f.appVersion) p.push(`appVersion ${JSON.stringify(c.appVersion)} but fcgi-app/VERSION is ${f.appVersion}`);
+        if (!/^\d+\.\d+\.\d+/.test(c.version ?? '')) p.push(`version ${c.version} is not SemVer`);
+        return p;
+    },
+
+    async yamllintSources(f) {
+        return yamllint('yamllint.yaml', [join(f.chart, 'Chart.yaml'), join(f.chart, 'values.yaml')]);
+    },
+
+    // values.yaml's config carries exactly fcgi-app/config.ini's keys and defaults.
+    configKeysValues(f) {
+        const p = [];
+        const ini = f.ini;
+        p.push(...ini.problems.map((x) => `fcgi-app/config.ini: ${x}`));
+        const cfg = f.defaults.config ?? {};
+        const chartKeys = keySet(cfg);
+        const missing = f.iniKeys.filter((k) => !chartKeys.includes(k));
+        const extra = chartKeys.filter((k) => !f.iniKeys.includes(k));
+        if (missing.length) p.push(`in fcgi-app/config.ini, not in values.yaml config: ${missing.join(', ')}`);
+        if (extra.length) p.push(`in values.yaml config, not in fcgi-app/config.ini: ${extra.join(', ')}`);
+        for (const [s, keys] of Object.entries(ini.sections)) {
+            for (const [k, v] of Object.entries(keys)) {
+                const mine = cfg[s]?.[k];
+                if (mine !== undefined && String(mine) !== v) p.push(`[${s}] ${k}: values.yaml has ${JSON.stringify(mine)}, fcgi-app/config.ini's default is ${JSON.stringify(v)}`);
+            }
+        }
+        return p;
+    },
+
+    // values.schema.json's config: the same keys, every section closed.
+    configKeysSchema(f) {
+        const p = [];
+        const cfg = f.schema.properties?.config;
+        if (!cfg || cfg.additionalProperties !== false) p.push('config: unknown sections are not rejected (additionalProperties is not false)');
+        const sections = cfg?.properties ?? {};
+        const schemaKeys = keySet(Object.fromEntries(Object.entries(sections).map(([s, v]) => [s, v.properties ?? {}])));
+        if (JSON.stringify(schemaKeys) !== JSON.stringify(f.iniKeys)) p.push(`schema keys ${schemaKeys.join(', ')}\nconfig.ini keys ${f.iniKeys.join(', ')}`);
+        for (const [s, v] of Object.entries(sections)) {
+            if (v.additionalProperties !== false) p.push(`config.${s}: unknown keys are not rejected`);
+            const req = [...(v.required ?? [])].sort();
+            const all = Object.keys(v.properties ?? {}).sort();
+            if (JSON.stringify(req) !== JSON.stringify(all)) p.push(`config.${s}: required ${req.join(', ')}, expected every key`);
+        }
+        const sock = sections.server?.properties?.socket?.const;
+        if (sock !== f.ini.sections.server?.socket) p.push(`config.server.socket is pinned to ${JSON.stringify(sock)}, expected config.ini's ${f.ini.sections.server?.socket}`);
+        return p;
+    },
+
+    // Every value of values.yaml is in the schema with a description, and
+    // unknown top-level keys are rejected.
+    schemaCoverage(f) {
+        const p = [];
+        const s = f.schema;
+        if (s.additionalProperties !== false) p.push('unknown top-level keys are not rejected (additionalProperties is not false)');
+        const resolve = (node) => {
+            let n = node;
+            for (let i = 0; n && i < 10; i++) {
+                if (n.$ref) n = n.$ref.replace(/^#\//, '').split('/').reduce((o, k) => o?.[k], s);
+                else if (n.allOf) n = n.allOf.map((x) => resolve(x)).reduce(mergeSchemas, {});
+                else break;
+            }
+            return n;
+        };
+        const walk = (value, node, path) => {
+            const n = resolve(node);
+            if (!n) {
+                p.push(`${path}: not in values.schema.json`);
+                return;
+            }
+            if (path && !n.description && !node.description) p.push(`${path}: no description in values.schema.json`);
+            if (isMap(value) && n.properties) {
+                for (const [k, v] of Object.entries(value)) {
+                    const child = n.properties[k] ?? (isMap(n.additionalProperties) ? n.additionalProperties : null);
+                    if (!child) p.push(`${path ? `${path}.` : ''}${k}: not in values.schema.json`);
+                    else walk(v, child, path ? `${path}.${k}` : k);
+                }
+            }
+        };
+        walk(f.defaults, s, '');
+        // And every top-level key of values.yaml has a comment above it.
+        const src = text(join(f.chart, 'values.yaml')).split('\n');
+        src.forEach((line, i) => {
+            const m = /^([A-Za-z][\w-]*):/.exec(line);
+            if (m && !/^\s*#/.test(src[i - 1] ?? '') && !/^\s+#/.test(src[i + 1] ?? '')) p.push(`values.yaml: ${m[1]} has no comment`);
+        });
+        return p;
+    },
+
+    // nginx.conf: the probe paths the schema allows answer without counting.
+    nginxProbePaths(f) {
+        const p = [];
+        const allowed = f.schema.definitions?.probePath?.enum ?? [];
+        if (allowed.length === 0) p.push('values.schema.json has no probe path enum (definitions.probePath)');
+        const r = { nginx: f.nginx, countingPaths: COUNTING_PATHS };
+        for (const path of allowed) p.push(...probeTarget(r, `schema probe path ${path}`, path));
+        const root = f.nginx.locations.find((l) => l.modifier === '=' && l.path === '/');
+        if (!root?.fastcgi) p.push('nginx.conf has no "location = /" to the responder: what counts has changed, review the probes');
+        const healthz = f.nginx.locations.find((l) => l.modifier === '=' && l.path === '/healthz');
+        if (!healthz || healthz.fastcgi || healthz.returns !== 200) p.push('nginx.conf: /healthz is not answered 200 by nginx itself');
+        if (!f.nginx.socket) p.push('nginx.conf: no upstream "server unix:..."');
+        if (f.listenPort !== 8080) p.push(`listen.conf: port ${f.listenPort}, the chart expects 8080`);
+        return p;
+    },
+
+    // A change of config.ini rolls the pods; nothing else changes the checksum.
+    async checksum(f) {
+        const p = [];
+        const base = await helm.template(f.chart, { release: RELEASE, namespace: NAMESPACE });
+        const sum = checksumOf(base.objs);
+        if (!sum) return ['no checksum/config annotation on the pods'];
+        const changes = [
+            ['config.clock.timezone=Europe/Berlin', true],
+            ['config.counter.sync=always', true],
+            ['config.log.level=debug', true],
+            ['config.server.workers=8', true],
+            ['replicaCount=5', false],
+            ['service.type=ClusterIP', false],
+        ];
+        for (const [set, rolls] of changes) {
+            const other = await helm.template(f.chart, { sets: [set], release: RELEASE, namespace: NAMESPACE });
+            if (!other.ok) {
+                p.push(`--set ${set}: ${lines(other.stderr, 3).join(' ')}`);
+                continue;
+            }
+            const changed = checksumOf(other.objs) !== sum;
+            if (changed !== rolls) p.push(`--set ${set}: checksum/config ${changed ? 'changed' : 'did not change'}`);
+        }
+        const fmt = await helm.template(f.chart, { files: [join(here, 'values/single-custom.yaml')], release: RELEASE, namespace: NAMESPACE });
+        if (checksumOf(fmt.objs) === sum) p.push('a custom config (values/single-custom.yaml) keeps the checksum');
+        return p;
+    },
+
+    async defaultNames(f) {
+        return defaultNames(await render(f));
+    },
+
+    async fullnameTruncation(f) {
+        const long = 'a'.repeat(70);
+        const r = await helm.template(f.chart, { sets: [`fullnameOverride=${long}`], release: RELEASE, namespace: NAMESPACE });
+        if (!r.ok) return lines(r.stderr);
+        const s = r.objs.find((o) => o.kind === 'StatefulSet');
+        const p = [];
+        if (s.metadata.name !== 'a'.repeat(52)) p.push(`StatefulSet name has ${s.metadata.name.length} characters, expected 52`);
+        for (const o of r.objs) if (o.metadata.name.length > 63) p.push(`${o.kind} name has ${o.metadata.name.length} characters, more than 63`);
+        return p;
+    },
+
+    async imageTag(f) {
+        const img = async (sets) => (await helm.template(f.chart, { sets, release: RELEASE, namespace: NAMESPACE })).objs.find((o) => o.kind === 'StatefulSet')?.spec.template.spec.containers.map((c) => c.image);
+        const p = [];
+        const [d, o] = await Promise.all([img([]), img(['image.repository=localhost/moscow-time', 'image.tag=dev'])]);
+        if (JSON.stringify(d) !== JSON.stringify([`moscow-time:${f.appVersion}`, `moscow-time:${f.appVersion}`])) p.push(`default images ${d}, expected moscow-time:${f.appVersion}`);
+        if (JSON.stringify(o) !== JSON.stringify(['localhost/moscow-time:dev', 'localhost/moscow-time:dev'])) p.push(`overridden images ${o}`);
+        return p;
+    },
+
+    notes(f) {
+        return notesProblems(f);
+    },
+
+    async schemaRejectsUnknownKey(f) {
+        const r = await helm.template(f.chart, { sets: ['replicas=3'] });
+        return !r.ok && /Additional property replicas is not allowed/.test(r.stderr) ? [] : ['--set replicas=3 (not a value of the chart) was accepted'];
+    },
+};
+
+// allOf: both schemas apply; property by property for the coverage check.
+function mergeSchemas(a, b) {
+    const properties = { ...(a.properties ?? {}) };
+    for (const [k, v] of Object.entries(b.properties ?? {})) properties[k] = { ...(properties[k] ?? {}), ...v };
+    return { ...a, ...b, properties };
+}
+
+// ------------------------------------------------------------------ per value set
+
+const VALUE_SETS = [['defaults', []], ...readdirSync(join(here, 'values')).filter((x) => x.endsWith('.yaml')).sort().map((x) => [basename(x, '.yaml'), [join(here, 'values', x)]])];
+
+const RULE_NAMES = {
+    statefulset: 'StatefulSet: replicas, podManagementPolicy, updateStrategy, serviceName = headless, two containers of the one image',
+    labels: 'names, labels and selectors consistent and upgrade-safe',
+    persistence: 'visits volume: claim template (or emptyDir) mounted at /data, fsGroup',
+    config: 'config.ini in the ConfigMap = values, keys = fcgi-app/config.ini, mounted read-only, checksum/config',
+    mounts: 'mounts match the socket, nginx temp and counter paths',
+    probes: 'probes as in values, on nginx port, on nginx.conf locations that never count',
+    helmTest: 'helm test pod checks /healthz, / and /visits',
+    services: 'services: headless with publishNotReadyAddresses, main as in values',
+    security: 'security context: non-root 10001, read-only root, no privilege escalation, drop ALL, RuntimeDefault, no token',
+    availability: 'PodDisruptionBudget and NetworkPolicy as in values',
+    termination: 'termination: grace period, nginx preStop delay, responder outlives nginx',
+    podSettings: 'resources (requests and limits), env, scheduling values',
+};
+
+async function valueSetChecks(g, f, name, files) {
+    const [lint, rendered] = await Promise.all([helm.lint(f.chart, { files }), render(f, { files })]);
+    await g.test(`${name}: helm lint --strict`, () => (lint.ok ? [] : lines(lint.stdout + lint.stderr)));
+    await g.test(`${name}: helm template renders`, () => {
+        if (rendered.res.status !== 0) return lines(rendered.res.stderr);
+        if (rendered.res.yamlErrors?.length) return rendered.res.yamlErrors;
+        return rendered.objs.length ? [] : ['nothing rendered'];
+    });
+    if (!rendered.res.ok) return null;
+    await g.test(`${name}: yamllint on the rendered manifests`, () => yamllint('yamllint-rendered.yaml', [], rendered.res.stdout));
+    await g.test(`${name}: every object valid against the Kubernetes API types (${rendered.objs.map((o) => o.kind).join(', ')})`, () => apiProblems(rendered.objs));
+    const input = ruleInput(f, rendered);
+    for (const [rule, fn] of Object.entries(rules)) await g.test(`${name}: ${RULE_NAMES[rule]}`, () => fn(input));
+    await g.test(`${name}: the responder accepts the rendered config.ini (moscow-time --check-config)`, () => checkConfig(rendered));
+    return rendered;
+}
+
+async function checkConfig(rendered) {
+    if (!env.CHART_TEST_RESPONDER) return { skip: 'build/moscow-time is not built and `make build` failed (no compiler or libraries)' };
+    const cm = rendered.objs.find((o) => o.kind === 'ConfigMap');
+    const file = join(mkdtempSync(join(scratch, 'config-')), 'config.ini');
+    writeFileSync(file, cm?.data?.['config.ini'] ?? '');
+    const r = await run(env.CHART_TEST_RESPONDER, ['--check-config', file]);
+    return r.status === 0 ? [] : [`exit ${r.status}: ${(r.stderr + r.stdout).trim()}`];
+}
+
+function defaultNames(rendered) {
+    const p = [];
+    const objs = rendered?.objs ?? [];
+    const s = objs.find((o) => o.kind === 'StatefulSet');
+    if (s?.metadata.name !== 'mt-moscow-time') p.push(`StatefulSet ${s?.metadata.name}`);
+    if (s?.spec.serviceName !== 'mt-moscow-time-headless') p.push(`serviceName ${s?.spec.serviceName}`);
+    if (s?.spec.volumeClaimTemplates?.[0]?.metadata?.name !== 'visits') p.push('claim template not named visits (claims visits-<fullname>-N)');
+    if (s?.spec.replicas !== 3 || s?.spec.podManagementPolicy !== 'Parallel') p.push('defaults are not 3 replicas, Parallel');
+    const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'mt-moscow-time');
+    if (svc?.spec.type !== 'LoadBalancer' || svc?.spec.ports?.[0]?.port !== 8080) p.push('main service is not LoadBalancer on 8080 by default');
+    if (!objs.some((o) => o.kind === 'PodDisruptionBudget') || objs.some((o) => o.kind === 'NetworkPolicy')) p.push('defaults: expected a PDB and no NetworkPolicy');
+    return p;
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+    const f = facts(REAL);
+
+    group(async (g) => {
+        await g.test('Chart.yaml: apiVersion v2, appVersion = fcgi-app/VERSION', () => globalChecks.chartMetadata(f));
+        await g.test('yamllint: Chart.yaml and values.yaml', () => globalChecks.yamllintSources(f));
+        await g.test('config keys: values.yaml config = fcgi-app/config.ini sections, keys and defaults', () => globalChecks.configKeysValues(f));
+        await g.test('config keys: values.schema.json config = fcgi-app/config.ini, no other key accepted', () => globalChecks.configKeysSchema(f));
+        await g.test('values.schema.json describes every value of values.yaml and rejects unknown keys', () => globalChecks.schemaCoverage(f));
+        await g.test('nginx.conf: every probe path the schema allows is an exact location that does not count', () => globalChecks.nginxProbePaths(f));
+    });
+    group((g) => g.test('checksum/config changes with each config value, not with other values', () => globalChecks.checksum(f)));
+
+    for (const [name, files] of VALUE_SETS) {
+        group(async (g) => {
+            const rendered = await valueSetChecks(g, f, name, files);
+            if (name === 'defaults') {
+                await g.test('defaults: 3 replicas, Parallel, LoadBalancer on 8080, names mt-moscow-time(-headless), claims visits-mt-moscow-time-N', () => defaultNames(rendered));
+            }
+        });
+    }
+
+    group(async (g) => {
+        await g.test('a fullnameOverride of 70 characters is cut to 52 (pod label controller-revision-hash)', () => globalChecks.fullnameTruncation(f));
+        await g.test('image tag defaults to appVersion; image.tag overrides it', () => globalChecks.imageTag(f));
+        await g.test('NOTES.txt: how to reach the service, each pod count by exec and by pod DNS, persistence warning', () => globalChecks.notes(f));
+    });
+
+    group(async (g) => {
+        await g.test('schema rejects --set replicaCount=three (helm template and helm lint --strict)', async () => {
+            const p = [];
+            const [t, l] = await Promise.all([helm.template(f.chart, { sets: ['replicaCount=three'] }), helm.lint(f.chart, { sets: ['replicaCount=three'] })]);
+            if (t.ok || !/replicaCount: Invalid type. Expected: integer, given: string/.test(t.stderr)) p.push(`helm template: ${t.ok ? 'accepted' : lines(t.stderr, 3).join(' ')}`);
+            if (l.ok) p.push('helm lint --strict accepted it');
+            return p;
+        });
+        await g.test('schema rejects an unknown top-level key (--set replicas=3)', () => globalChecks.schemaRejectsUnknownKey(f));
+    });
+
+    for (const file of readdirSync(join(here, 'broken-values')).sort()) {
+        const path = join(here, 'broken-values', file);
+        const expect = new RegExp(/^# expect: (.*)$/m.exec(text(path))?.[1] ?? '^$');
+        group((g) =>
+            g.test(`install fails on broken-values/${file}`, async () => {
+                const r = await helm.template(f.chart, { files: [path] });
+                if (r.ok) return ['helm template accepted it'];
+                return expect.test(r.stderr) ? [] : [`failed, but not with /${expect.source}/:`, ...lines(r.stderr, 5)];
+            }),
+        );
+    }
+
+    group(async (g) => {
+        for (const file of readdirSync(join(here, 'manifests')).sort()) {
+            const path = join(here, 'manifests', file);
+            const expect = /^# expect: (.*)$/m.exec(text(path))?.[1] ?? '';
+            const obj = parseYaml(text(path));
+            if (expect === 'valid') {
+                await g.test(`validator accepts manifests/${file}`, () => validator.validate(obj));
+            } else {
+                await g.test(`validator rejects manifests/${file}`, async () => {
+                    const p = await validator.validate(obj);
+                    if (p.length === 0) return ['accepted'];
+                    return p.some((x) => new RegExp(expect).test(x)) ? [] : [`rejected, but not with /${expect}/:`, ...p];
+                });
+            }
+        }
+    });
+
+    for (const b of BITES) group((g) => g.test(`checks bite: ${b.name}`, () => bite(b)));
+
+    const done = await Promise.all(
+        groups.map(async (fn) => {
+            const g = new Group();
+            try {
+                await fn(g);
+            } catch (e) {
+                g.report('a group of chart checks', [`exception: ${e?.stack ?? e}`]);
+            }
+            return g;
+        }),
+    );
+    let failures = 0;
+    for (const g of done) {
+        for (const line of g.out) console.log(line);
+        failures += g.failures;
+    }
+    console.log(failures ? `# ${failures} chart check(s) failed` : '# all chart checks passed');
+    process.exitCode = failures ? 1 : 0;
+}
+
+// ------------------------------------------------------------------ NOTES.txt
+
+// helm template leaves NOTES.txt out; a copy of the chart renders it into a
+// ConfigMap through its template name.
+async function renderNotes(f, files = []) {
+    const dir = mkdtempSync(join(scratch, 'notes-'));
+    const chart = join(dir, 'moscow-time');
+    cpSync(f.chart, chart, { recursive: true });
+    writeFileSync(join(chart, 'templates', 'zz-notes.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "moscow-time/templates/NOTES.txt" . | quote }}\n');
+    const r = await helm.template(chart, { files, release: RELEASE, namespace: NAMESPACE, extra: ['--show-only', 'templates/zz-notes.yaml'] });
+    if (!r.ok) throw new Error(lines(r.stderr).join('\n'));
+    return r.objs[0].data.notes;
+}
+
+async function notesProblems(f) {
+    const p = [];
+    const need = (notes, what, re) => {
+        if (!re.test(notes)) p.push(`${what}: no ${re}`);
+    };
+    const [d, off, cip] = await Promise.all([renderNotes(f), renderNotes(f, [join(here, 'values/persistence-off.yaml')]), renderNotes(f, [join(here, 'values/clusterip-netpol.yaml')])]);
+    need(d, 'defaults', /kubectl exec --namespace moscow mt-moscow-time-\$i -c responder -- cat \/data\/visits/);
+    need(d, 'defaults', /mt-moscow-time-\$i\.mt-moscow-time-headless\.moscow\.svc\.cluster\.local:8080\/visits/);
+    need(d, 'defaults', /loadBalancer\.ingress/);
+    need(d, 'defaults', /visits-mt-moscow-time-N/);
+    need(d, 'defaults', /helm test --namespace moscow mt/);
+    if (/WARNING/.test(d)) p.push('defaults: warns about persistence although it is on');
+    need(off, 'persistence-off', /WARNING: persistence.enabled is false[\s\S]*lost when its pod is deleted/);
+    need(cip, 'clusterip-netpol', /kubectl port-forward --namespace moscow svc\/mt-moscow-time 80:80/);
+    need(cip, 'clusterip-netpol', /NetworkPolicy lets in only TCP port 8080/);
+    return p;
+}
+
+// ------------------------------------------------------------------ bite tests
+
+// Each breaks one thing, in a copy, and requires the check that guards it to
+// fail with the expected message. `check` is a rule name, "api" (the
+// Kubernetes validators), "yamllint" (rendered) or a global check's name.
+const BITES = [
+    { name: 'podmanagementpolicy in lower case is an unknown field', edits: [['chart', 'templates/statefulset.yaml', 'podManagementPolicy:', 'podmanagementpolicy:']], check: 'api', expect: /spec\.podmanagementpolicy: unknown field/ },
+    { name: 'volumeclaimtemplates in lower case is an unknown field', edits: [['chart', 'templates/statefulset.yaml', 'volumeClaimTemplates:', 'volumeclaimtemplates:']], check: 'api', expect: /spec\.volumeclaimtemplates: unknown field/ },
+    { name: 'imagee: in a container is an unknown field', edits: [['chart', 'templates/statefulset.yaml', '          image: {{', '          imagee: {{']], check: 'api', expect: /containers\[0\]\.imagee: unknown field/ },
+    { name: 'replicas rendered as a string is rejected', edits: [['chart', 'templates/statefulset.yaml', 'replicas: {{ .Values.replicaCount }}', 'replicas: {{ .Values.replicaCount | quote }}']], check: 'api', expect: /spec\.replicas: must be integer/ },
+    { name: 'a probe template on / is caught', edits: [['chart', 'templates/_helpers.tpl', 'path: {{ .probe.path }}', 'path: /']], check: 'probes', expect: /counting route/ },
+    { name: "nginx's liveness through the responder (/readyz) is caught", sets: ['nginx.livenessProbe.path=/readyz'], check: 'probes', expect: /a dead responder would restart nginx/ },
+    { name: "the responder's liveness answered by nginx alone (/healthz) is caught", sets: ['responder.livenessProbe.path=/healthz'], check: 'probes', expect: /a hung responder would never restart/ },
+    { name: 'a probe switched off in values but rendered is caught', edits: [['chart', 'templates/statefulset.yaml', /\{\{- with \.Values\.nginx\.startupProbe \}\}\n(\s*)\{\{- if \.enabled \}\}/, '{{- with .Values.nginx.startupProbe }}\n$1{{- if true }}']], sets: ['nginx.startupProbe.enabled=false'], check: 'probes', expect: /disabled in the values but rendered/ },
+    { name: 'a socket mount elsewhere than the config socket is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ $runDir }}/sock', 'mountPath: {{ $runDir }}/socket']], check: 'mounts', expect: /socket/ },
+    { name: 'nginx temp folder not mounted is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ $runDir }}/nginx', 'mountPath: /var/cache/nginx']], check: 'mounts', expect: /nginx\/nginx\.pid \(nginx\.conf\) is not on a writable emptyDir/ },
+    { name: 'the counter off the visits volume is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ include "moscow-time.dataDir" . }}', 'mountPath: /var/lib/visits']], check: 'mounts', expect: /\[counter\] path \/data\/visits is not on the writable visits volume/ },
+    { name: 'a writable config mount is caught', edits: [['chart', 'templates/statefulset.yaml', 'readOnly: true', 'readOnly: false']], check: 'config', expect: /config mount is not readOnly/ },
+    { name: 'a missing checksum/config annotation is caught', edits: [['chart', 'templates/statefulset.yaml', 'checksum/config:', 'checksum/other:']], check: 'config', expect: /checksum\/config/ },
+    { name: 'a checksum that ignores the config is caught', edits: [['chart', 'templates/statefulset.yaml', 'include (print $.Template.BasePath "/configmap.yaml") . | sha256sum', '"fixed" | sha256sum']], check: 'checksum', expect: /did not change/ },
+    { name: 'config.ini rendered without quotes breaks the % format (values differ)', edits: [['chart', 'templates/_helpers.tpl', '{{ $key }} = "{{ $value }}"', '{{ $key }} = {{ $value }}']], files: ['values/single-custom.yaml'], check: 'config', expect: /rendered config.ini values vs .Values.config/ },
+    { name: 'readOnlyRootFilesystem false is caught', sets: ['containerSecurityContext.readOnlyRootFilesystem=false'], check: 'security', expect: /readOnlyRootFilesystem: false, expected true/ },
+    { name: 'root user is caught', sets: ['podSecurityContext.runAsUser=0', 'containerSecurityContext.runAsUser=0'], check: 'security', expect: /runs as uid 0/ },
+    { name: 'a mounted API token is caught', sets: ['serviceAccount.automountServiceAccountToken=true'], check: 'security', expect: /automountServiceAccountToken: true, expected false/ },
+    { name: 'publishNotReadyAddresses false is caught', edits: [['chart', 'templates/service-headless.yaml', 'publishNotReadyAddresses: true', 'publishNotReadyAddresses: false']], check: 'services', expect: /publishNotReadyAddresses/ },
+    { name: 'a NetworkPolicy that lets in another port is caught', edits: [['chart', 'templates/networkpolicy.yaml', '- port: {{ include "moscow-time.containerPort" . }}', '- port: 80']], sets: ['networkPolicy.enabled=true'], check: 'availability', expect: /NetworkPolicy ingress ports/ },
+    { name: 'a responder that stops before nginx is caught', edits: [['chart', 'templates/statefulset.yaml', '["sleep", {{ .Values.responder.preStopDelaySeconds | quote }}]', '["sleep", "1"]']], check: 'termination', expect: /would stop before nginx/ },
+    { name: 'claim template labels with the chart version are caught (upgrades would fail)', edits: [['chart', 'templates/statefulset.yaml', /(name: visits\n\s+labels:\n\s+\{\{- include )"moscow-time.selectorLabels"/, '$1"moscow-time.labels"']], check: 'labels', expect: /volumeClaimTemplates visits: labels/ },
+    { name: 'appVersion other than fcgi-app/VERSION is caught', edits: [['chart', 'Chart.yaml', /appVersion: ".*"/, 'appVersion: "9.9.9"']], check: 'chartMetadata', expect: /appVersion "9\.9\.9" but fcgi-app\/VERSION/ },
+    { name: 'a key added to fcgi-app/config.ini but not to the chart is caught', edits: [['configIni', null, '[log]\n', '[log]\nformat = json\n']], check: 'configKeysValues', expect: /in fcgi-app\/config.ini, not in values.yaml config: \[log\] format/ },
+    { name: 'a key added to fcgi-app/config.ini but not to the schema is caught', edits: [['configIni', null, '[log]\n', '[log]\nformat = json\n']], check: 'configKeysSchema', expect: /config\.ini keys/ },
+    { name: 'a key dropped from values.yaml config is caught', edits: [['chart', 'values.yaml', /\n\s+# -- Milliseconds between fsyncs[^\n]*\n\s+sync_interval_ms: 1000/, '']], check: 'configKeysValues', expect: /not in values.yaml config: \[counter\] sync_interval_ms/ },
+    { name: 'a default differing from fcgi-app/config.ini is caught', edits: [['chart', 'values.yaml', 'workers: 4', 'workers: 8']], check: 'configKeysValues', expect: /\[server\] workers: values.yaml has 8/ },
+    { name: 'a schema open to unknown top-level keys is caught', edits: [['chart', 'values.schema.json', (s) => JSON.stringify({ ...JSON.parse(s), additionalProperties: true }, null, 2)]], check: 'schemaRejectsUnknownKey', expect: /was accepted/ },
+    { name: 'a value missing from the schema is caught', edits: [['chart', 'values.yaml', 'clusterDomain: cluster.local', 'clusterDomain: cluster.local\n# -- A value the schema does not know.\nnewValue: 1']], check: 'schemaCoverage', expect: /newValue: not in values.schema.json/ },
+    { name: 'a duplicate key in values.yaml is caught by yamllint', edits: [['chart', 'values.yaml', 'replicaCount: 3', 'replicaCount: 3\nreplicaCount: 2']], check: 'yamllintSources', expect: /duplication of key "replicaCount"/ },
+    { name: 'the probe path enum allowing / is caught', edits: [['chart', 'values.schema.json', '"/healthz",', '"/healthz",\n        "/",']], check: 'nginxProbePaths', expect: /schema probe path \/: path "\/" is the counting route/ },
+    { name: 'a duplicate key in a rendered manifest is caught by yamllint', edits: [['chart', 'templates/statefulset.yaml', '  replicas: {{ .Values.replicaCount }}', '  replicas: {{ .Values.replicaCount }}\n  replicas: 1']], check: 'yamllintRendered', expect: /duplication of key "replicas"/ },
+    { name: 'a value the template ignores (podManagementPolicy) is caught', edits: [['chart', 'templates/statefulset.yaml', 'podManagementPolicy: {{ .Values.podManagementPolicy }}', 'podManagementPolicy: OrderedReady']], check: 'statefulset', expect: /spec\.podManagementPolicy: "OrderedReady", expected "Parallel"/ },
+    { name: 'the default serviceName not the headless service is caught', edits: [['chart', 'templates/statefulset.yaml', 'serviceName: {{ include "moscow-time.headlessServiceName" . }}', 'serviceName: {{ include "moscow-time.fullname" . }}']], check: 'statefulset', expect: /serviceName \(the headless service\)/ },
+    { name: 'the image default command (moscow-time-serve) is caught', edits: [['chart', 'templates/statefulset.yaml', 'command: ["moscow-time-nginx", {{ $runDir | quote }}]', 'command: ["moscow-time-serve"]']], check: 'statefulset', expect: /moscow-time-serve, meant for docker run only/ },
+    { name: 'a claim size the template ignores is caught', edits: [['chart', 'templates/statefulset.yaml', 'storage: {{ .Values.persistence.size | quote }}', 'storage: "10Gi"']], check: 'persistence', expect: /claim size/ },
+    { name: 'persistence off without an emptyDir is caught', edits: [['chart', 'templates/statefulset.yaml', 'emptyDir: {}', 'hostPath:\n            path: /var/visits']], files: ['values/persistence-off.yaml'], check: 'persistence', expect: /no emptyDir "visits"/ },
+    { name: 'a helm test that skips /visits is caught', edits: [['chart', 'templates/tests/test-connection.yaml', '{{ $url }}/visits', '{{ $url }}/healthz']], check: 'helmTest', expect: /does not GET http:\/\/mt-moscow-time:8080\/visits/ },
+    { name: 'containers without limits are caught', sets: ['responder.resources.limits=null'], check: 'podSettings', expect: /responder: no limits\.cpu/ },
+    { name: 'extraEnv on one container only is caught', edits: [['chart', 'templates/statefulset.yaml', /(- name: responder[\s\S]*?)\{\{- with \.Values\.extraEnv \}\}/, '$1{{- with list }}']], values: { extraEnv: [{ name: 'A', value: 'b' }] }, check: 'podSettings', expect: /responder: env/ },
+    { name: 'a StatefulSet name over 52 characters is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}', '{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}']], check: 'fullnameTruncation', expect: /StatefulSet name has 63 characters/ },
+    { name: 'an image tag other than appVersion by default is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- default .Chart.AppVersion .Values.image.tag }}', '{{- default "latest" .Values.image.tag }}']], check: 'imageTag', expect: /default images moscow-time:latest/ },
+    { name: 'NOTES.txt without the persistence warning is caught', edits: [['chart', 'templates/NOTES.txt', 'WARNING: persistence.enabled is false.', 'Note: persistence.enabled is false.']], check: 'notes', expect: /persistence-off: no/ },
+    { name: 'NOTES.txt without the pod DNS names is caught', edits: [['chart', 'templates/NOTES.txt', '{{ $fullname }}-$i.{{ $headless }}.{{ $ns }}.svc.{{ .Values.clusterDomain }}', '{{ $fullname }}']], check: 'notes', expect: /svc\\.cluster\\.local/ },
+    { name: 'a default of 1 replica is caught', edits: [['chart', 'values.yaml', 'replicaCount: 3', 'replicaCount: 1']], check: 'defaultNames', expect: /not 3 replicas, Parallel/ },
+    { name: 'a config.ini the responder refuses is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- range $section, $keys := .Values.config }}', '[extra]\nunknown = 1\n{{- range $section, $keys := .Values.config }}']], check: 'checkConfig', expect: /unknown section/, needsResponder: true },
+];
+
+async function bite(b) {
+    if (b.needsResponder && !env.CHART_TEST_RESPONDER) return { skip: 'build/moscow-time is not built' };
+    const f = facts(brokenCopy(b.edits ?? []));
+    let problems;
+    if (globalChecks[b.check]) {
+        problems = await globalChecks[b.check](f);
+    } else {
+        const files = (b.files ?? []).map((x) => join(here, x));
+        if (b.values) {
+            files.push(join(mkdtempSync(join(scratch, 'values-')), 'values.yaml'));
+            writeFileSync(files.at(-1), JSON.stringify(b.values)); // JSON is YAML
+        }
+        const rendered = await render(f, { files, sets: b.sets ?? [] });
+        if (rendered.res.status !== 0) return [`the broken chart did not render: ${lines(rendered.res.stderr, 3).join(' ')}`];
+        if (b.check === 'yamllintRendered') problems = [...(rendered.res.yamlErrors ?? []), ...(await yamllint('yamllint-rendered.yaml', [], rendered.res.stdout))];
+        else if (!rendered.res.ok) return [`the broken chart's output is not YAML: ${rendered.res.yamlErrors.join(' ')}`];
+        else if (b.check === 'api') problems = await apiProblems(rendered.objs);
+        else if (b.check === 'checkConfig') problems = await checkConfig(rendered);
+        else problems = rules[b.check](ruleInput(f, rendered));
+    }
+    if (problems.length === 0) return [`check "${b.check}" passed on the broken input`];
+    return problems.some((x) => b.expect.test(x)) ? [] : [`check "${b.check}" failed, but not with ${b.expect}:`, ...problems];
+}
+
+// The effective values after --set a.b=c (the types helm gives them).
+function setValue(values, assignment) {
+    const [path, raw] = assignment.split(/=(.*)/s);
+    const v = raw === 'null' ? null : raw === 'true' ? true : raw === 'false' ? false : /^-?\d+$/.test(raw) ? Number(raw) : raw;
+    const keys = path.split('.');
+    const over = {};
+    let o = over;
+    keys.forEach((k, i) => {
+        o[k] = i === keys.length - 1 ? v : {};
+        o = o[k];
+    });
+    return mergeValues(values, over);
+}
+
+if (!existsSync(env.CHART_TEST_HELM ?? '')) {
+    console.log('not ok - chart checks: CHART_TEST_HELM not set (run tests/chart/run.sh)');
+    process.exit(1);
+}
+await main();

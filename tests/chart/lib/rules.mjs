@@ -1,0 +1,461 @@
+// Assertions on the objects the chart renders for one value set. Each rule
+// takes the render (objects, the effective values, facts read from the
+// repository) and returns its problems: [] means the rule holds.
+import { createHash } from 'node:crypto';
+import { dirname, posix } from 'node:path';
+
+import { deepEqual, isMap, keySet, parseIni } from './util.mjs';
+
+// The image's contract (Dockerfile, scripts/start-nginx.sh), fixed.
+export const CONTRACT = {
+    uid: 10001,
+    gid: 10001,
+    nginxCommand: ['moscow-time-nginx', '/run/moscow-time'],
+    responderCommand: ['moscow-time', '--config', '/etc/moscow-time/config/config.ini'],
+    dataDir: '/data',
+    unusedCommand: 'moscow-time-serve',
+};
+
+const STANDARD_LABELS = ['helm.sh/chart', 'app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by'];
+
+// ---------------------------------------------------------------- lookups
+
+export function find(objs, kind, pred = () => true) {
+    return objs.filter((o) => o?.kind === kind && pred(o));
+}
+
+function sts(r) {
+    const all = find(r.objs, 'StatefulSet');
+    if (all.length !== 1) throw new Error(`expected one StatefulSet, found ${all.length}`);
+    return all[0];
+}
+
+function podSpec(r) {
+    return sts(r).spec?.template?.spec ?? {};
+}
+
+function container(r, name) {
+    const c = (podSpec(r).containers ?? []).find((x) => x.name === name);
+    if (!c) throw new Error(`no container "${name}" in the StatefulSet`);
+    return c;
+}
+
+function headless(r) {
+    return find(r.objs, 'Service', (s) => s.spec?.clusterIP === 'None');
+}
+
+function mainService(r) {
+    return find(r.objs, 'Service', (s) => s.spec?.clusterIP !== 'None');
+}
+
+function configMap(r) {
+    const volume = (podSpec(r).volumes ?? []).find((v) => v.configMap);
+    const name = volume?.configMap?.name;
+    const cm = find(r.objs, 'ConfigMap', (c) => c.metadata?.name === name);
+    if (cm.length !== 1) throw new Error(`the pod's configMap volume names "${name}", which is not rendered`);
+    return cm[0];
+}
+
+// Mount of `path` in container c: the mount whose mountPath is path or its
+// deepest parent, with its volume.
+function mountOf(r, c, path) {
+    let best = null;
+    for (const m of c.volumeMounts ?? []) {
+        const mp = m.mountPath.replace(/\/+$/, '');
+        if ((path === mp || path.startsWith(`${mp}/`)) && (!best || mp.length > best.mountPath.length)) best = m;
+    }
+    if (!best) return null;
+    const volume = (podSpec(r).volumes ?? []).find((v) => v.name === best.name) ?? (sts(r).spec.volumeClaimTemplates ?? []).find((v) => v.metadata?.name === best.name);
+    return { ...best, volume };
+}
+
+function check(problems, cond, message) {
+    if (!cond) problems.push(message);
+}
+
+function same(problems, what, got, want) {
+    if (!deepEqual(got, want)) problems.push(`${what}: ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+}
+
+// Whether an object's labels include all of want.
+function hasLabels(labels, want) {
+    return Object.entries(want ?? {}).every(([k, v]) => labels?.[k] === v);
+}
+
+// ---------------------------------------------------------------- rules
+
+export const rules = {
+    // StatefulSet fields from the values, two containers of the one image.
+    statefulset(r) {
+        const p = [];
+        const s = sts(r);
+        const v = r.values;
+        same(p, 'spec.replicas', s.spec.replicas, v.replicaCount);
+        same(p, 'spec.podManagementPolicy', s.spec.podManagementPolicy, v.podManagementPolicy);
+        same(p, 'spec.updateStrategy.type', s.spec.updateStrategy?.type, v.updateStrategy.type);
+        if (v.updateStrategy.type === 'RollingUpdate') {
+            same(p, 'spec.updateStrategy.rollingUpdate.partition', s.spec.updateStrategy?.rollingUpdate?.partition, v.updateStrategy.rollingUpdate.partition);
+        }
+        same(p, 'spec.minReadySeconds', s.spec.minReadySeconds, v.minReadySeconds);
+        same(p, 'spec.revisionHistoryLimit', s.spec.revisionHistoryLimit, v.revisionHistoryLimit);
+        const hs = headless(r);
+        check(p, hs.length === 1, `expected one headless service, found ${hs.length}`);
+        same(p, 'spec.serviceName (the headless service)', s.spec.serviceName, hs[0]?.metadata?.name);
+        const names = (s.spec.template.spec.containers ?? []).map((c) => c.name);
+        same(p, 'containers', names, ['nginx', 'responder']);
+        const image = `${v.image.repository}:${v.image.tag || r.appVersion}`;
+        for (const c of s.spec.template.spec.containers ?? []) {
+            same(p, `${c.name}: image`, c.image, image);
+            same(p, `${c.name}: imagePullPolicy`, c.imagePullPolicy, v.image.pullPolicy);
+            check(p, !(c.command ?? []).concat(c.args ?? []).some((a) => String(a).includes(CONTRACT.unusedCommand)), `${c.name}: runs ${CONTRACT.unusedCommand}, meant for docker run only`);
+        }
+        same(p, 'nginx: command', container(r, 'nginx').command, CONTRACT.nginxCommand);
+        same(p, 'responder: command', container(r, 'responder').command, CONTRACT.responderCommand);
+        same(p, 'imagePullSecrets', s.spec.template.spec.imagePullSecrets ?? [], v.imagePullSecrets);
+        return p;
+    },
+
+    // Names, labels and selectors hold together, and stay valid upgrade after upgrade.
+    labels(r) {
+        const p = [];
+        const s = sts(r);
+        const selector = s.spec.selector?.matchLabels ?? {};
+        same(p, 'selector label keys', Object.keys(selector).sort(), ['app.kubernetes.io/instance', 'app.kubernetes.io/name']);
+        check(p, hasLabels(s.spec.template.metadata?.labels, selector), 'the pod template lacks the selector labels');
+        check(p, s.metadata.name.length <= 52, `StatefulSet name "${s.metadata.name}" is longer than 52 (controller-revision-hash label)`);
+        for (const o of r.objs) {
+            const id = `${o.kind}/${o.metadata?.name}`;
+            const name = o.metadata?.name ?? '';
+            check(p, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) && name.length <= 63, `${id}: not a valid DNS label name`);
+            check(p, o.metadata?.namespace === r.namespace, `${id}: namespace ${o.metadata?.namespace}, expected the release's ${r.namespace}`);
+            for (const l of STANDARD_LABELS) check(p, typeof o.metadata?.labels?.[l] === 'string', `${id}: no label ${l}`);
+            check(p, hasLabels(o.metadata?.labels, r.values.commonLabels), `${id}: lacks commonLabels`);
+        }
+        check(p, hasLabels(s.spec.template.metadata?.labels, r.values.podLabels), 'the pods lack podLabels');
+        for (const svc of find(r.objs, 'Service')) same(p, `Service/${svc.metadata.name}: selector`, svc.spec.selector, selector);
+        for (const pdb of find(r.objs, 'PodDisruptionBudget')) same(p, 'PodDisruptionBudget selector', pdb.spec.selector?.matchLabels, selector);
+        for (const np of find(r.objs, 'NetworkPolicy')) same(p, 'NetworkPolicy podSelector', np.spec.podSelector?.matchLabels, selector);
+        // Kubernetes forbids changing volumeClaimTemplates: nothing there may
+        // change with the chart or app version.
+        for (const t of s.spec.volumeClaimTemplates ?? []) same(p, `volumeClaimTemplates ${t.metadata?.name}: labels`, t.metadata?.labels, selector);
+        for (const [k, val] of Object.entries(r.values.podAnnotations ?? {})) same(p, `pod annotation ${k}`, s.spec.template.metadata?.annotations?.[k], val);
+        return p;
+    },
+
+    // The visits volume: a claim per pod, or an emptyDir; mounted at /data.
+    persistence(r) {
+        const p = [];
+        const s = sts(r);
+        const v = r.values.persistence;
+        const templates = s.spec.volumeClaimTemplates ?? [];
+        const podVolume = (s.spec.template.spec.volumes ?? []).find((x) => x.name === 'visits');
+        if (v.enabled) {
+            same(p, 'volumeClaimTemplates names', templates.map((t) => t.metadata?.name), ['visits']);
+            const t = templates[0] ?? {};
+            same(p, 'claim size', t.spec?.resources?.requests?.storage, v.size);
+            same(p, 'claim accessModes', t.spec?.accessModes, v.accessModes);
+            const sc = v.storageClass === '' || v.storageClass === undefined ? undefined : v.storageClass === '-' ? '' : v.storageClass;
+            same(p, 'claim storageClassName', t.spec?.storageClassName, sc);
+            same(p, 'claim annotations', t.metadata?.annotations ?? {}, v.annotations ?? {});
+            check(p, !podVolume, 'a pod volume "visits" hides the claim');
+            same(p, 'persistentVolumeClaimRetentionPolicy', s.spec.persistentVolumeClaimRetentionPolicy ?? {}, v.retentionPolicy ?? {});
+        } else {
+            same(p, 'volumeClaimTemplates', templates, []);
+            check(p, podVolume?.emptyDir !== undefined, 'no emptyDir "visits" with persistence off');
+        }
+        const m = mountOf(r, container(r, 'responder'), CONTRACT.dataDir);
+        check(p, m?.name === 'visits' && m.mountPath === CONTRACT.dataDir, `responder: ${CONTRACT.dataDir} is not the visits volume's mount`);
+        check(p, !(container(r, 'nginx').volumeMounts ?? []).some((x) => x.name === 'visits'), 'nginx mounts the visits volume');
+        same(p, 'fsGroup (the volume writable by the image user)', s.spec.template.spec.securityContext?.fsGroup, CONTRACT.gid);
+        return p;
+    },
+
+    // config.ini in the ConfigMap: the values, the responder's keys, mounted read-only.
+    config(r) {
+        const p = [];
+        const cm = configMap(r);
+        const responder = container(r, 'responder');
+        const configPath = responder.command[responder.command.indexOf('--config') + 1];
+        const file = posix.basename(configPath ?? '');
+        const text = cm.data?.[file];
+        if (typeof text !== 'string') return [`ConfigMap ${cm.metadata.name} has no key ${file}`];
+        const ini = parseIni(text);
+        p.push(...ini.problems.map((x) => `rendered config.ini: ${x}`));
+        same(p, 'rendered config.ini keys vs fcgi-app/config.ini', keySet(ini.sections), r.iniKeys);
+        const want = Object.fromEntries(Object.entries(r.values.config).map(([s, keys]) => [s, Object.fromEntries(Object.entries(keys).map(([k, val]) => [k, String(val)]))]));
+        same(p, 'rendered config.ini values vs .Values.config', ini.sections, want);
+        const m = mountOf(r, responder, configPath);
+        check(p, m?.volume?.configMap?.name === cm.metadata.name, `responder: ${configPath} is not on the ConfigMap's volume`);
+        check(p, m?.mountPath === dirname(configPath), `responder: the ConfigMap is not mounted at ${dirname(configPath)}`);
+        check(p, m?.readOnly === true, 'responder: the config mount is not readOnly');
+        const ann = sts(r).spec.template.metadata?.annotations?.['checksum/config'];
+        check(p, /^[0-9a-f]{64}$/.test(ann ?? ''), `pod annotation checksum/config: ${JSON.stringify(ann)}, expected a sha256`);
+        return p;
+    },
+
+    // The socket, nginx's writable folders, the counter: on the right volumes.
+    mounts(r) {
+        const p = [];
+        const nginx = container(r, 'nginx');
+        const responder = container(r, 'responder');
+        const cfg = r.values.config;
+        const prefix = nginx.command?.[1] ?? '';
+        const socket = posix.join(prefix, r.nginx.socket ?? '?');
+        same(p, `[server] socket vs nginx.conf's upstream (${r.nginx.socket} under ${prefix})`, cfg.server.socket, socket);
+        const ns = mountOf(r, nginx, socket);
+        const rs = mountOf(r, responder, cfg.server.socket);
+        check(p, ns && rs && ns.name === rs.name, `the socket folder ${dirname(socket)} is not one shared volume in both containers`);
+        check(p, ns?.volume?.emptyDir !== undefined, 'the socket volume is not an emptyDir');
+        check(p, ns?.mountPath === dirname(socket) && rs?.mountPath === dirname(socket), `the socket volume is not mounted at ${dirname(socket)} in both containers`);
+        for (const rel of [r.nginx.pid, ...r.nginx.temps].filter(Boolean)) {
+            const abs = posix.join(prefix, rel);
+            const m = mountOf(r, nginx, abs);
+            check(p, m?.volume?.emptyDir !== undefined && !m.readOnly, `nginx: ${abs} (nginx.conf) is not on a writable emptyDir`);
+        }
+        for (const c of [nginx, responder]) {
+            const m = mountOf(r, c, '/tmp/x');
+            check(p, m?.mountPath === '/tmp' && m.volume?.emptyDir !== undefined, `${c.name}: /tmp is not an emptyDir`);
+        }
+        const counter = mountOf(r, responder, cfg.counter.path);
+        check(p, cfg.counter.path.startsWith(`${CONTRACT.dataDir}/`), `[counter] path ${cfg.counter.path} is not under ${CONTRACT.dataDir}/`);
+        check(p, counter?.name === 'visits' && !counter.readOnly, `[counter] path ${cfg.counter.path} is not on the writable visits volume`);
+        check(p, counter?.mountPath === dirname(cfg.counter.path), `[counter] path ${cfg.counter.path} is not directly in the visits mount (the responder creates no folders)`);
+        // Every mount has its volume and every volume is used.
+        const volumes = (podSpec(r).volumes ?? []).map((v) => v.name).concat((sts(r).spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name));
+        const used = new Set();
+        for (const c of podSpec(r).containers ?? []) {
+            for (const m of c.volumeMounts ?? []) {
+                used.add(m.name);
+                check(p, volumes.includes(m.name), `${c.name}: mount ${m.mountPath} names no volume (${m.name})`);
+            }
+        }
+        for (const v of volumes) check(p, used.has(v), `volume ${v} is mounted nowhere`);
+        return p;
+    },
+
+    // Probes: where the values say, on nginx's port, never on a counting route.
+    probes(r) {
+        const p = [];
+        const port = r.listenPort;
+        const nginx = container(r, 'nginx');
+        const named = Object.fromEntries((nginx.ports ?? []).map((x) => [x.name, x.containerPort]));
+        same(p, 'nginx containerPort (listen.conf)', named.http, port);
+        for (const cname of ['nginx', 'responder']) {
+            const c = container(r, cname);
+            for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+                const want = r.values[cname][kind];
+                const got = c[kind];
+                const id = `${cname}.${kind}`;
+                if (!want.enabled) {
+                    check(p, got === undefined, `${id}: disabled in the values but rendered`);
+                    continue;
+                }
+                if (!got?.httpGet) {
+                    p.push(`${id}: enabled in the values but no httpGet probe rendered`);
+                    continue;
+                }
+                const path = got.httpGet.path;
+                const targetPort = typeof got.httpGet.port === 'string' ? (c.ports ?? []).find((x) => x.name === got.httpGet.port)?.containerPort : got.httpGet.port;
+                check(p, targetPort === port, `${id}: port ${JSON.stringify(got.httpGet.port)} of container ${cname} is not nginx's ${port}`);
+                same(p, `${id}: path`, path, want.path);
+                for (const f of ['initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'successThreshold']) same(p, `${id}.${f}`, got[f], want[f]);
+                p.push(...probeTarget(r, id, path));
+            }
+        }
+        // The roles (issue 3): liveness is nginx alone, readiness reaches the
+        // responder, and so does the responder's own liveness probe.
+        const role = (c, kind, wantFastcgi, what) => {
+            const pr = container(r, c)[kind];
+            if (!r.values[c][kind].enabled || !pr?.httpGet) return;
+            const loc = exact(r, pr.httpGet.path);
+            if (loc && loc.fastcgi !== wantFastcgi) p.push(`${c}.${kind} ${pr.httpGet.path}: ${what}`);
+        };
+        role('nginx', 'livenessProbe', false, 'goes to the responder; a dead responder would restart nginx');
+        role('nginx', 'readinessProbe', true, 'is answered by nginx alone; readiness must reach the responder');
+        role('responder', 'livenessProbe', true, 'does not reach the responder; a hung responder would never restart');
+        return p;
+    },
+
+    // The `helm test` pod: /healthz, / and /visits through the main service.
+    helmTest(r) {
+        const p = [];
+        const pods = find(r.objs, 'Pod', (o) => o.metadata?.annotations?.['helm.sh/hook'] === 'test');
+        if (pods.length !== 1) return [`expected one helm test pod, found ${pods.length}`];
+        const script = JSON.stringify(pods[0].spec.containers);
+        const svc = mainService(r)[0];
+        for (const path of ['/healthz', '/', '/visits']) {
+            const url = `http://${svc?.metadata?.name}:${svc?.spec?.ports?.[0]?.port}${path}`;
+            check(p, new RegExp(`${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w/])`).test(script), `the test pod does not GET ${url}`);
+        }
+        same(p, 'test pod restartPolicy', pods[0].spec.restartPolicy, 'Never');
+        return p;
+    },
+
+    // Headless service for pod DNS, main service as the values say.
+    services(r) {
+        const p = [];
+        const hs = headless(r);
+        const ms = mainService(r);
+        if (hs.length !== 1 || ms.length !== 1) return [`expected one headless and one main service, found ${hs.length} and ${ms.length}`];
+        const h = hs[0];
+        const m = ms[0];
+        const v = r.values.service;
+        same(p, 'headless publishNotReadyAddresses', h.spec.publishNotReadyAddresses, true);
+        same(p, 'headless ports', h.spec.ports?.map((x) => [x.port, x.targetPort, x.protocol]), [[r.listenPort, 'http', 'TCP']]);
+        same(p, 'service type', m.spec.type, v.type);
+        same(p, 'service ports', m.spec.ports?.map((x) => [x.port, x.targetPort, x.protocol]), [[v.port, 'http', 'TCP']]);
+        same(p, 'service annotations', m.metadata.annotations ?? {}, v.annotations);
+        same(p, 'headless service annotations', h.metadata.annotations ?? {}, r.values.headlessService.annotations);
+        same(p, 'loadBalancerSourceRanges', m.spec.loadBalancerSourceRanges ?? [], v.type === 'LoadBalancer' ? v.loadBalancerSourceRanges : []);
+        if (v.type !== 'ClusterIP') {
+            same(p, 'nodePort', m.spec.ports?.[0]?.nodePort ?? null, v.nodePort ?? null);
+            same(p, 'externalTrafficPolicy', m.spec.externalTrafficPolicy, v.externalTrafficPolicy);
+        }
+        const port = (container(r, 'nginx').ports ?? []).find((x) => x.name === 'http');
+        same(p, "targetPort http: nginx's port", port?.containerPort, r.listenPort);
+        return p;
+    },
+
+    // Non-root, read-only, no privileges, no API token.
+    security(r) {
+        const p = [];
+        const pod = podSpec(r);
+        const psc = pod.securityContext ?? {};
+        same(p, 'pod runAsNonRoot', psc.runAsNonRoot, true);
+        same(p, 'pod runAsUser', psc.runAsUser, CONTRACT.uid);
+        same(p, 'pod runAsGroup', psc.runAsGroup, CONTRACT.gid);
+        same(p, 'pod fsGroup', psc.fsGroup, CONTRACT.gid);
+        same(p, 'pod seccompProfile', psc.seccompProfile, { type: 'RuntimeDefault' });
+        const pods = [{ who: 'StatefulSet', spec: pod }, ...find(r.objs, 'Pod').map((o) => ({ who: `Pod/${o.metadata.name}`, spec: o.spec }))];
+        for (const { who, spec } of pods) {
+            check(p, !spec.hostNetwork && !spec.hostPID && !spec.hostIPC, `${who}: uses a host namespace`);
+            same(p, `${who}: automountServiceAccountToken`, spec.automountServiceAccountToken, false);
+            for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+                const sc = c.securityContext ?? {};
+                const id = `${who} ${c.name}`;
+                same(p, `${id}: readOnlyRootFilesystem`, sc.readOnlyRootFilesystem, true);
+                same(p, `${id}: allowPrivilegeEscalation`, sc.allowPrivilegeEscalation, false);
+                check(p, sc.privileged !== true, `${id}: privileged`);
+                check(p, (sc.capabilities?.drop ?? []).includes('ALL'), `${id}: capabilities do not drop ALL`);
+                same(p, `${id}: capabilities.add`, sc.capabilities?.add ?? [], []);
+                check(p, (sc.runAsNonRoot ?? spec.securityContext?.runAsNonRoot) === true, `${id}: not runAsNonRoot`);
+                check(p, (sc.runAsUser ?? spec.securityContext?.runAsUser) !== 0, `${id}: runs as uid 0`);
+                same(p, `${id}: seccompProfile`, (sc.seccompProfile ?? spec.securityContext?.seccompProfile)?.type, 'RuntimeDefault');
+            }
+        }
+        for (const c of pod.containers ?? []) {
+            same(p, `${c.name}: runAsUser`, c.securityContext?.runAsUser ?? psc.runAsUser, CONTRACT.uid);
+        }
+        const sa = r.values.serviceAccount;
+        const accounts = find(r.objs, 'ServiceAccount');
+        if (sa.create) {
+            same(p, 'ServiceAccounts', accounts.length, 1);
+            same(p, 'ServiceAccount automountServiceAccountToken', accounts[0]?.automountServiceAccountToken, false);
+            same(p, 'pod serviceAccountName', pod.serviceAccountName, accounts[0]?.metadata?.name);
+        } else {
+            same(p, 'ServiceAccounts', accounts.length, 0);
+            same(p, 'pod serviceAccountName', pod.serviceAccountName, sa.name || 'default');
+        }
+        return p;
+    },
+
+    // PodDisruptionBudget and NetworkPolicy.
+    availability(r) {
+        const p = [];
+        const pdbs = find(r.objs, 'PodDisruptionBudget');
+        if (r.values.pdb.create) {
+            same(p, 'PodDisruptionBudgets', pdbs.length, 1);
+            same(p, 'PDB maxUnavailable', pdbs[0]?.spec?.maxUnavailable, r.values.pdb.maxUnavailable);
+            check(p, pdbs[0]?.spec?.minAvailable === undefined, 'PDB sets both minAvailable and maxUnavailable');
+        } else {
+            same(p, 'PodDisruptionBudgets', pdbs.length, 0);
+        }
+        const nps = find(r.objs, 'NetworkPolicy');
+        if (r.values.networkPolicy.enabled) {
+            same(p, 'NetworkPolicies', nps.length, 1);
+            const np = nps[0]?.spec ?? {};
+            same(p, 'NetworkPolicy policyTypes', np.policyTypes, ['Ingress']);
+            same(p, 'NetworkPolicy ingress ports', (np.ingress ?? []).map((i) => i.ports), [[{ port: r.listenPort, protocol: 'TCP' }]]);
+            same(p, 'NetworkPolicy ingress from', np.ingress?.[0]?.from ?? [], r.values.networkPolicy.from);
+        } else {
+            same(p, 'NetworkPolicies', nps.length, 0);
+        }
+        return p;
+    },
+
+    // Stopping: nginx leaves the endpoints first, the responder outlives it.
+    termination(r) {
+        const p = [];
+        const pod = podSpec(r);
+        const grace = pod.terminationGracePeriodSeconds;
+        same(p, 'terminationGracePeriodSeconds', grace, r.values.terminationGracePeriodSeconds);
+        const delay = (name) => {
+            const cmd = container(r, name).lifecycle?.preStop?.exec?.command ?? [];
+            if (cmd.length !== 2 || cmd[0] !== 'sleep' || !/^\d+$/.test(cmd[1])) {
+                p.push(`${name}: preStop is ${JSON.stringify(cmd)}, expected ["sleep", "N"]`);
+                return NaN;
+            }
+            return Number(cmd[1]);
+        };
+        const n = delay('nginx');
+        const m = delay('responder');
+        same(p, 'nginx preStop delay', n, r.values.nginx.preStopDelaySeconds);
+        same(p, 'responder preStop delay', m, r.values.responder.preStopDelaySeconds);
+        check(p, m >= n, `the responder (sleep ${m}) would stop before nginx (sleep ${n})`);
+        check(p, grace >= m + 2, `terminationGracePeriodSeconds ${grace} leaves the responder under 2 s to flush after its ${m} s delay`);
+        return p;
+    },
+
+    // Resources, scheduling and the other pass-through values.
+    podSettings(r) {
+        const p = [];
+        const pod = podSpec(r);
+        for (const name of ['nginx', 'responder']) {
+            const c = container(r, name);
+            same(p, `${name}: resources`, c.resources, r.values[name].resources);
+            for (const kind of ['requests', 'limits']) for (const res of ['cpu', 'memory']) check(p, c.resources?.[kind]?.[res] !== undefined, `${name}: no ${kind}.${res}`);
+            same(p, `${name}: env`, c.env ?? [], r.values.extraEnv);
+        }
+        same(p, 'nodeSelector', pod.nodeSelector ?? {}, r.values.nodeSelector);
+        same(p, 'tolerations', pod.tolerations ?? [], r.values.tolerations);
+        same(p, 'affinity', pod.affinity ?? {}, r.values.affinity);
+        const selector = sts(r).spec.selector.matchLabels;
+        const tsc = r.values.topologySpreadConstraints.map((c) => (c.labelSelector ? c : { ...c, labelSelector: { matchLabels: selector } }));
+        same(p, 'topologySpreadConstraints', pod.topologySpreadConstraints ?? [], tsc);
+        same(p, 'priorityClassName', pod.priorityClassName ?? '', r.values.priorityClassName);
+        return p;
+    },
+};
+
+// Problems of a probe to `path`: it must be an exact location of nginx.conf
+// that does not count a visit.
+export function probeTarget(r, id, path) {
+    const p = [];
+    if (path === '/' || !path?.startsWith('/')) {
+        p.push(`${id}: path ${JSON.stringify(path)} is the counting route`);
+        return p;
+    }
+    const loc = exact(r, path);
+    if (!loc) {
+        p.push(`${id}: ${path} is no exact location of nginx.conf (it would fall to "location /" and fail)`);
+        return p;
+    }
+    if (loc.fastcgi && r.countingPaths.includes(path)) p.push(`${id}: ${path} reaches the responder's counting route`);
+    if (!loc.fastcgi && loc.returns !== 200) p.push(`${id}: nginx answers ${path} with ${loc.returns}, not 200`);
+    return p;
+}
+
+function exact(r, path) {
+    return r.nginx.locations.find((l) => l.modifier === '=' && l.path === path);
+}
+
+export function checksumOf(objs) {
+    const s = find(objs, 'StatefulSet')[0];
+    return s?.spec?.template?.metadata?.annotations?.['checksum/config'];
+}
+
+export function sha256(text) {
+    return createHash('sha256').update(text).digest('hex');
+}
+
+export { isMap };
