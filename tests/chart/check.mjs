@@ -335,6 +335,23 @@ const globalChecks = {
         return p;
     },
 
+    // The README's values table names every value (down to the schema's own
+    // objects: a probe or resources is one row).
+    readmeValues(f) {
+        const readme = text(join(f.chart, 'README.md'));
+        const p = [];
+        const walk = (value, node, path) => {
+            const inline = node && !node.$ref && !node.allOf && node.properties;
+            if (path && !(isMap(value) && inline)) {
+                if (!readme.includes(`| \`${path}\` |`)) p.push(`README.md: no row for \`${path}\``);
+                return;
+            }
+            for (const [k, v] of Object.entries(value)) walk(v, node?.properties?.[k], path ? `${path}.${k}` : k);
+        };
+        walk(f.defaults, f.schema, '');
+        return p;
+    },
+
     notes(f) {
         return notesProblems(f);
     },
@@ -422,6 +439,7 @@ async function main() {
         await g.test('config keys: values.yaml config = fcgi-app/config.ini sections, keys and defaults', () => globalChecks.configKeysValues(f));
         await g.test('config keys: values.schema.json config = fcgi-app/config.ini, no other key accepted', () => globalChecks.configKeysSchema(f));
         await g.test('values.schema.json describes every value of values.yaml and rejects unknown keys', () => globalChecks.schemaCoverage(f));
+        await g.test("README.md: the values table lists every value", () => globalChecks.readmeValues(f));
         await g.test('nginx.conf: every probe path the schema allows is an exact location that does not count', () => globalChecks.nginxProbePaths(f));
     });
     group((g) => g.test('checksum/config changes with each config value, not with other values', () => globalChecks.checksum(f)));
@@ -585,6 +603,7 @@ const BITES = [
     { name: 'an image tag other than appVersion by default is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- default .Chart.AppVersion .Values.image.tag }}', '{{- default "latest" .Values.image.tag }}']], check: 'imageTag', expect: /default images moscow-time:latest/ },
     { name: 'NOTES.txt without the persistence warning is caught', edits: [['chart', 'templates/NOTES.txt', 'WARNING: persistence.enabled is false.', 'Note: persistence.enabled is false.']], check: 'notes', expect: /persistence-off: no/ },
     { name: 'NOTES.txt without the pod DNS names is caught', edits: [['chart', 'templates/NOTES.txt', '{{ $fullname }}-$i.{{ $headless }}.{{ $ns }}.svc.{{ .Values.clusterDomain }}', '{{ $fullname }}']], check: 'notes', expect: /svc\\.cluster\\.local/ },
+    { name: 'a value missing from the README table is caught', edits: [['chart', 'README.md', /\n\| `service\.externalTrafficPolicy` \|[^\n]*/, '']], check: 'readmeValues', expect: /no row for `service\.externalTrafficPolicy`/ },
     { name: 'a default of 1 replica is caught', edits: [['chart', 'values.yaml', 'replicaCount: 3', 'replicaCount: 1']], check: 'defaultNames', expect: /not 3 replicas, Parallel/ },
     { name: 'a config.ini the responder refuses is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- range $section, $keys := .Values.config }}', '[extra]\nunknown = 1\n{{- range $section, $keys := .Values.config }}']], check: 'checkConfig', expect: /unknown section/, needsResponder: true },
 ];
