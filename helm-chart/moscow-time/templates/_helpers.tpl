@@ -158,6 +158,12 @@ successThreshold: {{ .probe.successThreshold }}
 Checks across values that the schema cannot express; a failure stops the install.
 */}}
 {{- define "moscow-time.validateValues" -}}
+{{- $own := list "helm.sh/chart" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "app.kubernetes.io/part-of" }}
+{{- range $k, $_ := merge (dict) .Values.commonLabels .Values.podLabels }}
+{{- if has $k $own }}
+{{- fail (printf "commonLabels and podLabels cannot set %s: the chart sets it (selectors depend on it)" $k) }}
+{{- end }}
+{{- end }}
 {{- $counter := .Values.config.counter.path }}
 {{- if ne (dir $counter) (include "moscow-time.dataDir" .) }}
 {{- fail (printf "config.counter.path %q must be directly in %s/, where the visits volume is mounted (the responder creates no folders)" $counter (include "moscow-time.dataDir" .)) }}
