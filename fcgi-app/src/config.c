@@ -189,7 +189,7 @@ parse_log_level(const char *val, struct config *cfg, char *why, size_t len)
 static const struct key_spec keys[] = {
     {"server", "socket", "/run/moscow-time/sock/fcgi.sock", parse_socket},
     {"server", "socket_mode", "0660", parse_socket_mode},
-    {"server", "workers", "4", parse_workers},
+    {"server", "workers", "16", parse_workers},
     {"clock", "timezone", "Europe/Moscow", parse_timezone},
     {"clock", "format", "%Y-%m-%d %H:%M:%S %Z", parse_format},
     {"counter", "path", "/data/visits", parse_counter_path},

@@ -51,7 +51,7 @@ test_defaults_are_the_documented_values(void **state)
         config_defaults(&cfg);
         assert_string_equal(cfg.socket_path, "/run/moscow-time/sock/fcgi.sock");
         assert_int_equal(cfg.socket_mode, 0660);
-        assert_int_equal(cfg.workers, 4);
+        assert_int_equal(cfg.workers, 16);
         assert_string_equal(cfg.timezone, "Europe/Moscow");
         assert_string_equal(cfg.time_format, "%Y-%m-%d %H:%M:%S %Z");
         assert_string_equal(cfg.counter_path, "/data/visits");
