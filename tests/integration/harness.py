@@ -115,9 +115,11 @@ class Proc:
 
     def wait(self, timeout):
         try:
-            return self.p.wait(timeout)
+            status = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
             raise TestFailure(f"{self.p.args[0]} did not exit within {timeout} s")
+        self.reader.join(5)  # everything it wrote is in output() from here on
+        return status
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
         """Stops the process group; returns the exit status."""
@@ -159,6 +161,31 @@ class Response:
 
     def __repr__(self):
         return f"<{self.status} {self.headers} {self.body[:200]!r}>"
+
+
+class Client:
+    """HTTP/1.1 to 127.0.0.1:port; keep-alive when given a connection."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def connection(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, headers=None, body=None, conn=None):
+        own = conn is None
+        conn = conn or self.connection()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            if own:
+                conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
 
 
 class Stack:
@@ -249,22 +276,13 @@ class Stack:
     def __exit__(self, *exc):
         self.close()
 
-    # HTTP
+    # HTTP: see Client
 
     def connection(self, timeout=10):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        return Client(self.port).connection(timeout)
 
     def request(self, method, path, headers=None, body=None, conn=None):
-        own = conn is None
-        conn = conn or self.connection()
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            data = r.read()
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
-        finally:
-            if own:
-                conn.close()
+        return Client(self.port).request(method, path, headers, body, conn)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
