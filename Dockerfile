@@ -1,0 +1,64 @@
+# moscow-time: nginx on :8080 in front of the FastCGI responder, one image.
+#
+#   make image          (scripts/image.sh build: docker or podman, offline base)
+#   docker run --read-only --tmpfs /tmp --tmpfs /run -v moscow-time-data:/data \
+#       -p 8080:8080 moscow-time:1.0.0
+#
+# The default command runs both processes (moscow-time-serve); the Helm chart
+# runs `moscow-time --config FILE` and `moscow-time-nginx /run/moscow-time` as
+# two containers of this image instead. tests/image/run.sh checks all of it.
+ARG BASE=debian:bookworm-slim
+
+# Build stage: the responder with the flags of the Makefile, and the unit tests.
+FROM ${BASE} AS build
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        gcc libc6-dev make libfcgi-dev libiniparser-dev libcmocka-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# .dockerignore lets through only the sources, the unit tests and the run files.
+COPY . .
+RUN make build
+# The unit tests (cmocka, under ASan/UBSan) must pass for the image to build.
+RUN if ! ls tests/unit/*.c >/dev/null 2>&1; then \
+        echo "WARNING: tests/unit has no tests yet: no unit tests run"; \
+    else \
+        make build/unit-tests \
+        && CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=fcgi-app/config.ini \
+            FIXTURES=tests/unit/fixtures build/unit-tests; \
+    fi
+
+# Runtime stage: nginx, the two shared libraries, tzdata; no compiler.
+FROM ${BASE}
+ARG VERSION=unknown
+ARG REVISION=unknown
+# The project has no licence file yet: NOASSERTION (SPDX) until it has one.
+ARG LICENSES=NOASSERTION
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="moscow-time" \
+      org.opencontainers.image.description="The time in Moscow and a visit counter: nginx and a FastCGI responder" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="${LICENSES}"
+# uid/gid 10001 own only what must be written: the counter's volume and the
+# socket and nginx folders (emptyDirs or tmpfs at run time). No set-uid or
+# set-gid programs remain: nothing here needs to gain privileges.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        nginx-light libfcgi0ldbl libiniparser1 tzdata \
+    && rm -rf /var/lib/apt/lists/* /var/log/* /etc/nginx/sites-enabled/* \
+    && groupadd --gid 10001 moscow-time \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin moscow-time \
+    && mkdir -p /data /run/moscow-time/sock /run/moscow-time/nginx \
+    && chown 10001:10001 /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx \
+    && find / -xdev -type f -perm /6000 -exec chmod a-s {} +
+COPY --from=build /src/build/moscow-time /usr/local/bin/moscow-time
+COPY scripts/serve.sh /usr/local/bin/moscow-time-serve
+COPY scripts/start-nginx.sh /usr/local/bin/moscow-time-nginx
+COPY fcgi-app/config.ini nginx-conf/nginx.conf nginx-conf/listen.conf /etc/moscow-time/
+USER 10001:10001
+VOLUME /data
+EXPOSE 8080
+CMD ["moscow-time-serve", "/etc/moscow-time/config.ini", "/run/moscow-time"]
