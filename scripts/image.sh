@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Builds the container image from the Dockerfile, with docker when an engine
+# answers, else with podman.
+#
+#   image.sh build          builds moscow-time:VERSION (podman: localhost/moscow-time:VERSION)
+#   image.sh env            prints the podman settings as shell exports:
+#                           eval "$(scripts/image.sh env)" && podman images
+#   image.sh podman ARGS... runs podman with those settings (run, save, rmi, ...)
+#
+# podman keeps its storage and configuration in a scratch folder, never in
+# /var/lib/containers: IMAGE_SCRATCH (default .tools/podman in the repository).
+# Its containers.conf works around two quirks of the build machines: crun
+# fails there ("cgroups in hybrid mode not supported"), so runc with cgroupfs;
+# podman's default ulimits are refused, so the host's hard limits.
+#
+# Where the base image (BASE, default debian:bookworm-slim) cannot be pulled,
+# as on machines with no registry, scripts/build-base-image.sh makes one from
+# the Debian mirror with debootstrap; it is kept as moscow-time-base:bookworm
+# and rebuilt when older than BASE_MAX_AGE_DAYS (7), for security updates.
+#
+# Environment: IMAGE_ENGINE=docker|podman forces the engine; BASE names the
+# base image (then nothing is pulled or made); IMAGE_IIDFILE receives the ID of
+# the image built.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+version=$(cat "$top/fcgi-app/VERSION")
+scratch=${IMAGE_SCRATCH:-$top/.tools/podman}
+
+# Writes the podman configuration into the scratch folder and exports it.
+podman_env() {
+    mkdir -p "$scratch"
+    scratch=$(cd "$scratch" && pwd)
+    local nofile nproc
+    nofile=$(ulimit -Hn)
+    nproc=$(ulimit -Hu)
+    [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
+    cat >"$scratch/storage.conf.new" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$scratch/storage"
+runroot = "$scratch/run"
+EOF
+    cat >"$scratch/containers.conf.new" <<EOF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+[network]
+network_config_dir = "$scratch/networks"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$scratch/tmp"
+EOF
+    # Replaced, not rewritten in place: a podman running at the same time
+    # never reads half a file.
+    mv "$scratch/storage.conf.new" "$scratch/storage.conf"
+    mv "$scratch/containers.conf.new" "$scratch/containers.conf"
+    export CONTAINERS_STORAGE_CONF=$scratch/storage.conf
+    export CONTAINERS_CONF=$scratch/containers.conf
+}
+
+pick_engine() {
+    if [[ -n ${IMAGE_ENGINE:-} ]]; then
+        echo "$IMAGE_ENGINE"
+    elif command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
+        echo docker
+    else
+        echo podman
+    fi
+}
+
+# Seconds since the image was created; fails when there is no such image.
+image_age() {
+    local created
+    created=$("$engine" image inspect -f '{{.Created}}' "$1" 2>/dev/null) || return 1
+    # podman: "2026-11-25 04:50:00.1 +0000 UTC"; docker: "2026-11-25T04:50:00.1Z"
+    echo $(($(date +%s) - $(date -u -d "${created:0:10} ${created:11:8}" +%s)))
+}
+
+# The base image to build from: BASE if given; else the official image if it is
+# here or can be pulled; else one made with debootstrap.
+pick_base() {
+    if [[ -n ${BASE:-} ]]; then
+        echo "$BASE"
+        return
+    fi
+    local official=docker.io/library/debian:bookworm-slim
+    local local_base=moscow-time-base:bookworm age
+    [[ $engine == podman ]] && local_base=localhost/$local_base
+    if age=$(image_age "$local_base") && ((age < ${BASE_MAX_AGE_DAYS:-7} * 86400)); then
+        echo "$local_base"
+        return
+    fi
+    if "$engine" image inspect "$official" >/dev/null 2>&1 ||
+        timeout 60 "$engine" pull -q "$official" >/dev/null 2>&1; then
+        echo "$official"
+        return
+    fi
+    echo "image: $official cannot be pulled; making $local_base with debootstrap" >&2
+    local tar
+    tar=$(mktemp "${TMPDIR:-/tmp}/moscow-time-base.XXXXXX")
+    # shellcheck disable=SC2064 # expand now: tar is local
+    trap "rm -f '$tar'" EXIT
+    "$here/build-base-image.sh" "$tar" >&2
+    "$engine" import --change 'CMD ["bash"]' \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        "$tar" "$local_base" >/dev/null
+    rm -f "$tar"
+    trap - EXIT
+    echo "$local_base"
+}
+
+build() {
+    local base name=moscow-time:$version revision
+    [[ $engine == podman ]] && name=localhost/$name
+    base=$(pick_base)
+    revision=$(git -C "$top" rev-parse HEAD 2>/dev/null || echo unknown)
+    [[ -z $(git -C "$top" status --porcelain 2>/dev/null) ]] || revision+=-dirty
+    local args=(--build-arg "BASE=$base" --build-arg "VERSION=$version"
+        --build-arg "REVISION=$revision" -t "$name" -f "$top/Dockerfile")
+    # The source label: the repository's public address, when origin has one.
+    local source
+    source=$(git -C "$top" remote get-url origin 2>/dev/null || true)
+    [[ $source == https://* ]] && args+=(--build-arg "SOURCE=${source%.git}")
+    [[ -n ${IMAGE_IIDFILE:-} ]] && args+=(--iidfile "$IMAGE_IIDFILE")
+    if [[ $engine == podman ]]; then
+        args+=(--pull=never --layers)
+    fi
+    echo "image: building $name from $base with $engine" >&2
+    "$engine" build "${args[@]}" "$top"
+    echo "image: built $name ($("$engine" image inspect -f '{{.Size}}' "$name") bytes)" >&2
+}
+
+case ${1:-} in
+build)
+    engine=$(pick_engine)
+    [[ $engine == podman ]] && podman_env
+    build
+    ;;
+env)
+    podman_env
+    printf 'export CONTAINERS_STORAGE_CONF=%q CONTAINERS_CONF=%q\n' \
+        "$CONTAINERS_STORAGE_CONF" "$CONTAINERS_CONF"
+    ;;
+podman)
+    shift
+    podman_env
+    exec podman "$@"
+    ;;
+*)
+    echo "usage: image.sh build | env | podman ARGS..." >&2
+    exit 64
+    ;;
+esac
