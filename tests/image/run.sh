@@ -1,0 +1,520 @@
+#!/usr/bin/env bash
+# The container image suite (`make test-image`): builds the image from the
+# Dockerfile with scripts/image.sh and runs it with podman, on free loopback
+# ports, the way docker users and the Helm chart run it.
+#
+# One line per check: "ok - NAME", or "not ok - NAME" followed by "# " lines,
+# or "ok - NAME # SKIP why" (never a pass). Exits non-zero if a check failed.
+# Where podman cannot run containers at all, it says so in one SKIP line and
+# exits 0. Every container, volume and temporary file it makes carries this
+# run's random name and is removed at the end, also on failure.
+#
+# Single quotes keep many $ here for the shell, awk or Go template in the
+# container, hence SC2016 off for the file.
+# shellcheck disable=SC2016
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cd "$top"
+
+version=$(cat fcgi-app/VERSION)
+run_id=mt-test-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$run_id.XXXXXX")
+failed=0
+
+if ! command -v podman >/dev/null; then
+    echo "ok - image suite # SKIP podman is not installed (scripts/install-deps.sh image)"
+    rm -rf "$tmp"
+    exit 0
+fi
+eval "$(scripts/image.sh env)"
+
+# --- reporting ---------------------------------------------------------------
+
+# check NAME FUNCTION [ARGS...]: runs FUNCTION in a subshell with errexit, so
+# that any failing command fails the check; its output becomes "# " lines.
+# Lines it writes with note() follow an "ok" too.
+check() {
+    local name=$1 status
+    shift
+    : >"$tmp/notes"
+    set +e
+    ("$@") >"$tmp/out" 2>&1
+    status=$?
+    set -e
+    if ((status == 0)); then
+        echo "ok - $name"
+        sed 's/^/# /' "$tmp/notes"
+    else
+        echo "not ok - $name"
+        failed=$((failed + 1))
+        sed 's/^/# /' "$tmp/out" | tail -n 40
+    fi
+}
+note() { echo "$*" >>"$tmp/notes"; }
+fail() {
+    echo "$*" >&2
+    exit 1
+}
+# expect WHAT ACTUAL EXPECTED
+expect() {
+    [[ $2 == "$3" ]] || fail "$1: expected '$3', got '$2'"
+}
+
+# --- helpers -----------------------------------------------------------------
+
+# Every container of this run is named $run_id-SOMETHING; its ID is recorded
+# for the leftover check.
+run() {
+    local id
+    id=$(podman run -d "$@")
+    echo "$id" >>"$tmp/containers"
+    echo "$id"
+}
+# The read-only way the README tells docker users to run the image.
+run_readonly() {
+    local name=$1 volume=$2
+    shift 2
+    run --name "$run_id-$name" --read-only --read-only-tmpfs=false --tmpfs /tmp --tmpfs /run \
+        -v "$volume:/data" -p 127.0.0.1::8080 "$@" "$image" >/dev/null
+}
+port_of() { podman port "$run_id-$1" 8080 | sed -n '1s/.*://p'; }
+volume_file() { cat "$(podman volume inspect -f '{{.Mountpoint}}' "$run_id-$1")/visits"; }
+
+# get PORT PATH: the body on stdout; fails unless the status is 200.
+get() {
+    local code
+    code=$(curl -sS --max-time 5 -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$1$2") ||
+        fail "GET $2 on port $1: no answer"
+    [[ $code == 200 ]] || fail "GET $2 on port $1: status $code: $(head -c 300 "$tmp/body")"
+    cat "$tmp/body"
+}
+# Waits up to 10 s for /readyz to answer 200 on the container's port.
+wait_ready() {
+    local port i
+    for i in $(seq 100); do
+        port=$(port_of "$1" 2>/dev/null) || true
+        if [[ -n $port ]] && curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$port/readyz"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    podman logs "$run_id-$1" 2>&1 | tail -n 20
+    fail "$1: not ready after 10 s"
+}
+# visit NAME N: N visits of / on the container; prints the last count shown.
+visit() {
+    local port i body
+    port=$(port_of "$1")
+    for i in $(seq "$2"); do
+        body=$(get "$port" /)
+    done
+    sed -n 's/.*<span id="visits">\([0-9]*\)<.*/\1/p' <<<"$body"
+}
+# PIDs of the processes named NAME (/proc/PID/status) in the container.
+pids_of() {
+    podman exec "$run_id-$1" bash -c \
+        'for f in /proc/[0-9]*/status; do read -r _ n <"$f"; [[ $n == "$0" ]] && echo "${f:6:-7}"; done; true' "$2"
+}
+# Waits up to $2 s for the container to exit; prints its exit code.
+wait_exit() {
+    local i
+    for i in $(seq $(($2 * 10))); do
+        if [[ $(podman inspect -f '{{.State.Status}}' "$run_id-$1") == exited ]]; then
+            podman inspect -f '{{.State.ExitCode}}' "$run_id-$1"
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "$1 still running after $2 s"
+}
+# log_has NAME TEXT: the container's log has TEXT (conmon may still be
+# writing the last lines when the container is seen to exit: up to 2 s).
+log_has() {
+    local i log
+    for i in $(seq 20); do
+        log=$(podman logs "$run_id-$1" 2>&1)
+        [[ $log == *"$2"* ]] && return 0
+        sleep 0.1
+    done
+    tail -n 10 <<<"$log"
+    fail "no '$2' in the log of $1"
+}
+# Milliseconds since the epoch.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# in_image COMMAND...: runs a command in a throwaway container of the image.
+in_image() { podman run --rm --network none --read-only "$image" "$@"; }
+
+cleanup() {
+    local ids
+    mapfile -t ids < <(podman ps -aq --filter "name=^$run_id-" 2>/dev/null)
+    ((${#ids[@]} == 0)) || podman rm -f -v -t 0 "${ids[@]}" >/dev/null 2>&1 || true
+    mapfile -t ids < <(podman volume ls -q --filter "name=^$run_id-" 2>/dev/null)
+    ((${#ids[@]} == 0)) || podman volume rm -f "${ids[@]}" >/dev/null 2>&1 || true
+    podman rmi -f "localhost/$run_id-probe" >/dev/null 2>&1 || true
+}
+trap 'cleanup; rm -rf "$tmp"' EXIT
+
+# --- can podman run containers here? ------------------------------------------
+
+# A one-file image from the host's /usr/bin/true and its libraries: it needs
+# no registry and no build.
+probe_podman() {
+    local libs
+    libs=$(ldd /usr/bin/true | grep -o '/[^ ]*' | sed 's|^/||')
+    # shellcheck disable=SC2086 # one path per word
+    tar -C / -chf "$tmp/probe.tar" usr/bin/true $libs
+    podman import -q "$tmp/probe.tar" "localhost/$run_id-probe" >/dev/null
+    podman run --rm --network none --name "$run_id-probe" "localhost/$run_id-probe" /usr/bin/true
+    podman rmi -f "localhost/$run_id-probe" >/dev/null
+}
+if ! probe_podman >"$tmp/probe.log" 2>&1; then
+    echo "ok - image suite # SKIP podman cannot run containers on this machine: $(tail -n1 "$tmp/probe.log")"
+    exit 0
+fi
+
+# --- the image -----------------------------------------------------------------
+
+start=$(now_ms)
+if ! IMAGE_IIDFILE=$tmp/iid IMAGE_ENGINE=podman scripts/image.sh build >"$tmp/build.log" 2>&1; then
+    echo "not ok - image builds (scripts/image.sh build)"
+    sed 's/^/# /' "$tmp/build.log" | tail -n 40
+    exit 1
+fi
+# Used by ID: a build from another checkout may retag the name meanwhile.
+image=$(cat "$tmp/iid")
+echo "ok - image builds (scripts/image.sh build)"
+echo "# $((($(now_ms) - start) / 1000)) s, image ${image:0:12} (localhost/moscow-time:$version)"
+
+t_size() {
+    local size
+    size=$(podman image inspect -f '{{.Size}}' "$image")
+    ((size <= 100000000)) || fail "image is $size bytes, more than 100 MB"
+    note "$size bytes ($((size / 1000000)) MB)"
+}
+check "image is at most 100 MB" t_size
+
+t_metadata() {
+    f() { podman image inspect -f "$1" "$image"; }
+    expect user "$(f '{{.Config.User}}')" 10001:10001
+    expect "exposed ports" "$(f '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}')" "8080/tcp "
+    expect volumes "$(f '{{range $v, $_ := .Config.Volumes}}{{$v}} {{end}}')" "/data "
+    expect command "$(f '{{json .Config.Cmd}}')" \
+        '["moscow-time-serve","/etc/moscow-time/config.ini","/run/moscow-time"]'
+    local entrypoint
+    entrypoint=$(f '{{json .Config.Entrypoint}}')
+    [[ $entrypoint == null || $entrypoint == "[]" ]] || fail "entrypoint $entrypoint is set"
+    expect "version label" "$(f '{{index .Config.Labels "org.opencontainers.image.version"}}')" "$version"
+    local label
+    for label in source licenses revision title; do
+        [[ -n $(f "{{index .Config.Labels \"org.opencontainers.image.$label\"}}") ]] ||
+            fail "label org.opencontainers.image.$label is missing"
+    done
+    expect "responder version" "$(in_image moscow-time --version)" "moscow-time $version"
+}
+check "metadata: user 10001:10001, port 8080, volume /data, default command, OCI labels" t_metadata
+
+t_layout() {
+    local out
+    out=$(in_image stat -c '%n %u:%g %A' /usr/local/bin/moscow-time /usr/local/bin/moscow-time-serve \
+        /usr/local/bin/moscow-time-nginx /etc/moscow-time/config.ini /etc/moscow-time/nginx.conf \
+        /etc/moscow-time/listen.conf /data /run/moscow-time/sock /run/moscow-time/nginx)
+    expect "owners and modes" "$out" "$(
+        cat <<'EOF'
+/usr/local/bin/moscow-time 0:0 -rwxr-xr-x
+/usr/local/bin/moscow-time-serve 0:0 -rwxr-xr-x
+/usr/local/bin/moscow-time-nginx 0:0 -rwxr-xr-x
+/etc/moscow-time/config.ini 0:0 -rw-r--r--
+/etc/moscow-time/nginx.conf 0:0 -rw-r--r--
+/etc/moscow-time/listen.conf 0:0 -rw-r--r--
+/data 10001:10001 drwxr-xr-x
+/run/moscow-time/sock 10001:10001 drwxr-xr-x
+/run/moscow-time/nginx 10001:10001 drwxr-xr-x
+EOF
+    )"
+    in_image cat /etc/moscow-time/config.ini | cmp - fcgi-app/config.ini
+    in_image cat /etc/moscow-time/nginx.conf | cmp - nginx-conf/nginx.conf
+    in_image cat /etc/moscow-time/listen.conf | cmp - nginx-conf/listen.conf
+    in_image cat /usr/local/bin/moscow-time-serve | cmp - scripts/serve.sh
+    in_image cat /usr/local/bin/moscow-time-nginx | cmp - scripts/start-nginx.sh
+    expect "config check" "$(in_image moscow-time --check-config /etc/moscow-time/config.ini)" \
+        "/etc/moscow-time/config.ini: ok"
+}
+check "layout: the binaries, the repository's config files, folders owned by 10001" t_layout
+
+# The image keeps Debian's shell and coreutils: the run scripts are bash, the
+# chart's preStop runs sleep, and kubectl exec works. It has no compiler.
+t_tools() {
+    local found
+    in_image bash -c 'command -v bash env sleep sh nginx' >/dev/null ||
+        fail "bash, env, sleep, sh or nginx is missing"
+    in_image sleep 0
+    found=$(in_image bash -c 'for c in gcc cc c89 c99 c++ g++ cpp clang tcc as ld make; do
+        command -v "$c"; done; true')
+    [[ -z $found ]] || fail "build tools in the image: $found"
+    found=$(in_image dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' |
+        awk '$1 == "ii" && $2 ~ /^(gcc(-[0-9]+)?|cpp(-[0-9]+)?|binutils.*|make|.*-dev)(:.*)?$/ { print $2 }')
+    [[ -z $found ]] || fail "build packages in the image: $found"
+    found=$(podman run --rm --network none --user 0 "$image" find / -xdev -type f -perm /6000)
+    [[ -z $found ]] || fail "set-uid/set-gid files: $found"
+}
+check "no compiler or build packages; bash, env, sleep present; no set-uid files" t_tools
+
+# --- the default command: docker run --read-only ... IMAGE --------------------
+
+t_serves() {
+    podman volume create "$run_id-data" >/dev/null
+    run_readonly main "$run_id-data"
+    wait_ready main
+    local port body iso
+    port=$(port_of main)
+    body=$(get "$port" /)
+    grep -q '<h1>Current time in Moscow</h1>' <<<"$body" || fail "/ has no heading: $body"
+    grep -q '<span id="visits">1</span>' <<<"$body" || fail "/ does not show visit 1: $body"
+    # The time is Moscow's (UTC+3, tzdata in the image) and now.
+    iso=$(sed -n 's/.*<time id="time" datetime="\([^"]*\)".*/\1/p' <<<"$body")
+    [[ $iso == *+03:00 ]] || fail "time $iso is not in UTC+3"
+    (($(date +%s) - $(date -d "$iso" +%s) < 60)) || fail "time $iso is not now"
+    expect "/ again shows" "$(visit main 2)" 3
+    expect /visits "$(get "$port" /visits)" 3
+    expect /healthz "$(get "$port" /healthz)" ok
+    expect /readyz "$(get "$port" /readyz)" ready
+    expect "/visits after the probes" "$(get "$port" /visits)" 3
+    expect "counter file on the volume" "$(volume_file data)" 3
+}
+check "default command, --read-only, tmpfs /tmp and /run, a volume: / /visits /healthz /readyz" t_serves
+
+t_read_only() {
+    local out
+    out=$(podman exec "$run_id-main" bash -c 'touch /etc/moscow-time/x /usr/local/bin/x 2>&1; true')
+    expect "writing to the image" "$(grep -c 'Read-only file system' <<<"$out")" 2
+    podman exec "$run_id-main" touch /data/.probe /tmp/.probe /run/moscow-time/.probe
+    podman exec "$run_id-main" rm /data/.probe
+}
+check "root file system read-only; /data, /tmp, /run writable" t_read_only
+
+t_uids() {
+    local table
+    # PID, name, then the real/effective/saved/fs uids and gids, from /proc.
+    table=$(podman exec "$run_id-main" bash -c 'for f in /proc/[0-9]*/status; do
+        awk -v pid="${f:6:-7}" "/^Name:/ { n = \$2 } /^Uid:/ { u = \$2\" \"\$3\" \"\$4\" \"\$5 }
+            /^Gid:/ { g = \$2\" \"\$3\" \"\$4\" \"\$5 } END { print pid, n, u, g }" "$f"; done')
+    echo "$table"
+    local bad
+    bad=$(awk '$3 $4 $5 $6 $7 $8 $9 $10 != "1000110001100011000110001100011000110001"' <<<"$table")
+    [[ -z $bad ]] || fail "processes not running as 10001:10001: $bad"
+    expect "PID 1" "$(awk '$1 == 1 { print $2 }' <<<"$table")" bash
+    expect "responder processes" "$(awk '$2 == "moscow-time"' <<<"$table" | wc -l)" 1
+    # nginx.conf: worker_processes 2, plus the master.
+    expect "nginx processes" "$(awk '$2 == "nginx"' <<<"$table" | wc -l)" 3
+    expect "PID 1 command" "$(podman exec "$run_id-main" cat /proc/1/cmdline | tr '\0' ' ')" \
+        "bash /usr/local/bin/moscow-time-serve /etc/moscow-time/config.ini /run/moscow-time "
+}
+check "every process runs as uid/gid 10001 (/proc in the container)" t_uids
+
+t_replace() {
+    podman stop -t 10 "$run_id-main" >/dev/null
+    podman rm "$run_id-main" >/dev/null
+    run_readonly main2 "$run_id-data"
+    wait_ready main2
+    expect "/visits in the new container" "$(get "$(port_of main2)" /visits)" 3
+    expect "next visit" "$(visit main2 1)" 4
+}
+check "count continues in a new container on the same volume (delete the pod, the data stays)" t_replace
+
+t_sigkill() {
+    podman kill -s KILL "$run_id-main2" >/dev/null
+    expect "exit code" "$(wait_exit main2 5)" 137
+    run_readonly main3 "$run_id-data"
+    wait_ready main3
+    expect "/visits after SIGKILL" "$(get "$(port_of main3)" /visits)" 4
+}
+check "no visit lost when the container is killed (SIGKILL)" t_sigkill
+
+t_sigterm() {
+    expect "visits" "$(visit main3 2)" 6
+    local t0 ms
+    t0=$(now_ms)
+    podman stop -t 10 "$run_id-main3" >/dev/null
+    ms=$(($(now_ms) - t0))
+    note "stopped in $ms ms"
+    ((ms <= 5000)) || fail "podman stop took $ms ms"
+    expect "exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-main3")" 0
+    expect "counter file" "$(volume_file data)" 6
+    log_has main3 'flushed at 6'
+}
+check "SIGTERM stops nginx and the responder within 5 s, exit 0, count flushed" t_sigterm
+
+t_responder_exits() {
+    run_readonly main4 "$run_id-data"
+    wait_ready main4
+    local pid
+    pid=$(pids_of main4 moscow-time)
+    [[ $pid =~ ^[0-9]+$ ]] || fail "responder PID: '$pid'"
+    podman exec "$run_id-main4" bash -c "kill -TERM $pid"
+    expect "exit code" "$(wait_exit main4 5)" 1
+    log_has main4 'the responder exited'
+}
+check "the responder exits: nginx is stopped, the container exits 1" t_responder_exits
+
+t_nginx_exits() {
+    run_readonly main5 "$run_id-data"
+    wait_ready main5
+    expect "visits" "$(visit main5 1)" 7
+    podman exec "$run_id-main5" bash -c 'read -r pid </run/moscow-time/nginx/nginx.pid; kill -TERM "$pid"'
+    expect "exit code" "$(wait_exit main5 5)" 1
+    log_has main5 'nginx exited'
+    expect "counter file" "$(volume_file data)" 7
+}
+check "nginx exits: the responder is stopped, count flushed, the container exits 1" t_nginx_exits
+
+t_plain() {
+    run --name "$run_id-plain" -p 127.0.0.1::8080 "$image" >/dev/null
+    wait_ready plain
+    expect "first visit" "$(visit plain 1)" 1
+}
+check "plain 'docker run -p 8080:8080 IMAGE' (image's own folders, anonymous volume) serves /" t_plain
+
+# --- the chart's layout: two containers of the image --------------------------
+
+# As the Helm chart runs it: the responder with the chart's config file, nginx
+# with its own command, sharing only the socket folder; read-only, no
+# capabilities. emptyDirs are world-writable folders of the host, as in
+# Kubernetes (a tmpfs over a folder of the image would keep its mode 0755).
+t_chart() {
+    local d
+    for d in sock nginx tmp-responder tmp-nginx; do
+        mkdir -p "$tmp/$d"
+        chmod 1777 "$tmp/$d"
+    done
+    local secure=(--read-only --read-only-tmpfs=false --cap-drop=all
+        --security-opt=no-new-privileges -v "$tmp/sock:/run/moscow-time/sock")
+    mkdir -p "$tmp/config"
+    sed 's/^workers = .*/workers = 2/' fcgi-app/config.ini >"$tmp/config/config.ini"
+    chmod 755 "$tmp/config"
+    chmod 644 "$tmp/config/config.ini"
+    podman volume create "$run_id-chart" >/dev/null
+    run --name "$run_id-responder" --network none "${secure[@]}" -v "$tmp/tmp-responder:/tmp" \
+        -v "$run_id-chart:/data" -v "$tmp/config:/etc/moscow-time/config:ro" \
+        "$image" moscow-time --config /etc/moscow-time/config/config.ini >/dev/null
+    run --name "$run_id-nginx" "${secure[@]}" -v "$tmp/tmp-nginx:/tmp" \
+        -v "$tmp/nginx:/run/moscow-time/nginx" -p 127.0.0.1::8080 \
+        "$image" moscow-time-nginx /run/moscow-time >/dev/null
+    wait_ready nginx
+    expect "first visit" "$(visit nginx 1)" 1
+    expect "/visits" "$(get "$(port_of nginx)" /visits)" 1
+    log_has responder '2 workers' # the chart's config.ini
+    expect "responder uid" "$(podman exec "$run_id-responder" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
+    expect "nginx uid" "$(podman exec "$run_id-nginx" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
+    podman exec "$run_id-nginx" sleep 0.1 # the chart's preStop
+    # The pod stops: nginx, then the responder; both cleanly and at once.
+    local t0 ms
+    t0=$(now_ms)
+    podman stop -t 10 "$run_id-nginx" "$run_id-responder" >/dev/null
+    ms=$(($(now_ms) - t0))
+    ((ms <= 5000)) || fail "stopping took $ms ms"
+    expect "nginx exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-nginx")" 0
+    expect "responder exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-responder")" 0
+    expect "counter file" "$(volume_file chart)" 1
+}
+check "chart layout: moscow-time and moscow-time-nginx as two containers sharing the socket" t_chart
+
+# --- three "pods", three volumes, one nginx upstream (the lab's observation) ---
+
+# nginx from the image in front of three containers, round robin on their
+# addresses in podman's network, as a Service in front of a StatefulSet.
+# front_conf IP...: its configuration (the Service's endpoints).
+front_conf() {
+    local ip
+    {
+        echo 'worker_processes 1; pid /tmp/nginx.pid; error_log stderr warn;'
+        echo 'events { worker_connections 64; }'
+        echo 'http { access_log off; client_body_temp_path /tmp/body; proxy_temp_path /tmp/proxy;'
+        echo '  fastcgi_temp_path /tmp/fastcgi; uwsgi_temp_path /tmp/uwsgi; scgi_temp_path /tmp/scgi;'
+        echo '  upstream pods {'
+        for ip in "$@"; do echo "    server $ip:8080;"; done
+        echo '  }'
+        echo '  server { listen 8080; location / { proxy_pass http://pods; } } }'
+    } >"$tmp/front.conf"
+}
+start_front() {
+    front_conf "$@"
+    chmod 644 "$tmp/front.conf"
+    run --name "$run_id-front" --read-only --read-only-tmpfs=false --tmpfs /tmp -p 127.0.0.1::8080 \
+        -v "$tmp/front.conf:/etc/front.conf:ro" "$image" \
+        nginx -p /tmp/ -c /etc/front.conf -e stderr -g 'daemon off;' >/dev/null
+    local i port
+    for i in $(seq 50); do
+        port=$(port_of front 2>/dev/null) || true
+        [[ -n $port ]] && curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$port/healthz" && return 0
+        sleep 0.1
+    done
+    fail "the front nginx does not answer"
+}
+ip_of() { podman inspect -f '{{.NetworkSettings.IPAddress}}' "$run_id-$1"; }
+# /visits through the front, six times: each pod answers twice in turn.
+front_visits() {
+    local port i
+    port=$(port_of front)
+    for i in 1 2 3 4 5 6; do get "$port" /visits; done | sort -n | paste -sd ' '
+}
+
+t_three_pods() {
+    local i ips=()
+    for i in 0 1 2; do
+        podman volume create "$run_id-pod$i" >/dev/null
+        run_readonly "pod$i" "$run_id-pod$i"
+    done
+    for i in 0 1 2; do
+        wait_ready "pod$i"
+        visit "pod$i" $((i + 1)) >/dev/null # pod-0 1 visit, pod-1 2, pod-2 3
+        ips+=("$(ip_of "pod$i")")
+    done
+    start_front "${ips[@]}"
+    expect "/visits through the upstream" "$(front_visits)" "1 1 2 2 3 3"
+    local port
+    port=$(port_of front)
+    for i in 1 2 3; do get "$port" / >/dev/null; done # one more visit on each pod
+    expect "counter files" "$(volume_file pod0) $(volume_file pod1) $(volume_file pod2)" "2 3 4"
+}
+check "three pods with three volumes behind one nginx upstream: each pod its own count" t_three_pods
+
+t_delete_pod() {
+    podman stop -t 10 "$run_id-pod1" >/dev/null
+    podman rm "$run_id-pod1" >/dev/null
+    # Recreated with the same name and volume (a StatefulSet's identity);
+    # its new address replaces the old in the upstream, as the endpoints of
+    # a Service would.
+    run_readonly pod1 "$run_id-pod1"
+    wait_ready pod1
+    expect "recreated pod's /visits" "$(get "$(port_of pod1)" /visits)" 3
+    front_conf "$(ip_of pod0)" "$(ip_of pod1)" "$(ip_of pod2)"
+    podman exec "$run_id-front" nginx -p /tmp/ -c /etc/front.conf -s reload
+    # The old worker finishes; the new one has the new address.
+    local i visits
+    for i in $(seq 20); do
+        visits=$(front_visits 2>&1) || true
+        [[ $visits == "2 2 3 3 4 4" ]] && break
+        sleep 0.1
+    done
+    expect "/visits through the upstream" "$visits" "2 2 3 3 4 4"
+}
+check "deleting one pod keeps its count; the others keep theirs" t_delete_pod
+
+# --- leftovers --------------------------------------------------------------------
+
+t_cleanup() {
+    cleanup
+    local left
+    left=$(podman ps -aq --filter "name=^$run_id-")$(podman volume ls -q --filter "name=^$run_id-")
+    [[ -z $left ]] || fail "left behind: $left"
+    if command -v iptables-save >/dev/null; then
+        left=$(iptables-save 2>/dev/null | grep -F -f "$tmp/containers" || true)
+        [[ -z $left ]] || fail "iptables rules left: $left"
+    fi
+}
+check "removes its containers and volumes; no firewall rules of them remain" t_cleanup
+
+((failed == 0))
