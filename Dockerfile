@@ -30,17 +30,6 @@ RUN if ! ls tests/unit/*.c >/dev/null 2>&1; then \
 
 # Runtime stage: nginx, the two shared libraries, tzdata; no compiler.
 FROM ${BASE}
-ARG VERSION=unknown
-ARG REVISION=unknown
-# The project has no licence file yet: NOASSERTION (SPDX) until it has one.
-ARG LICENSES=NOASSERTION
-ARG SOURCE=unknown
-LABEL org.opencontainers.image.title="moscow-time" \
-      org.opencontainers.image.description="The time in Moscow and a visit counter: nginx and a FastCGI responder" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="${LICENSES}"
 # uid/gid 10001 own only what must be written: the counter's volume and the
 # socket and nginx folders (emptyDirs or tmpfs at run time). No set-uid or
 # set-gid programs remain: nothing here needs to gain privileges.
@@ -58,6 +47,18 @@ COPY --from=build /src/build/moscow-time /usr/local/bin/moscow-time
 COPY scripts/serve.sh /usr/local/bin/moscow-time-serve
 COPY scripts/start-nginx.sh /usr/local/bin/moscow-time-nginx
 COPY fcgi-app/config.ini nginx-conf/nginx.conf nginx-conf/listen.conf /etc/moscow-time/
+# Last: a new revision changes only these labels, not the layers above.
+ARG VERSION=unknown
+ARG REVISION=unknown
+# The project has no licence file yet: NOASSERTION (SPDX) until it has one.
+ARG LICENSES=NOASSERTION
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="moscow-time" \
+      org.opencontainers.image.description="The time in Moscow and a visit counter: nginx and a FastCGI responder" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="${LICENSES}"
 USER 10001:10001
 VOLUME /data
 EXPOSE 8080
