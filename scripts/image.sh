@@ -36,13 +36,14 @@ podman_env() {
     nofile=$(ulimit -Hn)
     nproc=$(ulimit -Hu)
     [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
-    cat >"$scratch/storage.conf.new" <<EOF
+    local new=$scratch/.new.$$
+    cat >"$new.storage" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$scratch/storage"
 runroot = "$scratch/run"
 EOF
-    cat >"$scratch/containers.conf.new" <<EOF
+    cat >"$new.containers" <<EOF
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [network]
@@ -55,10 +56,21 @@ tmp_dir = "$scratch/tmp"
 EOF
     # Replaced, not rewritten in place: a podman running at the same time
     # never reads half a file.
-    mv "$scratch/storage.conf.new" "$scratch/storage.conf"
-    mv "$scratch/containers.conf.new" "$scratch/containers.conf"
+    mv "$new.storage" "$scratch/storage.conf"
+    mv "$new.containers" "$scratch/containers.conf"
     export CONTAINERS_STORAGE_CONF=$scratch/storage.conf
     export CONTAINERS_CONF=$scratch/containers.conf
+}
+
+# podman import and build write a blob cache to /var/lib/containers/cache
+# whatever the storage settings. It is only a cache: removed when nothing else
+# is there, i.e. when nobody uses podman's default storage on this machine.
+tidy_system_cache() {
+    local d=/var/lib/containers
+    [[ -d $d/cache ]] || return 0
+    [[ -z $(find "$d" -mindepth 1 -not -path "$d/cache" -not -path "$d/cache/*" -print -quit) ]] || return 0
+    [[ -z $(find "$d/cache" -mindepth 1 -not -name blob-info-cache-v1.boltdb -print -quit) ]] || return 0
+    rm -rf "$d"
 }
 
 pick_engine() {
@@ -136,7 +148,10 @@ build() {
 case ${1:-} in
 build)
     engine=$(pick_engine)
-    [[ $engine == podman ]] && podman_env
+    if [[ $engine == podman ]]; then
+        podman_env
+        trap tidy_system_cache EXIT
+    fi
     build
     ;;
 env)

@@ -29,7 +29,9 @@ if ! command -v podman >/dev/null; then
     rm -rf "$tmp"
     exit 0
 fi
-eval "$(scripts/image.sh env)"
+# Never podman's default storage: stop here if the settings cannot be had.
+podman_settings=$(scripts/image.sh env)
+eval "$podman_settings"
 
 # --- reporting ---------------------------------------------------------------
 
@@ -153,22 +155,20 @@ cleanup() {
     ((${#ids[@]} == 0)) || podman rm -f -v -t 0 "${ids[@]}" >/dev/null 2>&1 || true
     mapfile -t ids < <(podman volume ls -q --filter "name=^$run_id-" 2>/dev/null)
     ((${#ids[@]} == 0)) || podman volume rm -f "${ids[@]}" >/dev/null 2>&1 || true
-    podman rmi -f "localhost/$run_id-probe" >/dev/null 2>&1 || true
 }
 trap 'cleanup; rm -rf "$tmp"' EXIT
 
 # --- can podman run containers here? ------------------------------------------
 
-# A one-file image from the host's /usr/bin/true and its libraries: it needs
-# no registry and no build.
+# A root file system of the host's /usr/bin/true and its libraries: it needs
+# no image, no registry and no build.
 probe_podman() {
     local libs
     libs=$(ldd /usr/bin/true | grep -o '/[^ ]*' | sed 's|^/||')
+    mkdir "$tmp/probe"
     # shellcheck disable=SC2086 # one path per word
-    tar -C / -chf "$tmp/probe.tar" usr/bin/true $libs
-    podman import -q "$tmp/probe.tar" "localhost/$run_id-probe" >/dev/null
-    podman run --rm --network none --name "$run_id-probe" "localhost/$run_id-probe" /usr/bin/true
-    podman rmi -f "localhost/$run_id-probe" >/dev/null
+    tar -C / -ch usr/bin/true $libs | tar -C "$tmp/probe" -x
+    podman run --rm --network none --name "$run_id-probe" --rootfs "$tmp/probe" /usr/bin/true
 }
 if ! probe_podman >"$tmp/probe.log" 2>&1; then
     echo "ok - image suite # SKIP podman cannot run containers on this machine: $(tail -n1 "$tmp/probe.log")"
