@@ -31,8 +31,11 @@ RUN if ! ls tests/unit/*.c >/dev/null 2>&1; then \
 # Runtime stage: nginx, the two shared libraries, tzdata; no compiler.
 FROM ${BASE}
 # uid/gid 10001 own only what must be written: the counter's volume and the
-# socket and nginx folders (emptyDirs or tmpfs at run time). No set-uid or
-# set-gid programs remain: nothing here needs to gain privileges.
+# socket and nginx folders (emptyDirs or tmpfs at run time). /run is
+# world-writable and sticky like /tmp: `docker run --tmpfs /run` mounts an
+# empty tmpfs that keeps the folder's mode but not its contents or owner, and
+# moscow-time-serve must create /run/moscow-time in it. No set-uid or set-gid
+# programs remain: nothing here needs to gain privileges.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         nginx-light libfcgi0ldbl libiniparser1 tzdata \
@@ -42,6 +45,7 @@ RUN apt-get update \
         --shell /usr/sbin/nologin moscow-time \
     && mkdir -p /data /run/moscow-time/sock /run/moscow-time/nginx \
     && chown 10001:10001 /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx \
+    && chmod 1777 /run \
     && find / -xdev -type f -perm /6000 -exec chmod a-s {} +
 COPY --from=build /src/build/moscow-time /usr/local/bin/moscow-time
 COPY scripts/serve.sh /usr/local/bin/moscow-time-serve

@@ -75,11 +75,13 @@ run() {
     echo "$id" >>"$tmp/containers"
     echo "$id"
 }
-# The read-only way the README tells docker users to run the image.
+# The read-only way the README tells docker users to run the image. docker
+# mounts an empty tmpfs over /run, podman one with a copy of the image's /run
+# (tmpcopyup); TMPFS_RUN=/run:notmpcopyup has podman do as docker does.
 run_readonly() {
     local name=$1 volume=$2
     shift 2
-    run --name "$run_id-$name" --read-only --read-only-tmpfs=false --tmpfs /tmp --tmpfs /run \
+    run --name "$run_id-$name" --read-only --read-only-tmpfs=false --tmpfs /tmp --tmpfs "${TMPFS_RUN:-/run}" \
         -v "$volume:/data" -p 127.0.0.1::8080 "$@" "$image" >/dev/null
 }
 port_of() { podman port "$run_id-$1" 8080 | sed -n '1s/.*://p'; }
@@ -147,7 +149,7 @@ log_has() {
 # Milliseconds since the epoch.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # in_image COMMAND...: runs a command in a throwaway container of the image.
-in_image() { podman run --rm --network none --read-only "$image" "$@"; }
+in_image() { podman run --rm --network none --read-only --read-only-tmpfs=false "$image" "$@"; }
 
 cleanup() {
     local ids
@@ -218,11 +220,12 @@ check "metadata: user 10001:10001, port 8080, volume /data, default command, OCI
 
 t_layout() {
     local out
-    out=$(in_image stat -c '%n %u:%g %A' /usr/local/bin/moscow-time /usr/local/bin/moscow-time-serve \
+    out=$(in_image stat -c '%n %u:%g %A' /run /usr/local/bin/moscow-time /usr/local/bin/moscow-time-serve \
         /usr/local/bin/moscow-time-nginx /etc/moscow-time/config.ini /etc/moscow-time/nginx.conf \
         /etc/moscow-time/listen.conf /data /run/moscow-time/sock /run/moscow-time/nginx)
     expect "owners and modes" "$out" "$(
         cat <<'EOF'
+/run 0:0 drwxrwxrwt
 /usr/local/bin/moscow-time 0:0 -rwxr-xr-x
 /usr/local/bin/moscow-time-serve 0:0 -rwxr-xr-x
 /usr/local/bin/moscow-time-nginx 0:0 -rwxr-xr-x
@@ -266,7 +269,7 @@ check "no compiler or build packages; bash, env, sleep present; no set-uid files
 
 t_serves() {
     podman volume create "$run_id-data" >/dev/null
-    run_readonly main "$run_id-data"
+    TMPFS_RUN=/run:notmpcopyup run_readonly main "$run_id-data"
     wait_ready main
     local port body iso
     port=$(port_of main)
@@ -284,7 +287,7 @@ t_serves() {
     expect "/visits after the probes" "$(get "$port" /visits)" 3
     expect "counter file on the volume" "$(volume_file data)" 3
 }
-check "default command, --read-only, tmpfs /tmp and /run, a volume: / /visits /healthz /readyz" t_serves
+check "default command, --read-only, empty tmpfs /tmp and /run (as docker), a volume: / /visits /healthz /readyz" t_serves
 
 t_read_only() {
     local out
