@@ -149,7 +149,10 @@ log_has() {
 # Milliseconds since the epoch.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # in_image COMMAND...: runs a command in a throwaway container of the image.
-in_image() { podman run --rm --network none --read-only --read-only-tmpfs=false "$image" "$@"; }
+in_image() {
+    podman run --rm --name "$run_id-x$RANDOM$RANDOM" --network none --read-only \
+        --read-only-tmpfs=false "$image" "$@"
+}
 
 cleanup() {
     local ids
@@ -260,7 +263,8 @@ t_tools() {
     found=$(in_image dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' |
         awk '$1 == "ii" && $2 ~ /^(gcc(-[0-9]+)?|cpp(-[0-9]+)?|binutils.*|make|.*-dev)(:.*)?$/ { print $2 }')
     [[ -z $found ]] || fail "build packages in the image: $found"
-    found=$(podman run --rm --network none --user 0 "$image" find / -xdev -type f -perm /6000)
+    found=$(podman run --rm --name "$run_id-find" --network none --user 0 "$image" \
+        find / -xdev -type f -perm /6000)
     [[ -z $found ]] || fail "set-uid/set-gid files: $found"
 }
 check "no compiler or build packages; bash, env, sleep present; no set-uid files" t_tools
