@@ -230,6 +230,8 @@ sync_now(struct counter *c, char *why, size_t whylen)
         }
         c->syncing = 1;
         c->dir_dirty = 0;
+        c->batch++;
+        c->batch_upto = upto;
         pthread_mutex_unlock(&c->mu);
         int rc = fdatasync(fd);
         if (rc != 0)
@@ -243,7 +245,10 @@ sync_now(struct counter *c, char *why, size_t whylen)
                 c->synced = upto;
         if (rc != 0 && dir)
                 c->dir_dirty = 1;
-        pthread_cond_broadcast(&c->synced_cv);
+        /* Wake this batch's visits, and one of the next batch's to lead it. */
+        pthread_cond_broadcast(&c->batch_cv[c->batch % 2]);
+        if (c->assigned > c->synced)
+                pthread_cond_signal(&c->batch_cv[(c->batch + 1) % 2]);
         if (rc != 0) {
                 note_failure(c, "fsync", what, why, whylen);
                 return -1;
@@ -254,7 +259,9 @@ sync_now(struct counter *c, char *why, size_t whylen)
 /*
  * Group commit for sync=always. The visits that arrive while an fsync runs
  * take the next numbers and wait; the next leader writes the highest of them
- * and fdatasyncs once for the lot. Writing in the leader, not in each visit,
+ * and fdatasyncs once for the lot. Each batch sleeps on its own condition
+ * variable, so the end of an fsync wakes its visits and one leader for the
+ * next, not everybody. Writing in the leader, not in each visit,
  * also keeps pwrite away from a page under writeback. A failed batch hands
  * its numbers out again (its visits answer 503); if only the fsync failed the
  * file already counts them: a few visits may be counted that were not
@@ -266,7 +273,8 @@ fail_batch(struct counter *c, const char *why)
         snprintf(c->batch_error, sizeof(c->batch_error), "%s", why);
         c->batch_failures++;
         c->assigned = c->value;
-        pthread_cond_broadcast(&c->synced_cv);
+        pthread_cond_broadcast(&c->batch_cv[0]);
+        pthread_cond_broadcast(&c->batch_cv[1]);
 }
 
 static void
@@ -288,10 +296,13 @@ visit_group(struct counter *c, uint64_t *out, char *why, size_t whylen)
                         snprintf(why, whylen, "%s", c->batch_error);
                         return -1;
                 }
-                if (c->syncing)
-                        pthread_cond_wait(&c->synced_cv, &c->mu);
-                else
+                if (!c->syncing) {
                         commit_batch(c, why, whylen);
+                        continue;
+                }
+                /* Covered by the fsync in flight, or by the one after it. */
+                uint64_t b = mine <= c->batch_upto ? c->batch : c->batch + 1;
+                pthread_cond_wait(&c->batch_cv[b % 2], &c->mu);
         }
         *out = mine;
         return 0;
@@ -474,7 +485,8 @@ counter_open(struct counter *c, const struct config *cfg, char *err, size_t errl
 
         memset(c, 0, sizeof(*c));
         pthread_mutex_init(&c->mu, NULL);
-        pthread_cond_init(&c->synced_cv, NULL);
+        pthread_cond_init(&c->batch_cv[0], NULL);
+        pthread_cond_init(&c->batch_cv[1], NULL);
         c->path = cfg->counter_path;
         snprintf(c->tmp_path, sizeof(c->tmp_path), "%s.tmp", c->path);
         c->mode = cfg->sync;

@@ -24,8 +24,8 @@ enum counter_status {
  */
 struct counter {
         pthread_mutex_t mu;
-        pthread_cond_t synced_cv;  /* a group commit finished */
-        pthread_cond_t flusher_cv; /* wakes the interval flusher to stop */
+        pthread_cond_t batch_cv[2]; /* sync=always: the waiters of batch n sleep on [n % 2] */
+        pthread_cond_t flusher_cv;  /* wakes the interval flusher to stop */
         pthread_t flusher;
         int has_flusher;
         int stopping;
@@ -38,6 +38,8 @@ struct counter {
         uint64_t synced;         /* what the last completed fsync covered */
         int syncing;             /* a thread is inside fdatasync() */
         uint64_t assigned;       /* sync=always: numbers handed to visits waiting for a batch */
+        uint64_t batch;          /* the number of the last fsync started */
+        uint64_t batch_upto;     /* the count it covers */
         uint64_t batch_failures; /* sync=always: batches that failed; waiters compare */
         char batch_error[256];   /* why the last batch failed */
         int dir_dirty;           /* a rename since the last fsync of the directory */
