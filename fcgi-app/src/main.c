@@ -105,10 +105,11 @@ serve(const struct config *cfg)
                 counter_close(&counter);
                 return sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
         }
-        log_info("ready: socket %s (mode %04o), %d workers, counter %s at %" PRIu64
-                 " (sync=%s), time zone %s",
-                 cfg->socket_path, cfg->socket_mode, cfg->workers, cfg->counter_path,
-                 counter_get(&counter), config_sync_name(cfg->sync), cfg->timezone);
+        log_info("ready: socket %s (mode %04o), %d worker threads (of %d), "
+                 "counter %s at %" PRIu64 " (sync=%s), time zone %s",
+                 cfg->socket_path, cfg->socket_mode, server.nthreads, cfg->workers,
+                 cfg->counter_path, counter_get(&counter), config_sync_name(cfg->sync),
+                 cfg->timezone);
         int sig = wait_for_stop(&set);
         log_info("%s: finishing requests in flight", strsignal(sig));
         server_stop(&server);

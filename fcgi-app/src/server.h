@@ -21,6 +21,7 @@ struct server {
         dev_t sock_dev;
         ino_t sock_ino; /* the socket file we created, so we remove only ours */
         atomic_int stopping;
+        int nthreads; /* [server] workers, or fewer: see server.c */
         int nworkers;
         struct worker *workers;
 };
