@@ -56,12 +56,13 @@ static int
 usable_cpus(void)
 {
         cpu_set_t set;
-        char quota[32];
-        long period;
         int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
 
+        /* "max 100000" or "150000 100000": a pod's CPU limit of 1.5 is 2 threads. */
         FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
         if (f != NULL) {
+                char quota[32];
+                long period;
                 if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
                     period > 0) {
                         long limit = (atol(quota) + period - 1) / period;
