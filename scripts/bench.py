@@ -18,12 +18,12 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from harness import Stack, Proc  # noqa: E402  (the tests' start/stop helpers)
+from harness import TOP, Stack  # noqa: E402  (the tests' start/stop helpers)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WORKERS = os.environ.get("WORKERS")  # default: config.ini's
@@ -53,7 +53,7 @@ def wrk(port, path, conns, seconds=SECONDS, accept=None):
 
 
 def ab(port, path, n, conns):
-    out = subprocess.run(["ab", "-q", "-k", "-n", str(n), "-c", str(conns), "-s", "10",
+    out = subprocess.run(["ab", "-q", "-k", "-l", "-n", str(n), "-c", str(conns), "-s", "10",
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
                          check=True).stdout
     non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
@@ -123,6 +123,51 @@ def machine():
     return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, {nginx}"
 
 
+# Configurations that stall a naive libfcgi responder: a keep-alive pool
+# larger than the thread count, one thread, one or many nginx workers.
+STALL_MATRIX = [  # (responder workers, sync, nginx keepalive, nginx worker_processes)
+    (1, "interval", 64, 2),
+    (2, "interval", 1, 1),
+    (4, "never", 512, 2),
+    (16, "always", 256, 2),
+]
+
+
+def nginx_variant(folder, keepalive, processes):
+    """A copy of nginx.conf with another keep-alive pool and worker count."""
+    with open(os.path.join(TOP, "nginx-conf", "nginx.conf")) as f:
+        text = f.read()
+    for old, new in (("keepalive 1024;", f"keepalive {keepalive};"),
+                     ("worker_processes 2;", f"worker_processes {processes};")):
+        if old not in text:
+            raise RuntimeError(f"nginx.conf no longer has {old!r}: update bench.py")
+        text = text.replace(old, new)
+    path = os.path.join(folder, "nginx-variant.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def stall_matrix(target):
+    print(f"\n{'no stall: ab -k -n20000 -c1000':44} {'req/s':>9} {'p99 ms':>8} {'failed':>7} exact")
+    for workers, sync, keepalive, processes in STALL_MATRIX:
+        folder = tempfile.mkdtemp(prefix="mt-bench-")
+        try:
+            conf = nginx_variant(folder, keepalive, processes)
+            cfg = {("server", "workers"): str(workers), ("counter", "sync"): sync}
+            with Stack(config=cfg, nginx_conf=conf) as s:
+                before = settled_count(s)
+                r = ab(s.port, "/", 20000, 1000)
+                exact = settled_count(s) - before == r["requests"] - r["failed"]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        name = (f"{workers} thread(s), sync={sync}, keepalive {keepalive}, "
+                f"{processes} nginx worker(s)")
+        print(f"{name:44} {r['rps']:9.0f} {r['p99']:8.1f} {r['failed']:7d} {exact}")
+        target(f"no stall with {name}", r["failed"] == 0 and r["p99"] <= 200 and exact,
+               f"{r['failed']} failed, p99 {r['p99']:.0f} ms, exact {exact}")
+
+
 def main():
     for tool in ("wrk", "ab"):
         if shutil.which(tool) is None:
@@ -184,6 +229,7 @@ def main():
            f"/ {root_exact}, sync=always {always_exact}, ab {ab_exact}")
     target("responder peak RSS", rss_kib <= 4096, f"{rss_kib / 1024:.1f} MiB (<= 4 MiB)")
     target("responder start to ready", ready_ms <= 50, f"{ready_ms:.1f} ms (<= 50 ms, median)")
+    stall_matrix(target)
     print()
     for name, ok, text in verdicts:
         print(f"{'ok  ' if ok else 'MISS'}  {name}: {text}")

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 
 #include "clock.h"
@@ -69,6 +70,31 @@ wait_for_stop(const sigset_t *set)
         }
 }
 
+/*
+ * nginx may keep up to worker_connections idle FastCGI connections per
+ * worker, each a descriptor here; the soft limit is often 1024. Raise it to
+ * the hard limit, which containers set high.
+ */
+static void
+raise_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+                log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+                return;
+        }
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                        log_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        }
+        if (rl.rlim_cur < 4096)
+                log_warn("only %llu file descriptors: nginx's idle FastCGI connections may use "
+                         "them up; raise the hard limit (ulimit -Hn)",
+                         (unsigned long long)rl.rlim_cur);
+}
+
 static int
 counter_exit_code(enum counter_status st)
 {
@@ -88,6 +114,7 @@ serve(const struct config *cfg)
         char err[1024];
 
         block_signals(&set);
+        raise_fd_limit();
         if (clock_init(cfg->timezone) != 0) {
                 log_error("setting time zone %s: %s", cfg->timezone, strerror(errno));
                 return EX_OSERR;

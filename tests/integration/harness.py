@@ -191,7 +191,8 @@ class Client:
 class Stack:
     """A responder and an nginx in a temporary folder."""
 
-    def __init__(self, config=None, counter=None, start=True, workers=2, nginx_extra=""):
+    def __init__(self, config=None, counter=None, start=True, workers=None, nginx_extra="",
+                 nginx_conf=NGINX_CONF):
         # Short, because a unix socket path holds at most 107 bytes.
         self.dir = tempfile.mkdtemp(prefix="mt-")
         for sub in ("sock", "data", "nginx"):
@@ -200,8 +201,9 @@ class Stack:
         self.socket_path = os.path.join(self.dir, "sock", "fcgi.sock")
         self.config_path = os.path.join(self.dir, "config.ini")
         overrides = {("server", "socket"): self.socket_path,
-                     ("counter", "path"): self.counter_path,
-                     ("server", "workers"): str(workers)}
+                     ("counter", "path"): self.counter_path}
+        if workers is not None:
+            overrides[("server", "workers")] = str(workers)
         overrides.update(config or {})
         self.write_config(overrides)
         if counter is not None:
@@ -210,6 +212,7 @@ class Stack:
         self.responder = self.nginx = None
         self.port = None
         self.nginx_extra = nginx_extra
+        self.nginx_conf = nginx_conf
         if start:
             self.start_responder()
             self.start_nginx()
@@ -240,7 +243,7 @@ class Stack:
         for _ in range(10):
             self.port = free_port()
             self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}"],
-                              env=dict(os.environ, NGINX_CONF=NGINX_CONF,
+                              env=dict(os.environ, NGINX_CONF=self.nginx_conf,
                                        NGINX_SERVER_EXTRA=self.nginx_extra))
             try:
                 wait_for(lambda: not self.nginx.alive() or self._answers(), timeout=5,
