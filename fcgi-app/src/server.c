@@ -301,6 +301,20 @@ serve(struct worker *w, int fd)
         req->ipcFd = -1;
 }
 
+/*
+ * nginx closed a pooled connection and sent nothing before: close it here
+ * rather than through libfcgi, which would read, shut down, poll and read
+ * again first. Under a small pool nginx does this for most requests.
+ */
+static int
+hung_up(const struct epoll_event *ev)
+{
+        char c;
+
+        return (ev->events & (EPOLLRDHUP | EPOLLHUP)) &&
+               recv(ev->data.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -324,6 +338,8 @@ worker_main(void *arg)
                                 continue;
                         if (ev[i].data.fd == s->listen_fd)
                                 accept_batch(s);
+                        else if (hung_up(&ev[i]))
+                                close(ev[i].data.fd);
                         else
                                 serve(w, ev[i].data.fd);
                         served = 1;
