@@ -197,12 +197,14 @@ def main():
         ceiling2 = wrk(s.port, "/bench/ceiling", 32)
         rss_kib = rss.peak_kib()
         ready_ms = start_to_ready_ms(s)
+    os.sync()  # the first stack's writeback must not land in this run's fsyncs
     with Stack(config={**config, ("counter", "sync"): "always"}, nginx_extra=CEILING) as s:
         wrk(s.port, "/", 32, seconds=2)
         before = settled_count(s)
         always = wrk(s.port, "/", 32)
         delta = settled_count(s) - before
         always_exact = always["requests"] - always["failed"] <= delta <= always["requests"] + 32
+        rss_kib = max(rss_kib, RssWatch(s.responder.pid).peak_kib())  # 16 threads here
 
     ceiling = max(ceiling1["rps"], ceiling2["rps"])  # the harder reference of the two
     rows = [("ceiling: return 200 in nginx", ceiling1 if ceiling1["rps"] >= ceiling2["rps"]
@@ -227,7 +229,8 @@ def main():
     target("counts exact (wrk: 200s <= delta <= requests + in flight; ab: equal)",
            root_exact and always_exact and ab_exact,
            f"/ {root_exact}, sync=always {always_exact}, ab {ab_exact}")
-    target("responder peak RSS", rss_kib <= 4096, f"{rss_kib / 1024:.1f} MiB (<= 4 MiB)")
+    target("responder peak RSS (both runs)", rss_kib <= 4096,
+           f"{rss_kib / 1024:.1f} MiB (<= 4 MiB)")
     target("responder start to ready", ready_ms <= 50, f"{ready_ms:.1f} ms (<= 50 ms, median)")
     stall_matrix(target)
     print()
