@@ -21,8 +21,7 @@ COPY . .
 RUN make build
 # The unit tests (cmocka, under ASan/UBSan) must pass for the image to build.
 RUN make build/unit-tests \
-    && CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=fcgi-app/config.ini \
-        FIXTURES=tests/unit/fixtures build/unit-tests
+    && CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=fcgi-app/config.ini build/unit-tests
 
 # Runtime stage: nginx, the two shared libraries, tzdata; no compiler.
 FROM ${BASE}

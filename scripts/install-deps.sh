@@ -39,10 +39,12 @@ missing() {
 
 apt_install() {
     export DEBIAN_FRONTEND=noninteractive
+    # Another apt run (a second session, unattended upgrades) may hold the lock.
+    local wait=(-o DPkg::Lock::Timeout=300)
     # Fresh machines and containers often have no package lists yet.
-    if ! apt-get install -y -q --no-install-recommends "$@" </dev/null; then
-        apt-get update -q </dev/null
-        apt-get install -y -q --no-install-recommends "$@" </dev/null
+    if ! apt-get "${wait[@]}" install -y -q --no-install-recommends "$@" </dev/null; then
+        apt-get "${wait[@]}" update -q </dev/null
+        apt-get "${wait[@]}" install -y -q --no-install-recommends "$@" </dev/null
     fi
 }
 

@@ -19,7 +19,7 @@ cd "$top" || exit 1
 suite_cmd() {
     case $1 in
     lint) echo "scripts/lint.sh" ;;
-    unit) echo "env CMOCKA_MESSAGE_OUTPUT=TAP FIXTURES=$top/tests/unit/fixtures EXAMPLE_CONFIG=$top/fcgi-app/config.ini build/unit-tests" ;;
+    unit) echo "env CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=$top/fcgi-app/config.ini build/unit-tests" ;;
     integration) echo "python3 tests/integration/run.py" ;;
     browser) echo "python3 tests/browser/run.py" ;;
     chart) echo "tests/chart/run.sh" ;;
