@@ -149,7 +149,7 @@ def nginx_variant(folder, keepalive, processes):
 
 
 def stall_matrix(target):
-    print(f"\n{'no stall: ab -k -n20000 -c1000':44} {'req/s':>9} {'p99 ms':>8} {'failed':>7} exact")
+    print(f"\n{'no stall: ab -k -n20000 -c1000':60} {'req/s':>9} {'p99 ms':>8} {'failed':>7} exact")
     for workers, sync, keepalive, processes in STALL_MATRIX:
         folder = tempfile.mkdtemp(prefix="mt-bench-")
         try:
@@ -163,7 +163,7 @@ def stall_matrix(target):
             shutil.rmtree(folder, ignore_errors=True)
         name = (f"{workers} thread(s), sync={sync}, keepalive {keepalive}, "
                 f"{processes} nginx worker(s)")
-        print(f"{name:44} {r['rps']:9.0f} {r['p99']:8.1f} {r['failed']:7d} {exact}")
+        print(f"{name:60} {r['rps']:9.0f} {r['p99']:8.1f} {r['failed']:7d} {exact}")
         target(f"no stall with {name}", r["failed"] == 0 and r["p99"] <= 200 and exact,
                f"{r['failed']} failed, p99 {r['p99']:.0f} ms, exact {exact}")
 
