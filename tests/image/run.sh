@@ -399,7 +399,7 @@ t_chart() {
     local secure=(--read-only --read-only-tmpfs=false --cap-drop=all
         --security-opt=no-new-privileges -v "$tmp/sock:/run/moscow-time/sock")
     mkdir -p "$tmp/config"
-    sed 's/^workers = .*/workers = 2/' fcgi-app/config.ini >"$tmp/config/config.ini"
+    sed 's/^workers = .*/workers = 3/' fcgi-app/config.ini >"$tmp/config/config.ini"
     chmod 755 "$tmp/config"
     chmod 644 "$tmp/config/config.ini"
     podman volume create "$run_id-chart" >/dev/null
@@ -412,7 +412,7 @@ t_chart() {
     wait_ready nginx
     expect "first visit" "$(visit nginx 1)" 1
     expect "/visits" "$(get "$(port_of nginx)" /visits)" 1
-    log_has responder '2 workers' # the chart's config.ini
+    log_has responder '(of 3)' # the chart's config.ini: [server] workers = 3
     expect "responder uid" "$(podman exec "$run_id-responder" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
     expect "nginx uid" "$(podman exec "$run_id-nginx" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
     podman exec "$run_id-nginx" sleep 0.1 # the chart's preStop
