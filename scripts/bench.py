@@ -124,12 +124,15 @@ def machine():
 
 
 # Configurations that stall a naive libfcgi responder: a keep-alive pool
-# larger than the thread count, one thread, one or many nginx workers.
-STALL_MATRIX = [  # (responder workers, sync, nginx keepalive, nginx worker_processes)
-    (1, "interval", 64, 2),
-    (2, "interval", 1, 1),
-    (4, "never", 512, 2),
-    (16, "always", 256, 2),
+# larger than the thread count, one thread, one or many nginx workers. The
+# p99 target applies to the default sync=interval; with sync=always the
+# disk's fsync rate bounds throughput, so its line must only not fail.
+STALL_MATRIX = [  # (responder workers, sync, nginx keepalive, nginx worker_processes, p99 target)
+    (1, "interval", 64, 2, True),
+    (2, "interval", 1, 1, True),
+    (16, "interval", 512, 2, True),
+    (4, "never", 1024, 1, True),
+    (16, "always", 256, 2, False),
 ]
 
 
@@ -149,23 +152,25 @@ def nginx_variant(folder, keepalive, processes):
 
 
 def stall_matrix(target):
-    print(f"\n{'no stall: ab -k -n20000 -c1000':60} {'req/s':>9} {'p99 ms':>8} {'failed':>7} exact")
-    for workers, sync, keepalive, processes in STALL_MATRIX:
+    print(f"\n{'no stall: ab -k -n50000 -c1000':60} {'req/s':>9} {'p99 ms':>8} {'failed':>7} exact")
+    for workers, sync, keepalive, processes, p99_target in STALL_MATRIX:
         folder = tempfile.mkdtemp(prefix="mt-bench-")
         try:
             conf = nginx_variant(folder, keepalive, processes)
             cfg = {("server", "workers"): str(workers), ("counter", "sync"): sync}
             with Stack(config=cfg, nginx_conf=conf) as s:
                 before = settled_count(s)
-                r = ab(s.port, "/", 20000, 1000)
+                r = ab(s.port, "/", 50000, 1000)
                 exact = settled_count(s) - before == r["requests"] - r["failed"]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         name = (f"{workers} thread(s), sync={sync}, keepalive {keepalive}, "
                 f"{processes} nginx worker(s)")
         print(f"{name:60} {r['rps']:9.0f} {r['p99']:8.1f} {r['failed']:7d} {exact}")
-        target(f"no stall with {name}", r["failed"] == 0 and r["p99"] <= 200 and exact,
-               f"{r['failed']} failed, p99 {r['p99']:.0f} ms, exact {exact}")
+        ok = r["failed"] == 0 and exact and (r["p99"] <= 200 or not p99_target)
+        limit = " (<= 200 ms)" if p99_target else ""
+        target(f"no stall with {name}", ok,
+               f"{r['failed']} failed, p99 {r['p99']:.0f} ms{limit}, exact {exact}")
 
 
 def main():
