@@ -90,13 +90,7 @@ def settled_count(stack):
 def start_to_ready_ms(stack, runs=15):
     """Exec to a socket that accepts, for a responder on a fresh socket path."""
     times = []
-    config = os.path.join(stack.dir, "ready.ini")
-    sock = os.path.join(stack.dir, "sock", "ready.sock")
-    with open(stack.config_path) as f:
-        text = f.read().replace(stack.socket_path, sock).replace(
-            stack.counter_path, os.path.join(stack.dir, "data", "ready"))
-    with open(config, "w") as f:
-        f.write(text)
+    config, sock, _ = stack.other_config("ready", socket=True, counter=True)
     for _ in range(runs):
         start = time.monotonic()
         p = stack.spawn_responder(config)

@@ -221,6 +221,21 @@ class Stack:
         with open(self.config_path, "w") as f:
             f.write(render_config(overrides))
 
+    def other_config(self, name, socket=False, counter=False):
+        """A copy of config.ini for a second responder, with its own socket and/or counter.
+
+        Returns (config path, socket path, counter path).
+        """
+        sock = os.path.join(self.dir, "sock", f"{name}.sock") if socket else self.socket_path
+        counter_path = os.path.join(self.dir, "data", name) if counter else self.counter_path
+        with open(self.config_path) as f:
+            text = f.read().replace(self.socket_path, sock).replace(self.counter_path,
+                                                                   counter_path)
+        path = os.path.join(self.dir, f"{name}.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        return path, sock, counter_path
+
     # processes
 
     def spawn_responder(self, config_path=None):

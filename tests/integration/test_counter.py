@@ -211,17 +211,11 @@ def test_probes_never_count():
 
 def test_two_responders_cannot_share_a_counter_file():
     with Stack() as s:
-        other = dict(s.__dict__)
-        cfg = os.path.join(s.dir, "second.ini")
-        with open(s.config_path) as f:
-            text = f.read().replace(s.socket_path, os.path.join(s.dir, "sock", "second.sock"))
-        with open(cfg, "w") as f:
-            f.write(text)
+        cfg, _, _ = s.other_config("second", socket=True)
         p = s.spawn_responder(cfg)
         check_eq(p.wait(5), 69, "exit status of the second responder")
         check("another responder is using it" in p.output(), p.output())
         check_eq(s.get("/").status, 200, "the first one still serves")
-        del other
 
 
 if __name__ == "__main__":

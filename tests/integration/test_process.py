@@ -9,7 +9,7 @@ import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import EX_UNAVAILABLE, Stack, check, check_eq, wait_for
+from harness import EX_UNAVAILABLE, Stack, check, check_eq
 
 
 def test_socket_is_0660_and_not_world_accessible():
@@ -33,11 +33,7 @@ def test_umask_does_not_widen_the_socket():
 
 def test_a_live_socket_is_not_replaced():
     with Stack() as s:
-        other = os.path.join(s.dir, "other.ini")
-        with open(s.config_path) as f:
-            text = f.read().replace(s.counter_path, os.path.join(s.dir, "data", "other"))
-        with open(other, "w") as f:
-            f.write(text)
+        other, _, _ = s.other_config("other", counter=True)
         p = s.spawn_responder(other)
         check_eq(p.wait(5), EX_UNAVAILABLE, "exit status of the second responder")
         check("another process is listening on it" in p.output(), p.output())
