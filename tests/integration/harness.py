@@ -214,8 +214,12 @@ class Stack:
         self.nginx_extra = nginx_extra
         self.nginx_conf = nginx_conf
         if start:
-            self.start_responder()
-            self.start_nginx()
+            try:
+                self.start_responder()
+                self.start_nginx()
+            except BaseException:
+                self.close()  # no `with` block runs __exit__ when __init__ fails
+                raise
 
     def write_config(self, overrides):
         with open(self.config_path, "w") as f:
