@@ -137,12 +137,10 @@ static void
 test_empty_file_is_zero(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256];
+        char why[256];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "");
         assert_int_equal(counter_get(&f->counter), 0);
         assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         assert_int_equal(n, 1);
@@ -154,13 +152,11 @@ static void
 test_open_leaves_a_canonical_file_alone(void **state)
 {
         struct fixture *f = *state;
-        char err[512];
         struct stat before, after;
 
         write_text(f->cfg.counter_path, "7\n");
         assert_int_equal(stat(f->cfg.counter_path, &before), 0);
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, NULL);
         assert_int_equal(counter_get(&f->counter), 7);
         assert_int_equal(stat(f->cfg.counter_path, &after), 0);
         assert_int_equal(after.st_ino, before.st_ino);
@@ -174,14 +170,13 @@ static void
 test_open_removes_a_stale_tmp_file(void **state)
 {
         struct fixture *f = *state;
-        char err[512], tmp[CONFIG_PATH_MAX + 8];
+        char tmp[CONFIG_PATH_MAX + 8];
         struct stat st;
 
         write_text(f->cfg.counter_path, "99\n");
         snprintf(tmp, sizeof(tmp), "%s.tmp", f->cfg.counter_path);
         write_text(tmp, "100\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, NULL);
         assert_int_equal(counter_get(&f->counter), 99);
         assert_int_equal(stat(tmp, &st), -1);
         assert_int_equal(errno, ENOENT);
@@ -192,12 +187,10 @@ static void
 test_visit_writes_through(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256];
+        char why[256];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "41\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "41\n");
         assert_int_equal(counter_get(&f->counter), 41);
         assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         assert_int_equal(n, 42);
@@ -222,12 +215,10 @@ static void
 test_visit_across_digit_boundaries(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256];
+        char why[256];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "9\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "9\n");
         assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         assert_file_text(f->cfg.counter_path, "10\n");
         for (int i = 0; i < 90; i++)
@@ -243,12 +234,10 @@ static void
 test_legacy_file_without_newline(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256];
+        char why[256];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "41");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "41");
         assert_int_equal(counter_get(&f->counter), 41);
         assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         assert_int_equal(n, 42);
@@ -370,9 +359,7 @@ test_second_open_is_busy(void **state)
         char err[512], want[MSG_MAX], why[256];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "5\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "5\n");
         assert_int_equal(counter_open(&other, &f->cfg, err, sizeof(err)), COUNTER_BUSY);
         snprintf(want, sizeof(want), "counter file %s: another responder is using it (flock held)",
                  f->cfg.counter_path);
@@ -399,9 +386,7 @@ test_second_open_is_busy_after_growth(void **state)
         char err[512], want[MSG_MAX], why[256];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "9\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "9\n");
         assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         assert_int_equal(n, 10);
         assert_file_text(f->cfg.counter_path, "10\n");
@@ -417,11 +402,8 @@ static void
 test_get_does_not_count(void **state)
 {
         struct fixture *f = *state;
-        char err[512];
 
-        write_text(f->cfg.counter_path, "7\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "7\n");
         for (int i = 0; i < 10; i++)
                 assert_int_equal(counter_get(&f->counter), 7);
         assert_file_text(f->cfg.counter_path, "7\n");
@@ -431,12 +413,10 @@ static void
 test_check_healthy_file(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256] = "";
+        char why[256] = "";
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "12\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "12\n");
         assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
         assert_file_text(f->cfg.counter_path, "12\n");
         assert_int_equal(counter_get(&f->counter), 12);
@@ -453,8 +433,7 @@ test_close_leaves_final_count(void **state)
         uint64_t n = 0;
 
         f->cfg.sync = SYNC_NEVER;
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, NULL);
         for (int i = 0; i < 25; i++)
                 assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         fixture_close_counter(f);
@@ -468,12 +447,10 @@ static void
 test_maximum_is_not_passed(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256] = "";
+        char why[256] = "";
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "9223372036854775806\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "9223372036854775806\n");
         assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
         assert_int_equal(n, INT64_MAX);
         assert_file_text(f->cfg.counter_path, "9223372036854775807\n");
@@ -493,9 +470,7 @@ test_write_failure_then_recovery(void **state)
         char err[512], why[256] = "", want[MSG_MAX];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "41\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "41\n");
         fsize_lower(f, 0);
         int rc = counter_visit(&f->counter, &n, why, sizeof(why));
         int check = counter_check(&f->counter, err, sizeof(err));
@@ -523,12 +498,10 @@ static void
 test_short_write_in_place_is_undone(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256] = "", want[MSG_MAX];
+        char why[256] = "", want[MSG_MAX];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "41\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "41\n");
         fsize_lower(f, 2);
         int rc = counter_visit(&f->counter, &n, why, sizeof(why));
         fsize_restore(f);
@@ -553,12 +526,10 @@ static void
 test_short_write_is_undone(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256] = "", want[MSG_MAX];
+        char why[256] = "", want[MSG_MAX];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "99\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "99\n");
         fsize_lower(f, 3);
         int rc = counter_visit(&f->counter, &n, why, sizeof(why));
         fsize_restore(f);
@@ -582,12 +553,10 @@ static void
 test_growth_failure_then_recovery(void **state)
 {
         struct fixture *f = *state;
-        char err[512], why[256] = "", want[MSG_MAX];
+        char why[256] = "", want[MSG_MAX];
         uint64_t n = 0;
 
-        write_text(f->cfg.counter_path, "999\n");
-        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
-                fail_msg("%s", err);
+        fixture_start_counter(f, "999\n");
         fsize_lower(f, 0);
         int rc = counter_visit(&f->counter, &n, why, sizeof(why));
         fsize_restore(f);

@@ -74,6 +74,17 @@ fixture_open_counter(struct fixture *f, char *err, size_t errlen)
 }
 
 void
+fixture_start_counter(struct fixture *f, const char *text)
+{
+        char err[512];
+
+        if (text != NULL)
+                write_text(f->cfg.counter_path, text);
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+}
+
+void
 fixture_close_counter(struct fixture *f)
 {
         assert_true(f->counter_open);

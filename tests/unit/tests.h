@@ -49,6 +49,8 @@ void fixture_path(const struct fixture *f, const char *name, char *out, size_t l
 
 /* Opens f->counter with f->cfg; teardown closes it if the test does not. */
 enum counter_status fixture_open_counter(struct fixture *f, char *err, size_t errlen);
+/* Writes text (unless NULL) to the counter file and opens it; any failure fails the test. */
+void fixture_start_counter(struct fixture *f, const char *text);
 void fixture_close_counter(struct fixture *f);
 
 /*
