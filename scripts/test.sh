@@ -16,12 +16,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
 cd "$top" || exit 1
 
+# Debian's python3 and python3-pytest (the python3 first on PATH may be
+# another installation without them). One test: $pytest tests/integration -k NAME
+pytest="/usr/bin/python3 -m pytest -c $top/tests/pytest.ini"
+
 suite_cmd() {
     case $1 in
     lint) echo "scripts/lint.sh" ;;
     unit) echo "env CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=$top/fcgi-app/config.ini build/unit-tests" ;;
-    integration) echo "python3 tests/integration/run.py" ;;
-    browser) echo "python3 tests/browser/run.py" ;;
+    integration | browser) echo "$pytest tests/$1" ;;
     chart) echo "tests/chart/run.sh" ;;
     image) echo "tests/image/run.sh" ;;
     esac

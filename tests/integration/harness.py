@@ -320,17 +320,3 @@ class Stack:
         if not re.fullmatch(rb"\d+\n?", data):
             raise TestFailure(f"counter file does not parse: {data!r}")
         return int(data)
-
-
-def check(cond, message):
-    if not cond:
-        raise TestFailure(message)
-
-
-def check_eq(actual, expected, what):
-    if actual != expected:
-        raise TestFailure(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-class Skip(Exception):
-    """Raised by a test that cannot run here; reported as SKIP with the reason."""

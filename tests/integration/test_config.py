@@ -4,7 +4,7 @@ import os
 import subprocess
 import tempfile
 
-from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, check, check_eq, render_config
+from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, render_config
 
 
 def run_binary(*args):
@@ -14,19 +14,19 @@ def run_binary(*args):
 
 def test_the_shipped_example_is_valid():
     r = run_binary("--check-config", EXAMPLE_CONFIG)
-    check_eq(r.returncode, 0, f"--check-config exit status ({r.stderr})")
-    check_eq(r.stdout, f"{EXAMPLE_CONFIG}: ok\n", "stdout")
+    assert r.returncode == 0, f"--check-config exit status ({r.stderr})"
+    assert r.stdout == f"{EXAMPLE_CONFIG}: ok\n", "stdout"
 
 
 def test_cli_version_help_and_usage():
     r = run_binary("--version")
     with open(os.path.join(os.path.dirname(EXAMPLE_CONFIG), "VERSION")) as f:
         version = f.read().strip()
-    check_eq((r.returncode, r.stdout), (0, f"moscow-time {version}\n"), "--version")
+    assert (r.returncode, r.stdout) == (0, f"moscow-time {version}\n"), "--version"
     r = run_binary("--help")
-    check(r.returncode == 0 and "--check-config" in r.stdout, f"--help: {r}")
+    assert r.returncode == 0 and "--check-config" in r.stdout, f"--help: {r}"
     r = run_binary("--bogus")
-    check(r.returncode == 64 and "usage:" in r.stderr, f"unknown option: {r}")
+    assert r.returncode == 64 and "usage:" in r.stderr, f"unknown option: {r}"
 
 
 BAD = [
@@ -67,24 +67,24 @@ def test_each_class_of_bad_config_exits_78_naming_file_and_key():
                 f.write(content if isinstance(content, str) else render_config(content))
             for mode in ("--check-config", "--config"):
                 r = run_binary(mode, path)
-                check_eq(r.returncode, EX_CONFIG, f"{what}: exit status of {mode}")
+                assert r.returncode == EX_CONFIG, f"{what}: exit status of {mode}"
                 lines = r.stderr.splitlines()
-                check_eq(len(lines), 1, f"{what}: one line on stderr, got {r.stderr!r}")
-                check(path in lines[0], f"{what}: message names the file: {lines[0]}")
+                assert len(lines) == 1, f"{what}: one line on stderr, got {r.stderr!r}"
+                assert path in lines[0], f"{what}: message names the file: {lines[0]}"
                 for frag in fragments:
-                    check(frag in lines[0], f"{what}: {frag!r} not in {lines[0]!r}")
-                check_eq(r.stdout, "", f"{what}: stdout")
+                    assert frag in lines[0], f"{what}: {frag!r} not in {lines[0]!r}"
+                assert r.stdout == "", f"{what}: stdout"
 
 
 def test_missing_and_unreadable_config():
     with tempfile.TemporaryDirectory(prefix="mt-cfg-") as d:
         missing = os.path.join(d, "nope.ini")
         r = run_binary("--config", missing)
-        check_eq(r.returncode, EX_CONFIG, "missing file")
-        check(missing in r.stderr and "No such file or directory" in r.stderr, r.stderr)
+        assert r.returncode == EX_CONFIG, "missing file"
+        assert missing in r.stderr and "No such file or directory" in r.stderr, r.stderr
         r = run_binary("--config", d)
-        check_eq(r.returncode, EX_CONFIG, "a directory")
-        check(d in r.stderr, r.stderr)
+        assert r.returncode == EX_CONFIG, "a directory"
+        assert d in r.stderr, r.stderr
 
 
 def test_a_bad_config_changes_nothing():
@@ -98,10 +98,10 @@ def test_a_bad_config_changes_nothing():
             f.write(render_config({("server", "socket"): sock, ("counter", "path"): counter,
                                    ("server", "workers"): "lots"}))
         r = run_binary("--config", path)
-        check_eq(r.returncode, EX_CONFIG, "exit status")
-        check_eq(sorted(os.listdir(d)), ["config.ini", "visits"], "no socket, no new files")
+        assert r.returncode == EX_CONFIG, "exit status"
+        assert sorted(os.listdir(d)) == ["config.ini", "visits"], "no socket, no new files"
         with open(counter) as f:
-            check_eq(f.read(), "77\n", "counter file")
+            assert f.read() == "77\n", "counter file"
 
 
 def test_keys_are_case_insensitive_values_are_not():
@@ -110,7 +110,7 @@ def test_keys_are_case_insensitive_values_are_not():
         path = os.path.join(d, "config.ini")
         with open(path, "w") as f:
             f.write("[Clock]\nTimeZone = Europe/Moscow\n")
-        check_eq(run_binary("--check-config", path).returncode, 0, "mixed-case names")
+        assert run_binary("--check-config", path).returncode == 0, "mixed-case names"
         with open(path, "w") as f:
             f.write("[clock]\ntimezone = europe/moscow\n")
-        check_eq(run_binary("--check-config", path).returncode, EX_CONFIG, "lower-case zone")
+        assert run_binary("--check-config", path).returncode == EX_CONFIG, "lower-case zone"

@@ -7,7 +7,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import EX_DATAERR, Stack, TestFailure, check, check_eq, wait_for
+from harness import EX_DATAERR, Stack, wait_for
 
 
 def hammer(stack, total, clients, path="/", stop=None):
@@ -36,46 +36,45 @@ def hammer(stack, total, clients, path="/", stop=None):
 def test_5000_parallel_visits_add_exactly_5000():
     with Stack(counter="1000\n", workers=4) as s:
         statuses = hammer(s, 5000, 32)
-        check_eq(statuses.count(200), 5000, "200 responses")
-        check_eq(s.counter_value(), 6000, "counter file")
-        check_eq(s.get("/visits").text, "6000\n", "/visits")
+        assert statuses.count(200) == 5000, "200 responses"
+        assert s.counter_value() == 6000, "counter file"
+        assert s.get("/visits").text == "6000\n", "/visits"
 
 
 def test_exact_with_sync_always_and_one_worker():
     with Stack(config={("counter", "sync"): "always"}, workers=1) as s:
         statuses = hammer(s, 1000, 16)
-        check_eq(statuses.count(200), 1000, "200 responses")
-        check_eq(s.counter_value(), 1000, "counter file")
-        check_eq(s.get("/visits").text, "1000\n", "/visits")
+        assert statuses.count(200) == 1000, "200 responses"
+        assert s.counter_value() == 1000, "counter file"
+        assert s.get("/visits").text == "1000\n", "/visits"
 
 
 def test_count_continues_across_restarts():
     with Stack() as s:
         for _ in range(3):
             s.get("/")
-        check_eq(s.stop_responder(), 0, "exit status on SIGTERM")
-        check(not os.path.exists(s.socket_path), "socket removed at exit")
+        assert s.stop_responder() == 0, "exit status on SIGTERM"
+        assert not os.path.exists(s.socket_path), "socket removed at exit"
         s.start_responder()
         r = s.get("/", headers={"Accept": "application/json"})
-        check_eq(r.json()["visits"], 4, "first visit after the restart")
-        check_eq(s.counter_bytes(), b"4\n", "counter file")
+        assert r.json()["visits"] == 4, "first visit after the restart"
+        assert s.counter_bytes() == b"4\n", "counter file"
 
 
 def test_legacy_visits_file_carries_on():
     # The Flask app wrote str(n) with no newline.
     with Stack(counter="123") as s:
-        check_eq(s.get("/visits").text, "123\n", "/visits")
-        check_eq(s.get("/", headers={"Accept": "application/json"}).json()["visits"], 124,
-                 "next visit")
-        check_eq(s.counter_bytes(), b"124\n", "counter file")
+        assert s.get("/visits").text == "123\n", "/visits"
+        assert s.get("/", headers={"Accept": "application/json"}).json()["visits"] == 124, "next visit"
+        assert s.counter_bytes() == b"124\n", "counter file"
 
 
 def test_absent_and_empty_counter_files_start_at_zero():
     for content in (None, ""):
         with Stack(counter=content) as s:
-            check_eq(s.get("/visits").text, "0\n", f"/visits with {content!r}")
+            assert s.get("/visits").text == "0\n", f"/visits with {content!r}"
             s.get("/")
-            check_eq(s.counter_bytes(), b"1\n", "counter file")
+            assert s.counter_bytes() == b"1\n", "counter file"
 
 
 def test_corrupt_counter_file_refuses_to_start_and_is_left_untouched():
@@ -87,13 +86,13 @@ def test_corrupt_counter_file_refuses_to_start_and_is_left_untouched():
             p = s.spawn_responder()
             status = p.wait(5)
             out = p.output()
-            check_eq(status, EX_DATAERR, f"exit status for {content!r}")
-            check(s.counter_path in out and "corrupt" in out, f"message names the file: {out}")
-            check("left untouched" in out, f"message: {out}")
-            check_eq(s.counter_bytes(), content, "file bytes")
+            assert status == EX_DATAERR, f"exit status for {content!r}"
+            assert s.counter_path in out and "corrupt" in out, f"message names the file: {out}"
+            assert "left untouched" in out, f"message: {out}"
+            assert s.counter_bytes() == content, "file bytes"
             after = os.stat(s.counter_path)
-            check_eq(after.st_mtime_ns, before.st_mtime_ns, "mtime")
-            check(not os.path.exists(s.socket_path), "no socket left behind")
+            assert after.st_mtime_ns == before.st_mtime_ns, "mtime"
+            assert not os.path.exists(s.socket_path), "no socket left behind"
 
 
 def test_sigkill_during_load_loses_no_acknowledged_visit():
@@ -110,14 +109,14 @@ def test_sigkill_during_load_loses_no_acknowledged_visit():
         loader.join(30)
         ok = result.count(200)
         after_kill = s.counter_value()  # parses, or counter_value() raises
-        check(ok >= 2000, f"only {ok} visits got 200")
-        check(after_kill >= ok, f"file holds {after_kill} but {ok} visits got 200")
+        assert ok >= 2000, f"only {ok} visits got 200"
+        assert after_kill >= ok, f"file holds {after_kill} but {ok} visits got 200"
         # A stale socket is replaced and the count carries on.
-        check(os.path.exists(s.socket_path), "SIGKILL leaves the socket file")
+        assert os.path.exists(s.socket_path), "SIGKILL leaves the socket file"
         s.start_responder()
-        check_eq(s.get("/visits").text, f"{after_kill}\n", "/visits after the restart")
+        assert s.get("/visits").text == f"{after_kill}\n", "/visits after the restart"
         s.get("/")
-        check_eq(s.counter_value(), after_kill + 1, "next visit")
+        assert s.counter_value() == after_kill + 1, "next visit"
 
 
 def test_sigterm_during_load_counts_exactly_the_200s():
@@ -127,10 +126,10 @@ def test_sigterm_during_load_counts_exactly_the_200s():
         loader = threading.Thread(target=lambda: result.extend(hammer(s, 100000, 16, stop=stop)))
         loader.start()
         wait_for(lambda: s.counter_value() >= 500, timeout=30, what="500 visits")
-        check_eq(s.stop_responder(signal.SIGTERM, timeout=5), 0, "exit status")
+        assert s.stop_responder(signal.SIGTERM, timeout=5) == 0, "exit status"
         stop.set()
         loader.join(30)
-        check_eq(s.counter_value(), result.count(200), "counter file vs 200 responses")
+        assert s.counter_value() == result.count(200), "counter file vs 200 responses"
 
 
 def test_counter_file_never_reads_torn_or_smaller_under_load():
@@ -145,14 +144,14 @@ def test_counter_file_never_reads_torn_or_smaller_under_load():
             try:
                 while loader.is_alive():
                     value = s.counter_value()  # raises on anything but digits and a newline
-                    check(value >= last, f"counter went back from {last} to {value}")
+                    assert value >= last, f"counter went back from {last} to {value}"
                     last, reads = value, reads + 1
             finally:
                 stop.set()
                 loader.join(30)
-            check_eq(s.counter_value(), start + visits, "final count")
-            check(reads > 100, f"only {reads} reads")
-            check(not os.path.exists(s.counter_path + ".tmp"), "no temporary file left")
+            assert s.counter_value() == start + visits, "final count"
+            assert reads > 100, f"only {reads} reads"
+            assert not os.path.exists(s.counter_path + ".tmp"), "no temporary file left"
 
 
 def prlimit_fsize(pid, soft):
@@ -161,30 +160,29 @@ def prlimit_fsize(pid, soft):
 
 def test_unwritable_counter_answers_503_then_recovers():
     with Stack(counter="50\n") as s:
-        check_eq(s.get("/").status, 200, "before the fault")
+        assert s.get("/").status == 200, "before the fault"
         # RLIMIT_FSIZE 0 on the live responder: the kernel fails its writes (EFBIG).
         prlimit_fsize(s.responder.pid, 0)
         try:
             for _ in range(5):
                 r = s.get("/")
-                check_eq(r.status, 503, "GET / while the file cannot be written")
-                check_eq(r.header("retry-after"), "1", "Retry-After")
-                check_eq(r.header("cache-control"), "no-store", "Cache-Control")
-                check("File too large" in r.text and s.counter_path in r.text,
-                      f"503 body gives path and reason: {r.text!r}")
+                assert r.status == 503, "GET / while the file cannot be written"
+                assert r.header("retry-after") == "1", "Retry-After"
+                assert r.header("cache-control") == "no-store", "Cache-Control"
+                assert "File too large" in r.text and s.counter_path in r.text, f"503 body gives path and reason: {r.text!r}"
             r = s.get("/readyz")
-            check_eq(r.status, 503, "/readyz while the file cannot be written")
-            check(r.text.startswith("not ready: "), f"/readyz body: {r.text!r}")
-            check_eq(s.get("/visits").text, "51\n", "/visits keeps the last good value")
-            check_eq(s.counter_bytes(), b"51\n", "file keeps the last good value")
+            assert r.status == 503, "/readyz while the file cannot be written"
+            assert r.text.startswith("not ready: "), f"/readyz body: {r.text!r}"
+            assert s.get("/visits").text == "51\n", "/visits keeps the last good value"
+            assert s.counter_bytes() == b"51\n", "file keeps the last good value"
         finally:
             prlimit_fsize(s.responder.pid, "unlimited")
-        check_eq(s.get("/readyz").status, 200, "/readyz after recovery")
-        check_eq(s.get("/").status, 200, "GET / after recovery")
-        check_eq(s.counter_bytes(), b"52\n", "file after recovery")
+        assert s.get("/readyz").status == 200, "/readyz after recovery"
+        assert s.get("/").status == 200, "GET / after recovery"
+        assert s.counter_bytes() == b"52\n", "file after recovery"
         log = s.responder.output()
-        check_eq(log.count("level=error"), 1, f"the failure is logged once:\n{log}")
-        check("works again" in log, f"the recovery is logged:\n{log}")
+        assert log.count("level=error") == 1, f"the failure is logged once:\n{log}"
+        assert "works again" in log, f"the recovery is logged:\n{log}"
 
 
 def test_short_write_leaves_the_old_count():
@@ -192,31 +190,28 @@ def test_short_write_leaves_the_old_count():
     with Stack(counter="99\n") as s:
         prlimit_fsize(s.responder.pid, 3)
         try:
-            check_eq(s.get("/").status, 503, "GET / with a short write")
-            check_eq(s.counter_bytes(), b"99\n", "file after the short write")
+            assert s.get("/").status == 503, "GET / with a short write"
+            assert s.counter_bytes() == b"99\n", "file after the short write"
         finally:
             prlimit_fsize(s.responder.pid, "unlimited")
-        check_eq(s.get("/").status, 200, "GET / after recovery")
-        check_eq(s.counter_bytes(), b"100\n", "file after recovery")
+        assert s.get("/").status == 200, "GET / after recovery"
+        assert s.counter_bytes() == b"100\n", "file after recovery"
 
 
 def test_probes_never_count():
     with Stack(counter="7\n") as s:
         for _ in range(20):
             for path in ("/healthz", "/readyz", "/visits"):
-                check_eq(s.get(path).status, 200, path)
-            check_eq(s.request("HEAD", "/").status, 200, "HEAD /")
-        check_eq(s.counter_bytes(), b"7\n", "counter file")
+                assert s.get(path).status == 200, path
+            assert s.request("HEAD", "/").status == 200, "HEAD /"
+        assert s.counter_bytes() == b"7\n", "counter file"
 
 
 def test_two_responders_cannot_share_a_counter_file():
     with Stack() as s:
         cfg, _, _ = s.other_config("second", socket=True)
         p = s.spawn_responder(cfg)
-        check_eq(p.wait(5), 69, "exit status of the second responder")
-        check("another responder is using it" in p.output(), p.output())
-        check_eq(s.get("/").status, 200, "the first one still serves")
+        assert p.wait(5) == 69, "exit status of the second responder"
+        assert "another responder is using it" in p.output(), p.output()
+        assert s.get("/").status == 200, "the first one still serves"
 
-
-if __name__ == "__main__":
-    raise TestFailure("run through tests/integration/run.py")

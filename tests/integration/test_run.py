@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import TOP, Client, Proc, check, check_eq, free_port, wait_for
+from harness import TOP, Client, Proc, free_port, wait_for
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 
@@ -25,7 +25,7 @@ class Run:
         wait_for(self.answers, timeout=10, what="make run to serve")
 
     def answers(self):
-        check(self.proc.alive(), "run.sh exited:\n" + self.proc.output())
+        assert self.proc.alive(), "run.sh exited:\n" + self.proc.output()
         try:
             return self.http.get("/readyz").status == 200
         except OSError:
@@ -37,22 +37,22 @@ def test_run_serves_and_ctrl_c_stops_everything():
     try:
         run = Run(d)
         r = run.http.get("/", headers={"Accept": "application/json"})
-        check_eq((r.status, r.json()["visits"]), (200, 1), "first visit")
-        check(run.proc.output().count("http://127.0.0.1:") == 1, "prints its address")
+        assert (r.status, r.json()["visits"]) == (200, 1), "first visit"
+        assert run.proc.output().count("http://127.0.0.1:") == 1, "prints its address"
         # Ctrl-C: SIGINT to the whole foreground process group.
-        check_eq(run.proc.stop(signal.SIGINT, timeout=10), 0, "exit status on Ctrl-C")
+        assert run.proc.stop(signal.SIGINT, timeout=10) == 0, "exit status on Ctrl-C"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         with open(os.path.join(d, "data", "visits")) as f:
-            check_eq(f.read(), "1\n", "counter file")
+            assert f.read() == "1\n", "counter file"
         # A second run continues the count.
         run = Run(d)
         r = run.http.get("/", headers={"Accept": "application/json"})
-        check_eq(r.json()["visits"], 2, "second run continues")
+        assert r.json()["visits"] == 2, "second run continues"
         # SIGTERM to the script alone, as a supervisor would send it.
         os.kill(run.proc.pid, signal.SIGTERM)
-        check_eq(run.proc.wait(10), 0, "exit status on SIGTERM")
+        assert run.proc.wait(10) == 0, "exit status on SIGTERM"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
-        check(not os.path.exists(os.path.join(d, "sock", "fcgi.sock")), "socket removed")
+        assert not os.path.exists(os.path.join(d, "sock", "fcgi.sock")), "socket removed"
     finally:
         for pid in processes_under(d):
             os.kill(pid, signal.SIGKILL)
@@ -65,12 +65,12 @@ def test_when_the_responder_dies_nginx_is_stopped_too():
         run = Run(d)
         responder = [p for p in processes_under(d)
                      if b"--config" in open(f"/proc/{p}/cmdline", "rb").read()]
-        check_eq(len(responder), 1, "one responder process")
+        assert len(responder) == 1, "one responder process"
         os.kill(responder[0], signal.SIGKILL)
         status = run.proc.wait(10)
-        check(status != 0, f"run.sh exits non-zero, got {status}")
+        assert status != 0, f"run.sh exits non-zero, got {status}"
         wait_for(lambda: not processes_under(d), timeout=5, what="nginx to stop")
-        check("the responder exited" in run.proc.output(), run.proc.output())
+        assert "the responder exited" in run.proc.output(), run.proc.output()
         time.sleep(0.1)
     finally:
         for pid in processes_under(d):

@@ -4,7 +4,7 @@ Asserts that the rendered page shows the Moscow time and the visit count, and
 that the browser logged no console message at all (a Content-Security-Policy
 violation, a failed resource or a script error each log one). A control run
 against a page with a deliberately wrong style hash proves the detector sees
-such errors. Prints TAP lines; SKIP when Chromium is not installed.
+such errors. SKIP when Chromium is not installed.
 """
 
 import datetime
@@ -13,15 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import Stack, TestFailure, check, check_eq  # noqa: E402
+import pytest
+from harness import Stack
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason="chromium is not installed (apt-get install chromium)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0"]
@@ -35,7 +36,7 @@ def load(url):
                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    check_eq(r.returncode, 0, f"chromium exit status ({r.stderr[-2000:]})")
+    assert r.returncode == 0, f"chromium exit status ({r.stderr[-2000:]})"
     console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
     return r.stdout, console
 
@@ -43,15 +44,15 @@ def load(url):
 def test_page_renders_time_and_count_without_console_errors():
     with Stack(counter="41\n") as s:
         dom, console = load(f"http://127.0.0.1:{s.port}/")
-        check_eq(console, [], "console messages (CSP violations, failed loads, errors)")
+        assert console == [], "console messages (CSP violations, failed loads, errors)"
         m = re.search(r'<time id="time" datetime="([^"]+)">(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) MSK</time>',
                       dom)
-        check(m, f"rendered time not found in the DOM:\n{dom}")
+        assert m, f"rendered time not found in the DOM:\n{dom}"
         shown = datetime.datetime.fromisoformat(m.group(1))
-        check_eq(shown.utcoffset(), datetime.timedelta(hours=3), "UTC offset")
-        check(abs(shown.timestamp() - time.time()) <= 5, f"time {m.group(1)} is not now")
-        check('<span id="visits">42</span>' in dom, f"count 42 not in the DOM:\n{dom}")
-        check_eq(s.counter_value(), 42, "the browser's visit counted once (favicon is not a visit)")
+        assert shown.utcoffset() == datetime.timedelta(hours=3), "UTC offset"
+        assert abs(shown.timestamp() - time.time()) <= 5, f"time {m.group(1)} is not now"
+        assert '<span id="visits">42</span>' in dom, f"count 42 not in the DOM:\n{dom}"
+        assert s.counter_value() == 42, "the browser's visit counted once (favicon is not a visit)"
 
 
 class BadCspPage(http.server.BaseHTTPRequestHandler):
@@ -77,29 +78,4 @@ def test_control_a_csp_violation_is_detected():
     finally:
         server.shutdown()
         server.server_close()
-    check(any("Content Security Policy" in line for line in console),
-          f"the detector missed a CSP violation: {console}")
-
-
-def main():
-    tests = [test_page_renders_time_and_count_without_console_errors,
-             test_control_a_csp_violation_is_detected]
-    failed = 0
-    for fn in tests:
-        name = "browser: " + fn.__name__[5:].replace("_", " ")
-        if CHROMIUM is None:
-            print(f"ok - {name} # SKIP chromium is not installed (apt-get install chromium)")
-            continue
-        try:
-            fn()
-            print(f"ok - {name}", flush=True)
-        except (TestFailure, subprocess.TimeoutExpired, OSError) as e:
-            failed += 1
-            print(f"not ok - {name}", flush=True)
-            for line in str(e).splitlines():
-                print(f"# {line}", flush=True)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    assert any("Content Security Policy" in line for line in console), f"the detector missed a CSP violation: {console}"
