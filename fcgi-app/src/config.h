@@ -2,6 +2,7 @@
 #define MT_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "log.h"
 
@@ -24,6 +25,16 @@ struct config {
         enum log_level log_level;
 };
 
+/* What a row of the key table tells the rest of the program. */
+struct config_key {
+        const char *section;
+        const char *name;
+        const char *type; /* "path", "int", "enum", ...: what the value must be */
+        const char *def;  /* the default, as written in config.ini */
+        const char *help; /* one line */
+        int live;         /* 1: a running responder can take a new value; 0: needs a restart */
+};
+
 /* Fills cfg with the built-in defaults (the same values the example config.ini documents). */
 void config_defaults(struct config *cfg);
 
@@ -33,8 +44,22 @@ void config_defaults(struct config *cfg);
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 
-/* Iterates the known keys: returns "section", sets *key and *def, or NULL past the end. */
-const char *config_key_at(size_t i, const char **key, const char **def);
+/* The key table, in its order (the order of --print-config): NULL past the end. */
+size_t config_nkeys(void);
+const struct config_key *config_key(size_t i);
+
+/*
+ * Key i's value in cfg as the responder uses it and --print-config prints it
+ * (0660 for a mode, a name for an enum). Returns its length, or -1 if i is
+ * past the end or the text did not fit in len.
+ */
+int config_value(const struct config *cfg, size_t i, char *out, size_t len);
+
+/* 1 if a and b differ in key i (what a reload must apply or refuse), else 0. */
+int config_differs(const struct config *a, const struct config *b, size_t i);
+
+/* Writes "[section] key = value\n" for every key, in table order. 0, or -1 with errno. */
+int config_print(const struct config *cfg, FILE *out);
 
 const char *config_sync_name(enum sync_mode mode);
 

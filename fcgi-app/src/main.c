@@ -34,6 +34,8 @@ usage(FILE *f)
             f,
             "usage: moscow-time --config PATH        serve FastCGI on the configured socket\n"
             "       moscow-time --check-config PATH  validate PATH: exit 0, or 78 with the reason\n"
+            "       moscow-time --print-config PATH  the effective configuration, one\n"
+            "                                        \"[section] key = value\" a line\n"
             "       moscow-time --version | --help\n");
 }
 
@@ -159,8 +161,10 @@ main(int argc, char **argv)
                 usage(stdout);
                 return EX_OK;
         }
-        int check = argc == 3 && strcmp(argv[1], "--check-config") == 0;
-        if (!check && !(argc == 3 && strcmp(argv[1], "--config") == 0)) {
+        const char *mode = argc == 3 ? argv[1] : "";
+        int check = strcmp(mode, "--check-config") == 0;
+        int print = strcmp(mode, "--print-config") == 0;
+        if (!check && !print && strcmp(mode, "--config") != 0) {
                 usage(stderr);
                 return EX_USAGE;
         }
@@ -171,6 +175,12 @@ main(int argc, char **argv)
         if (check) {
                 printf("%s: ok\n", argv[2]);
                 return EX_OK;
+        }
+        if (print) {
+                if (config_print(&cfg, stdout) == 0)
+                        return EX_OK;
+                fprintf(stderr, "moscow-time: writing the configuration: %s\n", strerror(errno));
+                return EX_OSERR;
         }
         log_set_level(cfg.log_level);
         /* Worker threads would each get a malloc arena; two keep the footprint small. */

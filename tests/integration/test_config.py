@@ -4,6 +4,8 @@ import os
 import subprocess
 import tempfile
 
+import pytest
+
 from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, render_config
 
 
@@ -24,7 +26,8 @@ def test_cli_version_help_and_usage():
         version = f.read().strip()
     assert (r.returncode, r.stdout) == (0, f"moscow-time {version}\n"), "--version"
     r = run_binary("--help")
-    assert r.returncode == 0 and "--check-config" in r.stdout, f"--help: {r}"
+    assert r.returncode == 0 and "--check-config" in r.stdout and "--print-config" in r.stdout, \
+        f"--help: {r}"
     r = run_binary("--bogus")
     assert r.returncode == 64 and "usage:" in r.stderr, f"unknown option: {r}"
 
@@ -114,3 +117,42 @@ def test_keys_are_case_insensitive_values_are_not():
         with open(path, "w") as f:
             f.write("[clock]\ntimezone = europe/moscow\n")
         assert run_binary("--check-config", path).returncode == EX_CONFIG, "lower-case zone"
+
+
+def test_print_config_shows_the_example_in_table_order():
+    r = run_binary("--print-config", EXAMPLE_CONFIG)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == ("[server] socket = /run/moscow-time/sock/fcgi.sock\n"
+                        "[server] socket_mode = 0660\n"
+                        "[server] workers = 16\n"
+                        "[clock] timezone = Europe/Moscow\n"
+                        "[clock] format = %Y-%m-%d %H:%M:%S %Z\n"
+                        "[counter] path = /data/visits\n"
+                        "[counter] sync = interval\n"
+                        "[counter] sync_interval_ms = 1000\n"
+                        "[log] level = info\n")
+
+
+def test_print_config_shows_values_as_the_responder_uses_them(tmp_path):
+    path = tmp_path / "config.ini"
+    path.write_text("[Server]\nsocket_mode = 600\nWorkers = 007\n[clock]\nformat = \"%H:%M\"\n")
+    r = run_binary("--print-config", str(path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "[server] socket_mode = 0600" in lines
+    assert "[server] workers = 7" in lines
+    assert "[clock] format = %H:%M" in lines
+    assert "[counter] path = /data/visits" in lines, "a key not in the file: its default"
+
+
+@pytest.mark.parametrize("text", ["[server]\nworkers = 0\n", "[nope]\n", "junk\n", None])
+def test_print_config_refuses_a_bad_file_as_check_config_does(tmp_path, text):
+    path = tmp_path / "config.ini"
+    if text is not None:
+        path.write_text(text)
+    p, c = run_binary("--print-config", str(path)), run_binary("--check-config", str(path))
+    assert (p.returncode, p.stdout) == (EX_CONFIG, "")
+    assert c.returncode == EX_CONFIG
+    assert p.stderr == c.stderr, "the same message"
+    assert len(p.stderr.splitlines()) == 1, p.stderr
+    assert str(path) in p.stderr

@@ -136,34 +136,34 @@ test_example_lists_exactly_the_table(void **state)
 {
         struct ini_entry ex[32];
         size_t nex = read_example(ex, sizeof(ex) / sizeof(ex[0]));
-        const char *key, *def, *section;
-        size_t ntable = 0;
 
         (void)state;
-        for (size_t i = 0; (section = config_key_at(i, &key, &def)) != NULL; i++, ntable++) {
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                const struct config_key *k = config_key(i);
                 size_t found = 0;
                 for (size_t j = 0; j < nex; j++) {
-                        if (strcmp(ex[j].section, section) != 0 || strcmp(ex[j].key, key) != 0)
+                        if (strcmp(ex[j].section, k->section) != 0 ||
+                            strcmp(ex[j].key, k->name) != 0)
                                 continue;
                         found++;
-                        if (strcmp(ex[j].value, def) != 0)
+                        if (strcmp(ex[j].value, k->def) != 0)
                                 fail_msg("[%s] %s: the example says \"%s\", the table \"%s\"",
-                                         section, key, ex[j].value, def);
+                                         k->section, k->name, ex[j].value, k->def);
                 }
                 if (found != 1)
-                        fail_msg("[%s] %s appears %zu times in the example, expected once", section,
-                                 key, found);
+                        fail_msg("[%s] %s appears %zu times in the example, expected once",
+                                 k->section, k->name, found);
         }
         for (size_t j = 0; j < nex; j++) {
                 int known = 0;
-                for (size_t i = 0; (section = config_key_at(i, &key, &def)) != NULL; i++)
-                        known |= strcmp(ex[j].section, section) == 0 && strcmp(ex[j].key, key) == 0;
+                for (size_t i = 0; i < config_nkeys(); i++)
+                        known |= strcmp(ex[j].section, config_key(i)->section) == 0 &&
+                                 strcmp(ex[j].key, config_key(i)->name) == 0;
                 if (!known)
                         fail_msg("[%s] %s is in the example but not in config.c", ex[j].section,
                                  ex[j].key);
         }
-        assert_int_equal(nex, ntable);
-        assert_int_equal(ntable, 9);
+        assert_int_equal(nex, config_nkeys());
 }
 
 static void
@@ -176,21 +176,147 @@ test_key_table_order_and_end(void **state)
             {"counter", "sync"},   {"counter", "sync_interval_ms"},
             {"log", "level"},
         };
-        const char *key = "unset", *def = "unset";
+        size_t n = sizeof(want) / sizeof(want[0]);
 
         (void)state;
-        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-                const char *section = config_key_at(i, &key, &def);
-                assert_non_null(section);
-                assert_string_equal(section, want[i][0]);
-                assert_string_equal(key, want[i][1]);
+        assert_int_equal(config_nkeys(), n);
+        for (size_t i = 0; i < n; i++) {
+                const struct config_key *k = config_key(i);
+                assert_non_null(k);
+                assert_string_equal(k->section, want[i][0]);
+                assert_string_equal(k->name, want[i][1]);
+                assert_non_null(k->type);
+                assert_non_null(k->def);
+                /* One line of help, which --help and the README can show. */
+                assert_true(k->help != NULL && k->help[0] != '\0');
+                assert_null(strchr(k->help, '\n'));
         }
-        key = def = "unset";
-        assert_null(config_key_at(9, &key, &def));
-        assert_null(config_key_at((size_t)-1, &key, &def));
-        /* Past the end the out-parameters are left alone. */
-        assert_string_equal(key, "unset");
-        assert_string_equal(def, "unset");
+        assert_null(config_key(n));
+        assert_null(config_key((size_t)-1));
+}
+
+/* Only what a running responder could take without a restart is marked live. */
+static void
+test_live_keys(void **state)
+{
+        char live[256] = "";
+
+        (void)state;
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                const struct config_key *k = config_key(i);
+                if (k->live)
+                        snprintf(live + strlen(live), sizeof(live) - strlen(live), "[%s] %s;",
+                                 k->section, k->name);
+        }
+        assert_string_equal(live, "[clock] format;[log] level;");
+}
+
+/* config_value() prints what the responder uses: the parsed value, not the text of the file. */
+static void
+test_values_as_the_responder_uses_them(void **state)
+{
+        struct config cfg;
+        char path[128], err[512], val[64];
+        static const char *const want[] = {
+            "/run/x.sock", "0600", "7", "Europe/Berlin", "%H:%M", "/var/v", "never", "5", "debug",
+        };
+
+        int rc = load_text(*state,
+                           "[server]\nsocket = /run/x.sock\nsocket_mode = 600\nworkers = 007\n"
+                           "[clock]\ntimezone = Europe/Berlin\nformat = \"%H:%M\"\n"
+                           "[counter]\npath = /var/v\nsync = never\nsync_interval_ms = +5\n"
+                           "[log]\nlevel = debug\n",
+                           &cfg, path, sizeof(path), err, sizeof(err));
+        if (rc != 0)
+                fail_msg("%s", err);
+        assert_int_equal(config_nkeys(), sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                assert_int_equal(config_value(&cfg, i, val, sizeof(val)), (int)strlen(want[i]));
+                assert_string_equal(val, want[i]);
+        }
+        /* Past the end, or no room: -1. */
+        assert_int_equal(config_value(&cfg, config_nkeys(), val, sizeof(val)), -1);
+        assert_int_equal(config_value(&cfg, 0, val, 4), -1);
+}
+
+/* Each default, printed, is the table's default text: the parsers and printers round-trip. */
+static void
+test_defaults_print_as_the_table_says(void **state)
+{
+        struct config cfg;
+        char val[256];
+
+        (void)state;
+        config_defaults(&cfg);
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                assert_true(config_value(&cfg, i, val, sizeof(val)) >= 0);
+                assert_string_equal(val, config_key(i)->def);
+        }
+}
+
+/* The table's enum names for [log] level are log.c's. */
+static void
+test_level_names_agree_with_log(void **state)
+{
+        static const char *const names[] = {"debug", "info", "warn", "error"};
+        struct config cfg;
+        char path[128], err[512], text[64];
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                enum log_level level = LOG_LEVEL_ERROR;
+                snprintf(text, sizeof(text), "[log]\nlevel = %s\n", names[i]);
+                int rc = load_text(*state, text, &cfg, path, sizeof(path), err, sizeof(err));
+                if (rc != 0)
+                        fail_msg("%s", err);
+                assert_int_equal(log_level_parse(names[i], &level), 0);
+                assert_int_equal(cfg.log_level, level);
+        }
+}
+
+static void
+test_differs(void **state)
+{
+        struct config a, b;
+
+        (void)state;
+        config_defaults(&a);
+        config_defaults(&b);
+        for (size_t i = 0; i < config_nkeys(); i++)
+                assert_int_equal(config_differs(&a, &b, i), 0);
+        b.workers = 3;
+        b.log_level = LOG_LEVEL_DEBUG;
+        snprintf(b.time_format, sizeof(b.time_format), "%%H");
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                const char *name = config_key(i)->name;
+                int want = strcmp(name, "workers") == 0 || strcmp(name, "level") == 0 ||
+                           strcmp(name, "format") == 0;
+                if (config_differs(&a, &b, i) != want)
+                        fail_msg("[%s] %s: differs %d, expected %d", config_key(i)->section, name,
+                                 !want, want);
+        }
+}
+
+static void
+test_print(void **state)
+{
+        struct config cfg;
+        char buf[2048];
+
+        (void)state;
+        config_defaults(&cfg);
+        FILE *f = fmemopen(buf, sizeof(buf), "w");
+        assert_non_null(f);
+        assert_int_equal(config_print(&cfg, f), 0);
+        fclose(f);
+        assert_string_equal(buf, "[server] socket = /run/moscow-time/sock/fcgi.sock\n"
+                                 "[server] socket_mode = 0660\n"
+                                 "[server] workers = 16\n"
+                                 "[clock] timezone = Europe/Moscow\n"
+                                 "[clock] format = %Y-%m-%d %H:%M:%S %Z\n"
+                                 "[counter] path = /data/visits\n"
+                                 "[counter] sync = interval\n"
+                                 "[counter] sync_interval_ms = 1000\n"
+                                 "[log] level = info\n");
 }
 
 static void
@@ -483,7 +609,8 @@ static struct bad_case socket_too_long = {
 };
 static struct bad_case socket_is_a_directory = {
     "[server]\nsocket = /run/moscow-time/\n",
-    "[server] socket = \"/run/moscow-time/\": expected the path of the unix socket file",
+    "[server] socket = \"/run/moscow-time/\": expected the path of the unix socket file, such as "
+    "/run/moscow-time/sock/fcgi.sock",
 };
 static struct bad_case zone_traversal = {
     "[clock]\ntimezone = ../../etc/passwd\n",
@@ -514,7 +641,7 @@ static struct bad_case format_empty = {
 };
 static struct bad_case counter_path_directory = {
     "[counter]\npath = /data/\n",
-    "[counter] path = \"/data/\": expected the path of the counter file, such as /data/visits",
+    "[counter] path = \"/data/\": expected the path of a file, such as /data/visits",
 };
 
 /* The message names the zone file that is missing, wherever TZDIR points. */
@@ -626,6 +753,12 @@ config_tests(void)
             cmocka_unit_test(test_example_loads_as_defaults),
             cmocka_unit_test(test_example_lists_exactly_the_table),
             cmocka_unit_test(test_key_table_order_and_end),
+            cmocka_unit_test(test_live_keys),
+            TEST(test_values_as_the_responder_uses_them),
+            cmocka_unit_test(test_defaults_print_as_the_table_says),
+            TEST(test_level_names_agree_with_log),
+            cmocka_unit_test(test_differs),
+            cmocka_unit_test(test_print),
             cmocka_unit_test(test_sync_names),
             TEST(test_empty_file_gives_defaults),
             TEST(test_comments_and_empty_sections_give_defaults),
