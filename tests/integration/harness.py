@@ -50,31 +50,51 @@ def free_port():
         return s.getsockname()[1]
 
 
-def read_example_config():
-    """The example config.ini as [(section, key, value)], in file order."""
-    entries, section = [], None
-    with open(EXAMPLE_CONFIG) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line[0] in ";#":
-                continue
-            m = re.match(r"\[(\w+)\]$", line)
-            if m:
-                section = m.group(1)
-                continue
-            key, _, value = line.partition("=")
-            entries.append((section, key.strip(), value.strip()))
+def print_config(path):
+    """`moscow-time --print-config path` as [(section, key, value)], in the key table's order."""
+    r = subprocess.run([BINARY, "--print-config", path], capture_output=True, text=True,
+                       timeout=10, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise TestFailure(f"--print-config {path}: exit {r.returncode}: {r.stderr.strip()}")
+    entries = []
+    for line in r.stdout.split("\n")[:-1]:
+        m = re.fullmatch(r"\[(\w+)\] (\w+) = (.*)", line)
+        if m is None:
+            raise TestFailure(f"--print-config {path}: not a [section] key = value line: {line!r}")
+        entries.append(m.groups())
     return entries
 
 
+_example = []
+
+
+def read_example_config():
+    """The example config.ini's keys and values as the responder reads them, in table order."""
+    if not _example:
+        _example.extend(print_config(EXAMPLE_CONFIG))
+    return list(_example)
+
+
+def ini_value(value):
+    """value as config.ini must spell it to mean exactly value (quoted when needed)."""
+    if value == value.strip() and not any(c in value for c in ";#") and value[:1] not in "\"'":
+        return value
+    quote = "'" if '"' in value else '"'
+    return f"{quote}{value}{quote}"
+
+
 def render_config(overrides):
-    """config.ini text: the example's keys with overrides {(section, key): value|None}."""
+    """config.ini text: the example's keys with overrides {(section, key): text|None}.
+
+    An override is written as given (raw config.ini text); the example's values are quoted
+    where config.ini needs it.
+    """
     lines, last = [], None
     for section, key, value in read_example_config():
         if section != last:
             lines.append(f"\n[{section}]")
             last = section
-        value = overrides.get((section, key), value)
+        value = overrides.get((section, key), ini_value(value))
         if value is not None:
             lines.append(f"{key} = {value}")
     return "\n".join(lines).lstrip() + "\n"
