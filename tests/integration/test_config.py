@@ -145,7 +145,8 @@ def test_print_config_shows_values_as_the_responder_uses_them(tmp_path):
     assert "[counter] path = /data/visits" in lines, "a key not in the file: its default"
 
 
-@pytest.mark.parametrize("text", ["[server]\nworkers = 0\n", "[nope]\n", "junk\n", None])
+@pytest.mark.parametrize("text", ["[server]\nworkers = 0\n", "[nope]\n", "junk\n", None],
+                         ids=["out of range", "unknown section", "syntax error", "missing file"])
 def test_print_config_refuses_a_bad_file_as_check_config_does(tmp_path, text):
     path = tmp_path / "config.ini"
     if text is not None:
