@@ -22,5 +22,6 @@ main(void)
         failed |= counter_tests() != 0;
         failed |= clock_tests() != 0;
         failed |= routes_tests() != 0;
+        failed |= metrics_tests() != 0;
         return failed;
 }

@@ -23,6 +23,7 @@ int config_tests(void);
 int counter_tests(void);
 int clock_tests(void);
 int routes_tests(void);
+int metrics_tests(void);
 
 /*
  * Per-test state: a fresh directory under /tmp and a config whose counter
