@@ -13,7 +13,7 @@ ARG BASE=debian:bookworm-slim
 FROM ${BASE} AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gcc libc6-dev make libfcgi-dev libiniparser-dev libcmocka-dev \
+        gcc libc6-dev make libfcgi-dev libiniparser-dev libcurl4-openssl-dev libcmocka-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore lets through only the sources, the unit tests and the run files.
@@ -23,7 +23,7 @@ RUN make build
 RUN make build/unit-tests \
     && CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=fcgi-app/config.ini build/unit-tests
 
-# Runtime stage: nginx, the two shared libraries, tzdata; no compiler.
+# Runtime stage: nginx, the shared libraries (libfcgi, iniparser, libcurl), tzdata; no compiler.
 FROM ${BASE}
 # uid/gid 10001 own only what must be written: the counter's volume and the
 # socket and nginx folders (emptyDirs or tmpfs at run time). /run is
@@ -33,7 +33,7 @@ FROM ${BASE}
 # programs remain: nothing here needs to gain privileges.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx-light libfcgi0ldbl libiniparser1 tzdata \
+        nginx-light libfcgi0ldbl libiniparser1 libcurl4 tzdata \
     && rm -rf /var/lib/apt/lists/* /var/log/* /etc/nginx/sites-enabled/* \
     && groupadd --gid 10001 moscow-time \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

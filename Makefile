@@ -10,7 +10,7 @@ WARN      := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prot
 HARDEN    := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) -DMT_VERSION='"$(VERSION)"' -I/usr/include/iniparser
 LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
-LIBS      := -lfcgi -liniparser -lpthread
+LIBS      := -lfcgi -liniparser -lcurl -lpthread
 
 SRC      := $(wildcard fcgi-app/src/*.c)
 LIB_SRC  := $(filter-out fcgi-app/src/main.c,$(SRC))

@@ -23,5 +23,6 @@ main(void)
         failed |= clock_tests() != 0;
         failed |= routes_tests() != 0;
         failed |= metrics_tests() != 0;
+        failed |= cluster_tests() != 0;
         return failed;
 }

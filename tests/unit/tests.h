@@ -24,6 +24,7 @@ int counter_tests(void);
 int clock_tests(void);
 int routes_tests(void);
 int metrics_tests(void);
+int cluster_tests(void);
 
 /*
  * Per-test state: a fresh directory under /tmp and a config whose counter
