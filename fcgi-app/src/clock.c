@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,70 +37,278 @@ zone_name_ok(const char *name)
         return 1;
 }
 
+/* A tz database file is a few kilobytes; anything much larger is not one. */
+#define ZONE_FILE_MAX (256 * 1024)
+
 /*
- * glibc silently falls back to UTC for a zone it cannot find, which would
- * show a wrong time with a straight face: insist on a real TZif file.
+ * Reads the TZif file of zone name into a new buffer (free() it). glibc
+ * silently falls back to UTC for a zone it cannot find, which would show a
+ * wrong time with a straight face: insist on a real TZif file.
  */
-int
-clock_zone_check(const char *name, char *why, size_t len)
+static unsigned char *
+zone_read(const char *name, size_t *size, char *why, size_t len)
 {
-        char path[512], magic[4];
+        char path[512];
+        struct stat st;
 
         if (!zone_name_ok(name)) {
                 snprintf(why, len, "expected a time zone name such as Europe/Moscow");
-                return -1;
+                return NULL;
         }
         snprintf(path, sizeof(path), "%s/%s", zone_dir(), name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (fd < 0) {
                 snprintf(why, len,
                          "unknown time zone (%s: %s); expected a name such as "
                          "Europe/Moscow",
                          path, strerror(errno));
-                return -1;
+                return NULL;
         }
-        ssize_t n = read(fd, magic, sizeof(magic));
+        unsigned char *buf = NULL;
+        ssize_t n = -1;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 44 &&
+            st.st_size <= ZONE_FILE_MAX && (buf = malloc((size_t)st.st_size)) != NULL &&
+            read(fd, buf, (size_t)st.st_size) == st.st_size)
+                n = st.st_size;
         close(fd);
-        if (n != (ssize_t)sizeof(magic) || memcmp(magic, "TZif", 4) != 0) {
+        if (n < 0 || memcmp(buf, "TZif", 4) != 0) {
+                free(buf);
                 snprintf(why, len, "unknown time zone (%s is not a tz database file)", path);
-                return -1;
+                return NULL;
         }
+        *size = (size_t)n;
+        return buf;
+}
+
+int
+clock_zone_check(const char *name, char *why, size_t len)
+{
+        size_t size;
+        unsigned char *buf = zone_read(name, &size, why, len);
+
+        if (buf == NULL)
+                return -1;
+        free(buf);
         return 0;
 }
 
-/* Conversions glibc's strftime() knows; anything else would be printed literally. */
-static const char conversions[] = "aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ%+";
+/* The abbreviations (%Z) a zone has used or will use: its TZif types and its TZ string. */
+struct zone_names {
+        size_t n;
+        char name[64][16];
+};
 
-int
-clock_format_check(const char *fmt, char *why, size_t len)
+static void
+add_name(struct zone_names *z, const char *s, size_t n)
 {
-        struct clock_text t;
+        if (n == 0 || n >= sizeof(z->name[0]) || z->n == sizeof(z->name) / sizeof(z->name[0]))
+                return;
+        for (size_t i = 0; i < z->n; i++) {
+                if (strlen(z->name[i]) == n && memcmp(z->name[i], s, n) == 0)
+                        return;
+        }
+        memcpy(z->name[z->n], s, n);
+        z->name[z->n++][n] = '\0';
+}
+
+static uint32_t
+be32(const unsigned char *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* One POSIX TZ name at *p ("MSK" or "<+0545>"), which is advanced past it. */
+static void
+add_tz_name(struct zone_names *z, const char **p, const char *end)
+{
+        const char *s = *p;
+
+        if (s < end && *s == '<') {
+                const char *close = memchr(s, '>', (size_t)(end - s));
+                if (close == NULL)
+                        return;
+                add_name(z, s + 1, (size_t)(close - s - 1));
+                *p = close + 1;
+                return;
+        }
+        while (*p < end && ((**p >= 'A' && **p <= 'Z') || (**p >= 'a' && **p <= 'z')))
+                (*p)++;
+        add_name(z, s, (size_t)(*p - s));
+}
+
+/*
+ * RFC 8536: a header and a block with 32-bit times, and from version 2 a
+ * second header and block with 64-bit times, then "\nTZ string\n". The TZ
+ * string's names come first: they are the ones in use now and from now on.
+ */
+static int
+zone_names_parse(const unsigned char *b, size_t size, struct zone_names *z)
+{
+        size_t at = 0, tsize = 4;
+
+        z->n = 0;
+        for (int pass = 0; pass < 2; pass++) {
+                if (size - at < 44 || memcmp(b + at, "TZif", 4) != 0)
+                        return -1;
+                uint64_t isut = be32(b + at + 20), isstd = be32(b + at + 24),
+                         leap = be32(b + at + 28), times = be32(b + at + 32),
+                         types = be32(b + at + 36), chars = be32(b + at + 40);
+                uint64_t block =
+                    times * tsize + times + types * 6 + chars + leap * (tsize + 4) + isstd + isut;
+                if (types == 0 || block > size - at - 44)
+                        return -1;
+                int last = b[at + 4] < '2' || pass == 1;
+                if (!last) {
+                        at += 44 + block;
+                        tsize = 8;
+                        continue;
+                }
+                const unsigned char *tt = b + at + 44 + times * tsize + times;
+                const char *abbr = (const char *)tt + types * 6;
+                const char *footer = abbr + chars + leap * (tsize + 4) + isstd + isut;
+                const char *end = (const char *)b + size;
+                if (tsize == 8 && footer < end && *footer == '\n') {
+                        const char *p = footer + 1;
+                        add_tz_name(z, &p, end);
+                        while (p < end && strchr("+-0123456789:", *p) != NULL && *p != '\0')
+                                p++;
+                        add_tz_name(z, &p, end);
+                }
+                for (uint64_t i = 0; i < types; i++) {
+                        uint64_t idx = tt[i * 6 + 5];
+                        const char *nul =
+                            idx < chars ? memchr(abbr + idx, '\0', chars - idx) : NULL;
+                        if (nul == NULL)
+                                return -1;
+                        add_name(z, abbr + idx, (size_t)(nul - abbr - idx));
+                }
+                return z->n > 0 ? 0 : -1;
+        }
+        return -1;
+}
+
+/*
+ * Two instants with the widest text each conversion can give: the longest
+ * day and month names (Wednesday, September) and two-digit month, day, hour,
+ * week and a three-digit day of the year (December).
+ */
+static const struct tm widest[] = {
+    {.tm_year = 125,
+     .tm_mon = 8,
+     .tm_mday = 17,
+     .tm_hour = 23,
+     .tm_min = 59,
+     .tm_sec = 59,
+     .tm_wday = 3,
+     .tm_yday = 259},
+    {.tm_year = 125,
+     .tm_mon = 11,
+     .tm_mday = 17,
+     .tm_hour = 23,
+     .tm_min = 59,
+     .tm_sec = 59,
+     .tm_wday = 3,
+     .tm_yday = 350},
+};
+
+/* The page's text with %Z as abbr: 1 if it fits (and is not empty) at both instants. */
+static int
+fits(const char *fmt, const char *abbr)
+{
+        char out[sizeof(((struct clock_text *)0)->local)];
+
+        for (size_t i = 0; i < sizeof(widest) / sizeof(widest[0]); i++) {
+                struct tm tm = widest[i];
+                tm.tm_zone = abbr; /* glibc's %Z prints tm_zone, whatever TZ says */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+                if (strftime(out, sizeof(out), fmt, &tm) == 0)
+                        return 0;
+#pragma GCC diagnostic pop
+        }
+        return 1;
+}
+
+/*
+ * glibc's strftime() copies a conversion it does not know (%+, %Ed, %Ox...)
+ * to the output as it stands: so does this one, formatted alone?
+ */
+static int
+known_conversion(const char *spec)
+{
+        char out[256];
+        struct tm tm = widest[0];
+
+        tm.tm_zone = "UTC";
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        size_t n = strftime(out, sizeof(out), spec, &tm);
+#pragma GCC diagnostic pop
+        return n == 0 || strstr(out, spec) == NULL;
+}
+
+static int
+check_conversions(const char *fmt, char *why, size_t len)
+{
+        char spec[24];
 
         for (const char *p = fmt; *p; p++) {
                 if (*p != '%')
                         continue;
-                p++;
-                while (*p && strchr("_-0^#", *p))
-                        p++;
-                while (*p >= '0' && *p <= '9')
-                        p++;
-                if (*p == 'E' || *p == 'O')
-                        p++;
-                if (*p == '\0' || !strchr(conversions, *p)) {
+                const char *q = p + 1;
+                q += strspn(q, "_-0^#");
+                q += strspn(q, "0123456789");
+                if (*q == 'E' || *q == 'O')
+                        q++;
+                size_t n = (size_t)(q - p) + (*q != '\0'); /* with the conversion, if any */
+                int whole = *q != '\0' && n < sizeof(spec);
+                if (n >= sizeof(spec))
+                        n = sizeof(spec) - 1;
+                memcpy(spec, p, n);
+                spec[n] = '\0';
+                if (!whole || !known_conversion(spec)) {
                         snprintf(why, len,
-                                 "unknown strftime conversion at \"%%%.1s\"; "
-                                 "expected a format such as %%Y-%%m-%%d %%H:%%M:%%S %%Z",
-                                 p);
+                                 "unknown strftime conversion \"%s\" (glibc would print it as "
+                                 "is); expected a format such as %%Y-%%m-%%d %%H:%%M:%%S %%Z",
+                                 spec);
                         return -1;
                 }
-        }
-        clock_format(time(NULL), fmt, &t);
-        if (t.local[0] == '\0') {
-                snprintf(why, len, "the format yields no text (or more than %zu bytes)",
-                         sizeof(t.local) - 1);
-                return -1;
+                p += n - 1;
         }
         return 0;
+}
+
+int
+clock_format_check(const char *fmt, const char *zone, char *why, size_t len)
+{
+        struct zone_names z;
+        size_t size, failed = 0, first = 0;
+
+        if (check_conversions(fmt, why, len) != 0)
+                return -1;
+        unsigned char *buf = zone_read(zone, &size, why, len);
+        if (buf == NULL)
+                return -1;
+        int rc = zone_names_parse(buf, size, &z);
+        free(buf);
+        if (rc != 0) {
+                snprintf(why, len, "cannot read the abbreviations of time zone %s", zone);
+                return -1;
+        }
+        for (size_t i = 0; i < z.n; i++) {
+                if (!fits(fmt, z.name[i]) && failed++ == 0)
+                        first = i;
+        }
+        if (failed == 0)
+                return 0;
+        size_t room = sizeof(((struct clock_text *)0)->local) - 1;
+        if (failed == z.n)
+                snprintf(why, len, "the format yields no text (or more than %zu bytes)", room);
+        else
+                snprintf(why, len,
+                         "the format yields no text (or more than %zu bytes) in %s (as \"%s\")",
+                         room, zone, z.name[first]);
+        return -1;
 }
 
 int

@@ -14,8 +14,13 @@ struct clock_text {
 /* 0 if name is a zone of the system tz database; else -1 and why. */
 int clock_zone_check(const char *name, char *why, size_t len);
 
-/* 0 if fmt is a strftime format of known conversions that yields some text; else -1 and why. */
-int clock_format_check(const char *fmt, char *why, size_t len);
+/*
+ * 0 if fmt is a strftime format of conversions glibc knows whose text fits
+ * the page in zone: not empty and at most 127 bytes with each abbreviation
+ * the zone has used or will use and the longest names; else -1 and why.
+ * Touches no process-wide time zone state.
+ */
+int clock_format_check(const char *fmt, const char *zone, char *why, size_t len);
 
 /* Makes zone the process's local time zone. Call before any thread starts. */
 int clock_init(const char *zone);

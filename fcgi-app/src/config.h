@@ -40,9 +40,17 @@ void config_defaults(struct config *cfg);
 
 /*
  * Loads path into cfg. On failure returns -1 and leaves one line in err that
- * names the file, the "[section] key", the bad value and what was expected.
+ * names the file and line, the "[section] key", the bad value and what was
+ * expected. Touches no process-wide state but iniparser's error callback.
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/*
+ * config_load(), and when lines is not NULL, lines[i] = the line of path that
+ * set key i, 0 for a key left at its default (config_nkeys() entries).
+ */
+int config_load_lines(const char *path, struct config *cfg, unsigned *lines, char *err,
+                      size_t errlen);
 
 /* The key table, in its order (the order of --print-config): NULL past the end. */
 size_t config_nkeys(void);

@@ -1,12 +1,13 @@
 """Bad config.ini files: exit 78 and one message naming the file, the key and the problem."""
 
 import os
+import re
 import subprocess
 import tempfile
 
 import pytest
 
-from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, render_config
+from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, TOP, Stack, print_config, render_config
 
 
 def run_binary(*args):
@@ -32,51 +33,86 @@ def test_cli_version_help_and_usage():
     assert r.returncode == 64 and "usage:" in r.stderr, f"unknown option: {r}"
 
 
+ANY_LINE = "any"
+
 BAD = [
-    # (what, config text or overrides, expected fragments of the message)
-    ("unknown key", "[server]\nworkerz = 4\n", ["[server] workerz", "unknown key", "workers"]),
-    ("unknown section", "[cache]\nsize = 1\n", ["[cache]", "unknown section"]),
-    ("key before any section", "workers = 4\n", ["before any [section]"]),
-    ("wrong type", {("server", "workers"): "many"},
+    # (what, config text or overrides, the line named (ANY_LINE: some line; None: the file),
+    #  expected fragments of the message)
+    ("unknown key", "[server]\nworkerz = 4\n", 2, ["[server] workerz", "unknown key", "workers"]),
+    ("unknown section", "[cache]\nsize = 1\n", 1, ["[cache]", "unknown section"]),
+    ("key before any section", "workers = 4\n", 1, ["before any [section]"]),
+    ("wrong type", {("server", "workers"): "many"}, ANY_LINE,
      ["[server] workers", '"many"', "expected an integer from 1 to 256"]),
-    ("out of range", {("server", "workers"): "0"}, ["[server] workers", '"0"', "1 to 256"]),
-    ("too many workers", {("server", "workers"): "1000"}, ["[server] workers", "1 to 256"]),
-    ("interval out of range", {("counter", "sync_interval_ms"): "0"},
+    ("out of range", {("server", "workers"): "0"}, ANY_LINE,
+     ["[server] workers", '"0"', "1 to 256"]),
+    ("too many workers", {("server", "workers"): "1000"}, ANY_LINE,
+     ["[server] workers", "1 to 256"]),
+    ("interval out of range", {("counter", "sync_interval_ms"): "0"}, ANY_LINE,
      ["[counter] sync_interval_ms", "1 to 60000"]),
-    ("bad sync", {("counter", "sync"): "sometimes"},
+    ("bad sync", {("counter", "sync"): "sometimes"}, ANY_LINE,
      ["[counter] sync", '"sometimes"', "always, interval, never"]),
-    ("bad log level", {("log", "level"): "loud"}, ["[log] level", "debug, info, warn, error"]),
-    ("unknown time zone", {("clock", "timezone"): "Mars/Olympus"},
+    ("bad log level", {("log", "level"): "loud"}, ANY_LINE,
+     ["[log] level", "debug, info, warn, error"]),
+    ("unknown time zone", {("clock", "timezone"): "Mars/Olympus"}, ANY_LINE,
      ["[clock] timezone", '"Mars/Olympus"', "unknown time zone"]),
-    ("time zone path trick", {("clock", "timezone"): "../../../etc/passwd"},
+    ("time zone path trick", {("clock", "timezone"): "../../../etc/passwd"}, ANY_LINE,
      ["[clock] timezone", "expected a time zone name"]),
-    ("bad strftime format", {("clock", "format"): "%Q"}, ["[clock] format", "%Q"]),
-    ("world-writable socket", {("server", "socket_mode"): "0666"},
+    ("bad strftime format", {("clock", "format"): "%Q"}, ANY_LINE, ["[clock] format", "%Q"]),
+    ("world-writable socket", {("server", "socket_mode"): "0666"}, ANY_LINE,
      ["[server] socket_mode", '"0666"', "no bits for others"]),
-    ("socket mode not octal", {("server", "socket_mode"): "rw-rw----"},
+    ("socket mode not octal", {("server", "socket_mode"): "rw-rw----"}, ANY_LINE,
      ["[server] socket_mode", "octal"]),
-    ("socket path too long", {("server", "socket"): "/tmp/" + "s" * 120},
+    ("socket path too long", {("server", "socket"): "/tmp/" + "s" * 120}, ANY_LINE,
      ["[server] socket", "too long", "107"]),
-    ("empty counter path", {("counter", "path"): '""'}, ["[counter] path"]),
-    ("syntax error", "[server\nworkers = 4\n", ["not a valid ini file"]),
+    ("empty counter path", {("counter", "path"): '""'}, ANY_LINE, ["[counter] path"]),
+    ("syntax error", "[server\nworkers = 4\n", 1, ["syntax error", "[server"]),
+    # Issue 8, item 10: what iniparser would silently read as something else.
+    ("';' inside a value", "[counter]\npath = /data/vis;its\n", 2,
+     ["[counter] path", '"/data/vis;its"', "comment", '"/data/vis"']),
+    ("'#' inside a value", {("counter", "path"): "/data/vis#its"}, ANY_LINE,
+     ["[counter] path", '"/data/vis#its"', "comment"]),
+    ("an inline comment", "[server]\nworkers = 4 ; for now\n", 2,
+     ["[server] workers", '"4 ; for now"', "comment"]),
+    ("text after a closing quote", "[clock]\nformat = \"%H\" %M\n", 2,
+     ["[clock] format", "iniparser would read", "closing quote"]),
+    ("duplicate key", "[server]\nworkers = 4\nworkers = 8\n", 3,
+     ["[server] workers", '"8"', "first at line 2"]),
+    ("duplicate section", "[server]\nworkers = 4\n[log]\n[server]\n", 4,
+     ["[server]", "first at line 1"]),
+    ("control characters in a section name", "[a\x1b[31mb]\n", 1,
+     ["[a\\x1b[31mb]", "unknown section"]),
+    ("a control character in a key name", "[server]\nwor\x07kers = 4\n", 2,
+     ["[server] wor\\x07kers", "unknown key"]),
+    ("UTF-8 byte order mark", "\ufeff[server]\nworkers = 4\n", 1, ["UTF-8 byte order mark"]),
+    ("%+, which glibc prints as is", {("clock", "format"): "%H %+"}, ANY_LINE,
+     ["[clock] format", '"%+"']),
+    # 30 x %Z: 90 bytes in Moscow, 150 in Kathmandu (+0545); the page keeps 127.
+    ("format too long in the configured zone",
+     {("clock", "timezone"): "Asia/Kathmandu", ("clock", "format"): "%Z" * 30}, ANY_LINE,
+     ["[clock] format", "Asia/Kathmandu", "127 bytes"]),
 ]
 
 
-def test_each_class_of_bad_config_exits_78_naming_file_and_key():
-    with tempfile.TemporaryDirectory(prefix="mt-cfg-") as d:
-        for what, content, fragments in BAD:
-            path = os.path.join(d, "config.ini")
-            with open(path, "w") as f:
-                f.write(content if isinstance(content, str) else render_config(content))
-            for mode in ("--check-config", "--config"):
-                r = run_binary(mode, path)
-                assert r.returncode == EX_CONFIG, f"{what}: exit status of {mode}"
-                lines = r.stderr.splitlines()
-                assert len(lines) == 1, f"{what}: one line on stderr, got {r.stderr!r}"
-                assert path in lines[0], f"{what}: message names the file: {lines[0]}"
-                for frag in fragments:
-                    assert frag in lines[0], f"{what}: {frag!r} not in {lines[0]!r}"
-                assert r.stdout == "", f"{what}: stdout"
+@pytest.mark.parametrize("what,content,line,fragments", BAD, ids=[b[0] for b in BAD])
+def test_each_class_of_bad_config_exits_78_naming_file_line_and_key(tmp_path, what, content,
+                                                                      line, fragments):
+    path = str(tmp_path / "config.ini")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content if isinstance(content, str) else render_config(content))
+    for mode in ("--check-config", "--config", "--print-config"):
+        r = run_binary(mode, path)
+        assert r.returncode == EX_CONFIG, f"exit status of {mode}: {r.stderr}"
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1, f"one line on stderr, got {r.stderr!r}"
+        msg = lines[0]
+        where = {None: "", ANY_LINE: r":\d+"}.get(line, f":{line}")
+        assert re.match(rf"moscow-time: {re.escape(path)}{where}: ", msg), \
+            f"the message names the file and line {line}: {msg!r}"
+        for frag in fragments:
+            assert frag in msg
+        assert not any(ord(c) < 0x20 or ord(c) == 0x7f for c in msg), \
+            f"a control character reached the terminal: {msg!r}"
+        assert r.stdout == ""
 
 
 def test_missing_and_unreadable_config():
@@ -157,3 +193,52 @@ def test_print_config_refuses_a_bad_file_as_check_config_does(tmp_path, text):
     assert p.stderr == c.stderr, "the same message"
     assert len(p.stderr.splitlines()) == 1, p.stderr
     assert str(path) in p.stderr
+
+
+@pytest.mark.parametrize("mode", ["--check-config", "--config", "--print-config"])
+def test_a_fifo_as_config_is_refused_at_once(tmp_path, mode):
+    # Opening a FIFO for reading waits for a writer: start-up would hang for ever.
+    fifo = tmp_path / "config.ini"
+    os.mkfifo(fifo)
+    r = run_binary(mode, str(fifo))
+    assert r.returncode == EX_CONFIG
+    assert r.stderr == f"moscow-time: {fifo}: cannot read the configuration: " \
+                       "not a regular file (a FIFO)\n"
+
+
+def test_a_quoted_value_is_kept_whole_and_the_responder_uses_it():
+    with Stack(start=False) as s:
+        counter = os.path.join(s.dir, "data", "vis;its #1")
+        s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): f'"{counter}"'})
+        r = run_binary("--check-config", s.config_path)
+        assert r.returncode == 0, r.stderr
+        assert ("counter", "path", counter) in print_config(s.config_path)
+        s.start_responder()
+        s.start_nginx()
+        assert s.get("/").status == 200
+        assert sorted(os.listdir(os.path.join(s.dir, "data"))) == ["vis;its #1"]
+        with open(counter) as f:
+            assert f.read() == "1\n"
+
+
+def readme_config_rows(text):
+    """The README's configuration table as [(section, key, default)]."""
+    rows = re.findall(r"^\| `\[(\w+)\] (\w+)` \| `([^`]*)` \|", text, re.M)
+    return [tuple(r) for r in rows]
+
+
+def readme_problems(text, table):
+    rows = readme_config_rows(text)
+    return [] if rows == table else [f"README: {rows}", f"table:  {table}"]
+
+
+def test_the_readme_lists_the_table_keys_and_defaults(tmp_path):
+    empty = tmp_path / "empty.ini"
+    empty.write_text("")
+    table = print_config(str(empty))  # the built-in defaults, in table order
+    with open(os.path.join(TOP, "README.md")) as f:
+        readme = f.read()
+    assert readme_problems(readme, table) == []
+    # The check bites: a changed default and a dropped row are both seen.
+    assert readme_problems(readme.replace("| `16` |", "| `8` |"), table)
+    assert readme_problems(re.sub(r"^\| `\[log\] level`.*\n", "", readme, flags=re.M), table)

@@ -83,21 +83,73 @@ test_format_check(void **state)
         char why[256] = "";
 
         (void)state;
-        assert_int_equal(clock_format_check(DEFAULT_FORMAT, why, sizeof(why)), 0);
-        assert_int_equal(clock_format_check("%-d.%m.%Y %Ec %Ox %%", why, sizeof(why)), 0);
-        assert_int_equal(clock_format_check("%Q", why, sizeof(why)), -1);
-        assert_string_equal(why, "unknown strftime conversion at \"%Q\"; expected a format such "
-                                 "as %Y-%m-%d %H:%M:%S %Z");
+        assert_int_equal(clock_format_check(DEFAULT_FORMAT, "Europe/Moscow", why, sizeof(why)), 0);
+        assert_int_equal(
+            clock_format_check("%-d.%m.%Y %Ec %Oy %EY %_5H %^a %#Z %%", "UTC", why, sizeof(why)),
+            0);
+        assert_int_equal(clock_format_check("%Q", "UTC", why, sizeof(why)), -1);
+        assert_string_equal(why, "unknown strftime conversion \"%Q\" (glibc would print it as is); "
+                                 "expected a format such as %Y-%m-%d %H:%M:%S %Z");
         why[0] = '\0';
-        assert_int_equal(clock_format_check("", why, sizeof(why)), -1);
+        assert_int_equal(clock_format_check("", "UTC", why, sizeof(why)), -1);
         assert_string_equal(why, "the format yields no text (or more than 127 bytes)");
         why[0] = '\0';
         /* 40 x "%c" is far past the 127 bytes the page keeps. */
         assert_int_equal(clock_format_check("%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c"
                                             "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c",
-                                            why, sizeof(why)),
+                                            "UTC", why, sizeof(why)),
                          -1);
         assert_string_equal(why, "the format yields no text (or more than 127 bytes)");
+        /* The zone is checked by name like clock_zone_check() does. */
+        assert_int_equal(clock_format_check("%H", "../etc/passwd", why, sizeof(why)), -1);
+        assert_string_equal(why, "expected a time zone name such as Europe/Moscow");
+}
+
+/* Conversions glibc's strftime() does not know come out as they are: refused, with what follows. */
+static void
+test_format_check_refuses_what_glibc_prints_literally(void **state)
+{
+        static const char *const bad[][2] = {
+            {"%+", "%+"},    {"%H %_+", "%_+"}, {"%Ox", "%Ox"}, {"%Ed", "%Ed"}, {"%10Ed", "%10Ed"},
+            {"%EOd", "%EO"}, {"%5", "%5"},      {"%E", "%E"},   {"%v", "%v"},   {"%-", "%-"},
+        };
+        char why[256], want[256];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                why[0] = '\0';
+                assert_int_equal(clock_format_check(bad[i][0], "UTC", why, sizeof(why)), -1);
+                snprintf(want, sizeof(want),
+                         "unknown strftime conversion \"%s\" (glibc would print it as is); "
+                         "expected a format such as %%Y-%%m-%%d %%H:%%M:%%S %%Z",
+                         bad[i][1]);
+                assert_string_equal(why, want);
+        }
+}
+
+/*
+ * The text must fit with every abbreviation of the configured zone, not the
+ * process's: 30 x %Z is 90 bytes as MSK or UTC, 150 as +0545 (Kathmandu).
+ */
+static void
+test_format_check_in_the_configured_zone(void **state)
+{
+        static const char z30[] = "%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z";
+        char why[256] = "";
+
+        (void)state;
+        assert_int_equal(clock_format_check(z30, "Europe/Moscow", why, sizeof(why)), 0);
+        assert_int_equal(clock_format_check(z30, "UTC", why, sizeof(why)), 0);
+        assert_int_equal(clock_format_check(z30, "Asia/Kathmandu", why, sizeof(why)), -1);
+        assert_string_equal(why, "the format yields no text (or more than 127 bytes) in "
+                                 "Asia/Kathmandu (as \"+0545\")");
+        /* Berlin's summer name is longer: 32 x %Z is 128 bytes as CEST, 96 as CET. */
+        assert_int_equal(clock_format_check("%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z"
+                                            "%Z%Z%Z%Z%Z%Z%Z",
+                                            "Europe/Berlin", why, sizeof(why)),
+                         -1);
+        assert_string_equal(why, "the format yields no text (or more than 127 bytes) in "
+                                 "Europe/Berlin (as \"CEST\")");
 }
 
 struct instant {
@@ -271,6 +323,8 @@ clock_tests(void)
             cmocka_unit_test(test_zone_check_rejects_unknown_zone),
             cmocka_unit_test(test_zone_check_rejects_non_tzif_file),
             cmocka_unit_test(test_format_check),
+            cmocka_unit_test(test_format_check_refuses_what_glibc_prints_literally),
+            cmocka_unit_test(test_format_check_in_the_configured_zone),
             TEST_RESTORING(test_moscow_offsets),
             TEST_RESTORING(test_berlin_daylight_saving),
             TEST_RESTORING(test_other_offsets),

@@ -1,9 +1,11 @@
 #include "tests.h"
 
-#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* `make unit` runs the binary from the top of the repository without the variable. */
 static const char *
@@ -76,94 +78,77 @@ test_example_loads_as_defaults(void **state)
 }
 
 /*
- * The example is the one documented list of keys, so it is read here with a
- * parser of its own rather than with iniparser: a key iniparser dropped or
- * renamed would otherwise go unnoticed.
+ * What is wrong with the example at path, as the table sees it: each key
+ * must be set in it (documented), to the table's default. Returns the number
+ * of problems, listed in out.
  */
-struct ini_entry {
-        char section[32];
-        char key[64];
-        char value[256];
-};
-
-static char *
-trim(char *s)
+static int
+example_problems(const char *path, char *out, size_t len)
 {
-        while (isspace((unsigned char)*s))
-                s++;
-        size_t n = strlen(s);
-        while (n > 0 && isspace((unsigned char)s[n - 1]))
-                s[--n] = '\0';
-        return s;
+        struct config cfg;
+        unsigned lines[32];
+        char err[1024], val[256];
+        int problems = 0;
+
+        out[0] = '\0';
+        assert_true(config_nkeys() <= sizeof(lines) / sizeof(lines[0]));
+        if (config_load_lines(path, &cfg, lines, err, sizeof(err)) != 0) {
+                snprintf(out, len, "%s", err);
+                return 1;
+        }
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                const struct config_key *k = config_key(i);
+                size_t n = strlen(out);
+                assert_true(config_value(&cfg, i, val, sizeof(val)) >= 0);
+                if (lines[i] == 0)
+                        snprintf(out + n, len - n, "[%s] %s is not in the example; ", k->section,
+                                 k->name);
+                else if (strcmp(val, k->def) != 0)
+                        snprintf(out + n, len - n,
+                                 "[%s] %s: the example says \"%s\", the table \"%s\"; ", k->section,
+                                 k->name, val, k->def);
+                else
+                        continue;
+                problems++;
+        }
+        return problems;
 }
 
-static size_t
-read_example(struct ini_entry *out, size_t cap)
+/* Writes the example with from replaced by to as dir/name; returns its path in out. */
+static void
+edited_example(struct fixture *f, const char *from, const char *to, char *out, size_t len)
 {
-        char line[512], section[32] = "";
-        size_t n = 0;
-        FILE *fp = fopen(example_config(), "r");
+        static char text[16384], edited[16384];
+        size_t n = read_file(example_config(), text, sizeof(text) - 1);
 
-        if (fp == NULL)
-                fail_msg("cannot open %s", example_config());
-        while (fgets(line, sizeof(line), fp) != NULL) {
-                char *s = trim(line);
-                if (*s == '\0' || *s == ';' || *s == '#')
-                        continue;
-                if (*s == '[') {
-                        char *end = strchr(s, ']');
-                        assert_non_null(end);
-                        *end = '\0';
-                        snprintf(section, sizeof(section), "%s", s + 1);
-                        continue;
-                }
-                char *eq = strchr(s, '=');
-                if (eq == NULL)
-                        fail_msg("%s: not a key = value line: %s", example_config(), s);
-                *eq = '\0';
-                assert_true(n < cap);
-                snprintf(out[n].section, sizeof(out[n].section), "%s", section);
-                snprintf(out[n].key, sizeof(out[n].key), "%s", trim(s));
-                snprintf(out[n].value, sizeof(out[n].value), "%s", trim(eq + 1));
-                n++;
-        }
-        fclose(fp);
-        return n;
+        text[n] = '\0';
+        char *at = strstr(text, from);
+        if (at == NULL)
+                fail_msg("\"%s\" is not in %s", from, example_config());
+        snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+        fixture_path(f, "edited.ini", out, len);
+        write_text(out, edited);
 }
 
 static void
-test_example_lists_exactly_the_table(void **state)
+test_example_documents_exactly_the_table(void **state)
 {
-        struct ini_entry ex[32];
-        size_t nex = read_example(ex, sizeof(ex) / sizeof(ex[0]));
+        struct fixture *f = *state;
+        char problems[2048], path[128];
 
-        (void)state;
-        for (size_t i = 0; i < config_nkeys(); i++) {
-                const struct config_key *k = config_key(i);
-                size_t found = 0;
-                for (size_t j = 0; j < nex; j++) {
-                        if (strcmp(ex[j].section, k->section) != 0 ||
-                            strcmp(ex[j].key, k->name) != 0)
-                                continue;
-                        found++;
-                        if (strcmp(ex[j].value, k->def) != 0)
-                                fail_msg("[%s] %s: the example says \"%s\", the table \"%s\"",
-                                         k->section, k->name, ex[j].value, k->def);
-                }
-                if (found != 1)
-                        fail_msg("[%s] %s appears %zu times in the example, expected once",
-                                 k->section, k->name, found);
-        }
-        for (size_t j = 0; j < nex; j++) {
-                int known = 0;
-                for (size_t i = 0; i < config_nkeys(); i++)
-                        known |= strcmp(ex[j].section, config_key(i)->section) == 0 &&
-                                 strcmp(ex[j].key, config_key(i)->name) == 0;
-                if (!known)
-                        fail_msg("[%s] %s is in the example but not in config.c", ex[j].section,
-                                 ex[j].key);
-        }
-        assert_int_equal(nex, config_nkeys());
+        if (example_problems(example_config(), problems, sizeof(problems)) != 0)
+                fail_msg("%s: %s", example_config(), problems);
+        /* The check bites: a changed default, a key left out, a key the table lacks. */
+        edited_example(f, "\nworkers = 16\n", "\nworkers = 8\n", path, sizeof(path));
+        assert_int_equal(example_problems(path, problems, sizeof(problems)), 1);
+        assert_string_equal(problems,
+                            "[server] workers: the example says \"8\", the table \"16\"; ");
+        edited_example(f, "\nlevel = info\n", "\n", path, sizeof(path));
+        assert_int_equal(example_problems(path, problems, sizeof(problems)), 1);
+        assert_string_equal(problems, "[log] level is not in the example; ");
+        edited_example(f, "\n[log]\n", "\n[log]\nformat = json\n", path, sizeof(path));
+        assert_int_equal(example_problems(path, problems, sizeof(problems)), 1);
+        assert_contains(problems, "[log] format = \"json\": unknown key");
 }
 
 static void
@@ -452,35 +437,186 @@ test_names_are_case_insensitive_values_are_not(void **state)
         rc = load_text(f, "[counter]\nsync = Always\n", &cfg, path, sizeof(path), err, sizeof(err));
         assert_int_equal(rc, -1);
         snprintf(want, sizeof(want),
-                 "%s: [counter] sync = \"Always\": expected one of: always, interval, never", path);
+                 "%s:2: [counter] sync = \"Always\": expected one of: always, interval, never",
+                 path);
         assert_string_equal(err, want);
 
         /* The unknown-key message shows the name as iniparser keeps it: lowercased. */
         rc = load_text(f, "[Server]\nWorkerZ = 4\n", &cfg, path, sizeof(path), err, sizeof(err));
         assert_int_equal(rc, -1);
         snprintf(want, sizeof(want),
-                 "%s: [server] workerz: unknown key; expected one of: socket, socket_mode, workers",
+                 "%s:2: [server] workerz = \"4\": unknown key; expected one of: socket, "
+                 "socket_mode, workers",
                  path);
         assert_string_equal(err, want);
 }
 
-/* iniparser strips quotes around a value and an inline ; comment after it. */
+/*
+ * Quotes keep a value whole: ';' and '#' inside them, and spaces at either
+ * end. iniparser strips them; --print-config shows what is inside.
+ */
 static void
-test_quotes_and_inline_comments(void **state)
+test_quoted_values_keep_comment_characters(void **state)
 {
         struct config cfg;
         char path[128], err[512];
 
         int rc = load_text(*state,
-                           "[clock]\nformat = \"%H:%M %Z\"\n[server]\nworkers = 16 ; more cores\n",
+                           "[clock]\nformat = \" %H:%M # %Z \"\n[counter]\npath = '/data/vis;its'\n"
+                           "[server]\nworkers = \"16\"\nsocket_mode = ''\n",
                            &cfg, path, sizeof(path), err, sizeof(err));
+        assert_int_equal(rc, -1); /* the empty mode: quotes make an empty value */
+        assert_contains(err, ":7: [server] socket_mode = \"\": expected an octal file mode");
+        rc = load_text(*state,
+                       "[clock]\nformat = \" %H:%M # %Z \"\n[counter]\npath = '/data/vis;its'\n"
+                       "[server]\nworkers = \"16\"\n",
+                       &cfg, path, sizeof(path), err, sizeof(err));
         if (rc != 0)
                 fail_msg("%s", err);
-        assert_string_equal(cfg.time_format, "%H:%M %Z");
+        assert_string_equal(cfg.time_format, " %H:%M # %Z ");
+        assert_string_equal(cfg.counter_path, "/data/vis;its");
         assert_int_equal(cfg.workers, 16);
 }
 
-/* One rejected input: the message must be exactly "<path>: " followed by want. */
+/* A file saved on Windows reads the same. */
+static void
+test_crlf_line_ends(void **state)
+{
+        struct config cfg;
+        char path[128], err[512];
+
+        int rc =
+            load_text(*state, "; crlf\r\n[server]\r\nworkers = 5\r\n\r\n[log]\r\nlevel = warn\r\n",
+                      &cfg, path, sizeof(path), err, sizeof(err));
+        if (rc != 0)
+                fail_msg("%s", err);
+        assert_int_equal(cfg.workers, 5);
+        assert_int_equal(cfg.log_level, LOG_LEVEL_WARN);
+}
+
+/* iniparser reads lines with fgets(): a NUL would end one early. */
+static void
+test_nul_byte(void **state)
+{
+        static const char text[] = "[server]\nworkers = 4\0 ; hidden\n";
+        struct config cfg;
+        char path[128], err[512], want[256];
+
+        fixture_path(*state, "config.ini", path, sizeof(path));
+        write_file(path, text, sizeof(text) - 1);
+        assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want), "%s:2: a NUL byte; config.ini must be text", path);
+        assert_string_equal(err, want);
+}
+
+/* iniparser reads at most 1022 bytes a line (and its newline). */
+static void
+test_longest_line(void **state)
+{
+        char text[1100], path[128], err[512], want[256];
+        struct config cfg;
+
+        memset(text, 'x', sizeof(text));
+        text[0] = ';';
+        memcpy(text + 1022, "\n[server]\nworkers = 3\n", 23);
+        int rc = load_text(*state, text, &cfg, path, sizeof(path), err, sizeof(err));
+        if (rc != 0)
+                fail_msg("%s", err);
+        assert_int_equal(cfg.workers, 3);
+
+        memset(text, 'x', sizeof(text));
+        text[0] = ';';
+        memcpy(text + 1023, "\n[server]\nworkers = 3\n", 23);
+        rc = load_text(*state, text, &cfg, path, sizeof(path), err, sizeof(err));
+        assert_int_equal(rc, -1);
+        snprintf(want, sizeof(want),
+                 "%s:1: longer than 1022 bytes, more than iniparser reads in a line", path);
+        assert_string_equal(err, want);
+}
+
+/* Opening a FIFO for reading waits for a writer: the check must not. */
+static void
+test_fifo_is_refused_without_waiting(void **state)
+{
+        struct config cfg;
+        char path[128], err[512], want[256];
+
+        fixture_path(*state, "fifo.ini", path, sizeof(path));
+        if (mkfifo(path, 0600) != 0)
+                fail_msg("mkfifo %s: %s", path, strerror(errno));
+        alarm(10); /* a regression hangs: SIGALRM ends the run rather than the suite waiting */
+        int rc = config_load(path, &cfg, err, sizeof(err));
+        alarm(0);
+        assert_int_equal(rc, -1);
+        snprintf(want, sizeof(want),
+                 "%s: cannot read the configuration: not a regular file (a FIFO)", path);
+        assert_string_equal(err, want);
+}
+
+/* A config.ini is a few dozen lines: a huge file is refused before it is read. */
+static void
+test_file_too_large(void **state)
+{
+        static char text[65537];
+        struct config cfg;
+        char path[128], err[512], want[256];
+
+        memset(text, '\n', sizeof(text));
+        fixture_path(*state, "config.ini", path, sizeof(path));
+        write_file(path, text, sizeof(text) - 1);
+        if (config_load(path, &cfg, err, sizeof(err)) != 0)
+                fail_msg("65536 bytes: %s", err);
+        write_file(path, text, sizeof(text));
+        assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want),
+                 "%s: cannot read the configuration: 65537 bytes, more than the 65536 a "
+                 "config.ini may have",
+                 path);
+        assert_string_equal(err, want);
+}
+
+static void
+test_directory_is_refused(void **state)
+{
+        struct fixture *f = *state;
+        struct config cfg;
+        char err[512], want[256];
+
+        assert_int_equal(config_load(f->dir, &cfg, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want),
+                 "%s: cannot read the configuration: not a regular file (a directory)", f->dir);
+        assert_string_equal(err, want);
+}
+
+/* config_load_lines() tells where each key was set: 0 for a default. */
+static void
+test_lines_of_the_keys(void **state)
+{
+        struct config cfg;
+        unsigned lines[32];
+        char path[128], err[512];
+
+        fixture_path(*state, "config.ini", path, sizeof(path));
+        write_text(path, "; top\n[log]\nlevel = warn\n\n[server]\nworkers = 2\n");
+        memset(lines, 0xff, sizeof(lines));
+        if (config_load_lines(path, &cfg, lines, err, sizeof(err)) != 0)
+                fail_msg("%s", err);
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                const char *name = config_key(i)->name;
+                unsigned want = strcmp(name, "level") == 0     ? 3
+                                : strcmp(name, "workers") == 0 ? 6
+                                                               : 0;
+                if (lines[i] != want)
+                        fail_msg("%s: line %u, expected %u", name, lines[i], want);
+        }
+        /* On failure every line is 0, like the defaults cfg is left with. */
+        write_text(path, "[server]\nworkers = 2\nworkers = 3\n");
+        assert_int_equal(config_load_lines(path, &cfg, lines, err, sizeof(err)), -1);
+        for (size_t i = 0; i < config_nkeys(); i++)
+                assert_int_equal(lines[i], 0);
+}
+
+/* One rejected input: the message must be exactly "<path>" followed by want (":LINE: ..."). */
 struct bad_case {
         const char *ini;
         const char *want;
@@ -496,26 +632,26 @@ test_rejected(void **state)
 
         int rc = load_text(f, c->ini, &cfg, path, sizeof(path), err, sizeof(err));
         assert_int_equal(rc, -1);
-        snprintf(want, sizeof(want), "%s: %s", path, c->want);
+        snprintf(want, sizeof(want), "%s%s", path, c->want);
         assert_string_equal(err, want);
         assert_null(strchr(err, '\n'));
 }
 
 static struct bad_case unknown_key = {
     "[server]\nworkerz = 4\n",
-    "[server] workerz: unknown key; expected one of: socket, socket_mode, workers",
+    ":2: [server] workerz = \"4\": unknown key; expected one of: socket, socket_mode, workers",
 };
 static struct bad_case unknown_key_in_other_section = {
     "[counter]\npath = /data/visits\ninterval = 5\n",
-    "[counter] interval: unknown key; expected one of: path, sync, sync_interval_ms",
+    ":3: [counter] interval = \"5\": unknown key; expected one of: path, sync, sync_interval_ms",
 };
 static struct bad_case unknown_section = {
     "[server]\nworkers = 4\n[database]\nhost = db\n",
-    "[database]: unknown section; expected one of: server, clock, counter, log",
+    ":3: [database]: unknown section; expected one of: server, clock, counter, log",
 };
 static struct bad_case unknown_empty_section = {
     "[extra]\n",
-    "[extra]: unknown section; expected one of: server, clock, counter, log",
+    ":1: [extra]: unknown section; expected one of: server, clock, counter, log",
 };
 /*
  * iniparser files a key met before any section under the section "", which
@@ -524,124 +660,280 @@ static struct bad_case unknown_empty_section = {
  */
 static struct bad_case key_before_section = {
     "workers = 8\n[server]\n",
-    "workers = \"8\": a key appears before any [section]; expected sections: server, clock, "
+    ":1: workers = \"8\": a key before any [section]; expected sections: server, clock, "
     "counter, log",
 };
 static struct bad_case workers_not_a_number = {
     "[server]\nworkers = many\n",
-    "[server] workers = \"many\": expected an integer from 1 to 256",
+    ":2: [server] workers = \"many\": expected an integer from 1 to 256",
 };
 static struct bad_case workers_zero = {
     "[server]\nworkers = 0\n",
-    "[server] workers = \"0\": expected an integer from 1 to 256",
+    ":2: [server] workers = \"0\": expected an integer from 1 to 256",
 };
 static struct bad_case workers_257 = {
     "[server]\nworkers = 257\n",
-    "[server] workers = \"257\": expected an integer from 1 to 256",
+    ":2: [server] workers = \"257\": expected an integer from 1 to 256",
 };
 static struct bad_case workers_trailing_text = {
     "[server]\nworkers = 4x\n",
-    "[server] workers = \"4x\": expected an integer from 1 to 256",
+    ":2: [server] workers = \"4x\": expected an integer from 1 to 256",
 };
 static struct bad_case workers_empty = {
     "[server]\nworkers =\n",
-    "[server] workers = \"\": expected an integer from 1 to 256",
+    ":2: [server] workers = \"\": expected an integer from 1 to 256",
 };
 static struct bad_case workers_overflow = {
     "[server]\nworkers = 99999999999999999999\n",
-    "[server] workers = \"99999999999999999999\": expected an integer from 1 to 256",
+    ":2: [server] workers = \"99999999999999999999\": expected an integer from 1 to 256",
 };
 static struct bad_case sync_interval_zero = {
     "[counter]\nsync_interval_ms = 0\n",
-    "[counter] sync_interval_ms = \"0\": expected an integer from 1 to 60000",
+    ":2: [counter] sync_interval_ms = \"0\": expected an integer from 1 to 60000",
 };
 static struct bad_case sync_interval_too_long = {
     "[counter]\nsync_interval_ms = 60001\n",
-    "[counter] sync_interval_ms = \"60001\": expected an integer from 1 to 60000",
+    ":2: [counter] sync_interval_ms = \"60001\": expected an integer from 1 to 60000",
 };
 static struct bad_case sync_sometimes = {
     "[counter]\nsync = sometimes\n",
-    "[counter] sync = \"sometimes\": expected one of: always, interval, never",
+    ":2: [counter] sync = \"sometimes\": expected one of: always, interval, never",
 };
 static struct bad_case level_loud = {
     "[log]\nlevel = loud\n",
-    "[log] level = \"loud\": expected one of: debug, info, warn, error",
+    ":2: [log] level = \"loud\": expected one of: debug, info, warn, error",
 };
 /* A tab inside a value is shown escaped: the message stays one printable line. */
 static struct bad_case level_with_tab = {
     "[log]\nlevel = lo\tud\n",
-    "[log] level = \"lo\\x09ud\": expected one of: debug, info, warn, error",
+    ":2: [log] level = \"lo\\x09ud\": a control character (\\x09) in the value",
 };
 static struct bad_case socket_mode_for_others = {
     "[server]\nsocket_mode = 0666\n",
-    "[server] socket_mode = \"0666\": mode 0666 lets every local user talk to the responder; "
+    ":2: [server] socket_mode = \"0666\": mode 0666 lets every local user talk to the responder; "
     "use 0660 or 0600 (no bits for others)",
 };
 static struct bad_case socket_mode_others_execute = {
     "[server]\nsocket_mode = 0661\n",
-    "[server] socket_mode = \"0661\": mode 0661 lets every local user talk to the responder; "
+    ":2: [server] socket_mode = \"0661\": mode 0661 lets every local user talk to the responder; "
     "use 0660 or 0600 (no bits for others)",
 };
 static struct bad_case socket_mode_not_octal = {
     "[server]\nsocket_mode = 0680\n",
-    "[server] socket_mode = \"0680\": expected an octal file mode such as 0660",
+    ":2: [server] socket_mode = \"0680\": expected an octal file mode such as 0660",
 };
 static struct bad_case socket_mode_symbolic = {
     "[server]\nsocket_mode = rw-rw----\n",
-    "[server] socket_mode = \"rw-rw----\": expected an octal file mode such as 0660",
+    ":2: [server] socket_mode = \"rw-rw----\": expected an octal file mode such as 0660",
 };
 static struct bad_case socket_mode_too_long = {
     "[server]\nsocket_mode = 00660\n",
-    "[server] socket_mode = \"00660\": expected an octal file mode such as 0660",
+    ":2: [server] socket_mode = \"00660\": expected an octal file mode such as 0660",
 };
 static struct bad_case socket_mode_owner_read_only = {
     "[server]\nsocket_mode = 0460\n",
-    "[server] socket_mode = \"0460\": mode 0460: the owner needs read and write (0600 at least)",
+    ":2: [server] socket_mode = \"0460\": mode 0460: the owner needs read and write (0600 at "
+    "least)",
 };
 static struct bad_case socket_mode_group_only = {
     "[server]\nsocket_mode = 0060\n",
-    "[server] socket_mode = \"0060\": mode 0060: the owner needs read and write (0600 at least)",
+    ":2: [server] socket_mode = \"0060\": mode 0060: the owner needs read and write (0600 at "
+    "least)",
 };
 static struct bad_case socket_too_long = {
     "[server]\nsocket = /run/" A100 "aaa\n",
-    "[server] socket = \"/run/" A100 "aaa\": socket path too long: 108 bytes, a unix socket path "
+    ":2: [server] socket = \"/run/" A100
+    "aaa\": socket path too long: 108 bytes, a unix socket path "
     "holds at most 107",
 };
 static struct bad_case socket_is_a_directory = {
     "[server]\nsocket = /run/moscow-time/\n",
-    "[server] socket = \"/run/moscow-time/\": expected the path of the unix socket file, such as "
+    ":2: [server] socket = \"/run/moscow-time/\": expected the path of the unix socket file, such "
+    "as "
     "/run/moscow-time/sock/fcgi.sock",
 };
 static struct bad_case zone_traversal = {
     "[clock]\ntimezone = ../../etc/passwd\n",
-    "[clock] timezone = \"../../etc/passwd\": expected a time zone name such as Europe/Moscow",
+    ":2: [clock] timezone = \"../../etc/passwd\": expected a time zone name such as Europe/Moscow",
 };
 static struct bad_case zone_inner_traversal = {
     "[clock]\ntimezone = Europe/../../etc/passwd\n",
-    "[clock] timezone = \"Europe/../../etc/passwd\": expected a time zone name such as "
+    ":2: [clock] timezone = \"Europe/../../etc/passwd\": expected a time zone name such as "
     "Europe/Moscow",
 };
 static struct bad_case zone_absolute = {
     "[clock]\ntimezone = /etc/localtime\n",
-    "[clock] timezone = \"/etc/localtime\": expected a time zone name such as Europe/Moscow",
+    ":2: [clock] timezone = \"/etc/localtime\": expected a time zone name such as Europe/Moscow",
 };
 static struct bad_case format_unknown_conversion = {
     "[clock]\nformat = %Y %Q\n",
-    "[clock] format = \"%Y %Q\": unknown strftime conversion at \"%Q\"; expected a format such as "
+    ":2: [clock] format = \"%Y %Q\": unknown strftime conversion \"%Q\" (glibc would print it as "
+    "is); expected a format such as "
     "%Y-%m-%d %H:%M:%S %Z",
 };
 static struct bad_case format_trailing_percent = {
     "[clock]\nformat = %H:%\n",
-    "[clock] format = \"%H:%\": unknown strftime conversion at \"%\"; expected a format such as "
+    ":2: [clock] format = \"%H:%\": unknown strftime conversion \"%\" (glibc would print it as "
+    "is); expected a format such as "
     "%Y-%m-%d %H:%M:%S %Z",
 };
 static struct bad_case format_empty = {
     "[clock]\nformat =\n",
-    "[clock] format = \"\": the format yields no text (or more than 127 bytes)",
+    ":2: [clock] format = \"\": the format yields no text (or more than 127 bytes)",
 };
 static struct bad_case counter_path_directory = {
     "[counter]\npath = /data/\n",
-    "[counter] path = \"/data/\": expected the path of a file, such as /data/visits",
+    ":2: [counter] path = \"/data/\": expected the path of a file, such as /data/visits",
+};
+
+/*
+ * Item 10 of issue 8: what iniparser would silently read as something else
+ * is refused, naming the line. A comment is a line of its own: iniparser
+ * cuts an unquoted value at ';' or '#'.
+ */
+#define COMMENT_HINT "; quote the value to keep it whole, or put the comment on a line of its own"
+static struct bad_case comment_semicolon_in_value = {
+    "[counter]\npath = /data/vis;its\n",
+    ":2: [counter] path = \"/data/vis;its\": a ';' inside a value starts a comment for iniparser, "
+    "which would read \"/data/vis\"" COMMENT_HINT,
+};
+static struct bad_case comment_hash_in_value = {
+    "[counter]\npath = /data/vis#its\n",
+    ":2: [counter] path = \"/data/vis#its\": a '#' inside a value starts a comment for iniparser, "
+    "which would read \"/data/vis\"" COMMENT_HINT,
+};
+static struct bad_case comment_after_value = {
+    "[server]\nworkers = 16 ; more cores\n",
+    ":2: [server] workers = \"16 ; more cores\": a ';' inside a value starts a comment for "
+    "iniparser, which would read \"16\"" COMMENT_HINT,
+};
+static struct bad_case comment_as_whole_value = {
+    "[clock]\nformat = # none\n",
+    ":2: [clock] format = \"# none\": a '#' inside a value starts a comment for iniparser, which "
+    "would read \"\"" COMMENT_HINT,
+};
+#define QUOTE_HINT                                                                                 \
+        "; a quoted value ends with its closing quote and holds no other quote of its kind"
+static struct bad_case text_after_closing_quote = {
+    "[clock]\nformat = \"%H\" %M\n",
+    ":2: [clock] format = \"\\x22%H\\x22 %M\": iniparser would read \"%H\"" QUOTE_HINT,
+};
+static struct bad_case comment_after_closing_quote = {
+    "[clock]\nformat = \"%H\" ; hours\n",
+    ":2: [clock] format = \"\\x22%H\\x22 ; hours\": iniparser would read \"%H\"" QUOTE_HINT,
+};
+static struct bad_case no_closing_quote = {
+    "[clock]\nformat = \"%H:%M\n",
+    ":2: [clock] format = \"\\x22%H:%M\": iniparser would read \"%H:%M\"" QUOTE_HINT,
+};
+static struct bad_case quote_inside_quotes = {
+    "[counter]\npath = '/data/it's'\n",
+    ":2: [counter] path = \"'/data/it's'\": iniparser would read \"/data/it\"" QUOTE_HINT,
+};
+static struct bad_case duplicate_key = {
+    "[server]\nworkers = 4\nworkers = 8\n",
+    ":3: [server] workers = \"8\": set again (first at line 2); keep one of them",
+};
+static struct bad_case duplicate_key_other_case = {
+    "[server]\nworkers = 4\nsocket_mode = 0600\nWORKERS = 8\n",
+    ":4: [server] workers = \"8\": set again (first at line 2); keep one of them",
+};
+static struct bad_case duplicate_section = {
+    "[server]\nworkers = 4\n[clock]\n[Server]\nsocket_mode = 0600\n",
+    ":4: [server]: the section appears again (first at line 1); keep its keys under one [server]",
+};
+static struct bad_case duplicate_key_across_sections = {
+    "[server]\nworkers = 4\n[clock]\n[server]\nworkers = 8\n",
+    ":4: [server]: the section appears again (first at line 1); keep its keys under one [server]",
+};
+/*
+ * Control characters, DEL, C1 controls and bytes that are not UTF-8 are
+ * escaped; UTF-8 is not. Names are shown as iniparser keeps them: lowercased.
+ */
+static struct bad_case escape_in_section = {
+    "[ser\x1b[2Jver]\n",
+    ":1: [ser\\x1b[2jver]: unknown section; expected one of: server, clock, counter, log",
+};
+static struct bad_case control_in_key = {
+    "[server]\nwork\x01\x7f"
+    "ers = 4\n",
+    ":2: [server] work\\x01\\x7fers = \"4\": unknown key; expected one of: socket, socket_mode, "
+    "workers",
+};
+static struct bad_case c1_and_bad_utf8_in_key = {
+    "[server]\nw\xc2\x9b\xff\xc3x = 4\n",
+    ":2: [server] w\\xc2\\x9b\\xff\\xc3x = \"4\": unknown key; expected one of: socket, "
+    "socket_mode, workers",
+};
+static struct bad_case utf8_in_section = {
+    "[s\xc3\xa9rver]\n",
+    ":1: [s\xc3\xa9rver]: unknown section; expected one of: server, clock, counter, log",
+};
+static struct bad_case byte_order_mark = {
+    "\xef\xbb\xbf[server]\nworkers = 4\n",
+    ":1: the file starts with a UTF-8 byte order mark, which iniparser does not skip; save it "
+    "as UTF-8 without one",
+};
+/* iniparser joins a line that ends in a backslash with the next: here it would eat a key. */
+static struct bad_case backslash_at_end_of_comment = {
+    "[server]\n; the old value was C:\\\nworkers = 4\n",
+    ":2: the line ends with a backslash, which makes iniparser join the next line to it; remove "
+    "the backslash (or quote the value that ends in one)",
+};
+static struct bad_case backslash_at_end_of_value = {
+    "[server]\nsocket = /run/x\\\nworkers = 4\n",
+    ":2: the line ends with a backslash, which makes iniparser join the next line to it; remove "
+    "the backslash (or quote the value that ends in one)",
+};
+/* iniparser ignores a one-character line at the end of a file without a newline. */
+static struct bad_case stray_character_at_end = {
+    "[server]\nworkers = 4\nx",
+    ":3: syntax error: \"x\" is not a [section], a key = value or a comment (; or #)",
+};
+static struct bad_case empty_section_name = {
+    "[server]\n[]\nworkers = 4\n",
+    ":2: []: unknown section; expected one of: server, clock, counter, log",
+};
+static struct bad_case carriage_return_in_value = {
+    "[counter]\npath = /data/a\rb\n",
+    ":2: [counter] path = \"/data/a\\x0db\": a control character (\\x0d) in the value",
+};
+static struct bad_case format_plus = {
+    "[clock]\nformat = %H %+\n",
+    ":2: [clock] format = \"%H %+\": unknown strftime conversion \"%+\" (glibc would print it as "
+    "is); expected a format such as %Y-%m-%d %H:%M:%S %Z",
+};
+static struct bad_case format_O_with_x = {
+    "[clock]\nformat = %Ox\n",
+    ":2: [clock] format = \"%Ox\": unknown strftime conversion \"%Ox\" (glibc would print it as "
+    "is); expected a format such as %Y-%m-%d %H:%M:%S %Z",
+};
+static struct bad_case format_E_with_d = {
+    "[clock]\nformat = %Y-%m-%_10Ed\n",
+    ":2: [clock] format = \"%Y-%m-%_10Ed\": unknown strftime conversion \"%_10Ed\" (glibc would "
+    "print it as is); expected a format such as %Y-%m-%d %H:%M:%S %Z",
+};
+/*
+ * 30 x %Z is 90 bytes in Moscow (MSK), where the unit tests run, but 150 in
+ * Kathmandu (+0545), more than the 127 the page keeps: checked in the
+ * configured zone, wherever it is written.
+ */
+#define Z10 "%Z%Z%Z%Z%Z%Z%Z%Z%Z%Z"
+static struct bad_case format_too_long_in_the_zone = {
+    "[clock]\ntimezone = Asia/Kathmandu\nformat = " Z10 Z10 Z10 "\n",
+    ":3: [clock] format = \"" Z10 Z10 Z10 "\": the format yields no text (or more than 127 bytes) "
+    "in Asia/Kathmandu (as \"+0545\")",
+};
+static struct bad_case format_too_long_in_the_zone_set_after = {
+    "[clock]\nformat = " Z10 Z10 Z10 "\ntimezone = Asia/Kathmandu\n",
+    ":2: [clock] format = \"" Z10 Z10 Z10 "\": the format yields no text (or more than 127 bytes) "
+    "in Asia/Kathmandu (as \"+0545\")",
+};
+/* The longest month name counts too: 13 x %B fits in December, not in September. */
+static struct bad_case format_too_long_in_september = {
+    "[clock]\nformat = %B %B %B %B %B %B %B %B %B %B %B %B %B\n",
+    ":2: [clock] format = \"%B %B %B %B %B %B %B %B %B %B %B %B %B\": the "
+    "format yields no text (or more than 127 bytes)",
 };
 
 /* The message names the zone file that is missing, wherever TZDIR points. */
@@ -654,8 +946,8 @@ test_unknown_zone(void **state)
         int rc = load_text(*state, "[clock]\ntimezone = Mars/Olympus\n", &cfg, path, sizeof(path),
                            err, sizeof(err));
         assert_int_equal(rc, -1);
-        snprintf(want, sizeof(want), "%s: [clock] timezone = \"Mars/Olympus\": unknown time zone (",
-                 path);
+        snprintf(want, sizeof(want),
+                 "%s:2: [clock] timezone = \"Mars/Olympus\": unknown time zone (", path);
         assert_memory_equal(err, want, strlen(want));
         assert_contains(err, "/Mars/Olympus: No such file or directory); expected a name such as "
                              "Europe/Moscow");
@@ -671,7 +963,7 @@ test_zone_directory(void **state)
         int rc = load_text(*state, "[clock]\ntimezone = Europe\n", &cfg, path, sizeof(path), err,
                            sizeof(err));
         assert_int_equal(rc, -1);
-        snprintf(want, sizeof(want), "%s: [clock] timezone = \"Europe\": unknown time zone (",
+        snprintf(want, sizeof(want), "%s:2: [clock] timezone = \"Europe\": unknown time zone (",
                  path);
         assert_memory_equal(err, want, strlen(want));
         assert_contains(err, "/Europe is not a tz database file)");
@@ -700,11 +992,10 @@ test_syntax_error(void **state)
         int rc = load_text(*state, "[server]\nworkers = 4\nthis is not ini\n", &cfg, path,
                            sizeof(path), err, sizeof(err));
         assert_int_equal(rc, -1);
-        /* iniparser's own text names the line; its newlines are escaped to keep one line. */
         snprintf(want, sizeof(want),
-                 "%s: not a valid ini file: iniparser: syntax error in %s (3):\\x0a-> this is not "
-                 "ini\\x0a",
-                 path, path);
+                 "%s:3: syntax error: \"this is not ini\" is not a [section], a key = value or a "
+                 "comment (; or #)",
+                 path);
         assert_string_equal(err, want);
 }
 
@@ -717,9 +1008,11 @@ test_unclosed_section_is_a_syntax_error(void **state)
         int rc =
             load_text(*state, "[server\nworkers = 4\n", &cfg, path, sizeof(path), err, sizeof(err));
         assert_int_equal(rc, -1);
-        snprintf(want, sizeof(want), "%s: not a valid ini file: ", path);
-        assert_memory_equal(err, want, strlen(want));
-        assert_contains(err, "(1):\\x0a-> [server\\x0a");
+        snprintf(want, sizeof(want),
+                 "%s:1: syntax error: \"[server\" is not a [section], a key = value or a comment "
+                 "(; or #)",
+                 path);
+        assert_string_equal(err, want);
 }
 
 /* A failed load must not leave iniparser's error callback pointing at config.c's buffer. */
@@ -751,7 +1044,7 @@ config_tests(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_defaults_are_the_documented_values),
             cmocka_unit_test(test_example_loads_as_defaults),
-            cmocka_unit_test(test_example_lists_exactly_the_table),
+            TEST(test_example_documents_exactly_the_table),
             cmocka_unit_test(test_key_table_order_and_end),
             cmocka_unit_test(test_live_keys),
             TEST(test_values_as_the_responder_uses_them),
@@ -766,7 +1059,6 @@ config_tests(void)
             TEST(test_lower_bounds_are_accepted),
             TEST(test_socket_path_of_107_bytes_is_accepted),
             TEST(test_names_are_case_insensitive_values_are_not),
-            TEST(test_quotes_and_inline_comments),
             CASE("unknown_key", unknown_key),
             CASE("unknown_key_in_other_section", unknown_key_in_other_section),
             CASE("unknown_section", unknown_section),
@@ -799,6 +1091,42 @@ config_tests(void)
             CASE("format_trailing_percent", format_trailing_percent),
             CASE("format_empty", format_empty),
             CASE("counter_path_of_a_directory", counter_path_directory),
+            CASE("comment_semicolon_in_value", comment_semicolon_in_value),
+            CASE("comment_hash_in_value", comment_hash_in_value),
+            CASE("comment_after_value", comment_after_value),
+            CASE("comment_as_whole_value", comment_as_whole_value),
+            CASE("text_after_closing_quote", text_after_closing_quote),
+            CASE("comment_after_closing_quote", comment_after_closing_quote),
+            CASE("no_closing_quote", no_closing_quote),
+            CASE("quote_inside_quotes", quote_inside_quotes),
+            CASE("duplicate_key", duplicate_key),
+            CASE("duplicate_key_other_case", duplicate_key_other_case),
+            CASE("duplicate_section", duplicate_section),
+            CASE("duplicate_key_across_sections", duplicate_key_across_sections),
+            CASE("escape_in_section", escape_in_section),
+            CASE("control_in_key", control_in_key),
+            CASE("c1_and_bad_utf8_in_key", c1_and_bad_utf8_in_key),
+            CASE("utf8_in_section", utf8_in_section),
+            CASE("byte_order_mark", byte_order_mark),
+            CASE("backslash_at_end_of_comment", backslash_at_end_of_comment),
+            CASE("backslash_at_end_of_value", backslash_at_end_of_value),
+            CASE("stray_character_at_end", stray_character_at_end),
+            CASE("empty_section_name", empty_section_name),
+            CASE("carriage_return_in_value", carriage_return_in_value),
+            CASE("format_plus", format_plus),
+            CASE("format_O_with_x", format_O_with_x),
+            CASE("format_E_with_d", format_E_with_d),
+            CASE("format_too_long_in_the_zone", format_too_long_in_the_zone),
+            CASE("format_too_long_in_the_zone_set_after", format_too_long_in_the_zone_set_after),
+            CASE("format_too_long_in_september", format_too_long_in_september),
+            TEST(test_quoted_values_keep_comment_characters),
+            TEST(test_crlf_line_ends),
+            TEST(test_nul_byte),
+            TEST(test_longest_line),
+            TEST(test_fifo_is_refused_without_waiting),
+            TEST(test_directory_is_refused),
+            TEST(test_file_too_large),
+            TEST(test_lines_of_the_keys),
             TEST(test_unknown_zone),
             TEST(test_zone_directory),
             TEST(test_missing_file),
