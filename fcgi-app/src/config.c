@@ -713,7 +713,12 @@ ini_error_cb(const char *fmt, ...)
         return 0;
 }
 
-/* iniparser opens files by name: give it the open descriptor's, so it reads the same file. */
+/*
+ * iniparser opens files by name: give it the open descriptor's, so that it
+ * reads the very file scanned even if the path is swapped meanwhile (a
+ * ConfigMap update). Without /proc it gets the path, and compare() refuses
+ * whatever then differs.
+ */
 static dictionary *
 ini_load(struct doc *d, int fd, const struct stat *st)
 {

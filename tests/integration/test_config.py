@@ -242,3 +242,12 @@ def test_the_readme_lists_the_table_keys_and_defaults(tmp_path):
     # The check bites: a changed default and a dropped row are both seen.
     assert readme_problems(readme.replace("| `16` |", "| `8` |"), table)
     assert readme_problems(re.sub(r"^\| `\[log\] level`.*\n", "", readme, flags=re.M), table)
+
+
+def test_print_config_reports_a_failed_write():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([BINARY, "--print-config", EXAMPLE_CONFIG], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+    assert r.returncode == 71
+    assert r.stderr == "moscow-time: writing the configuration: No space left on device\n"
