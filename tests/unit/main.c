@@ -24,5 +24,6 @@ main(void)
         failed |= routes_tests() != 0;
         failed |= metrics_tests() != 0;
         failed |= cluster_tests() != 0;
+        failed |= fcgi_record_tests() != 0;
         return failed;
 }
