@@ -13,6 +13,23 @@
  * no thread, so no keep-alive pool size or thread count can stall the
  * service.
  *
+ * A thread never waits on a peer either. Before libfcgi reads a byte, the
+ * thread peeks at everything queued on the connection (one recv(MSG_PEEK))
+ * and fcgi_scan() checks that it is one complete request of the shape nginx
+ * sends (fcgi_record.h). Only then does libfcgi parse it, from the socket
+ * buffer, on a non-blocking descriptor: its reads cannot wait, and a write
+ * the peer does not take fails at once. A request still arriving moves to
+ * the pending thread, which watches such connections in an edge-triggered
+ * epoll set of its own (a level-triggered or one-shot re-arm would report
+ * the bytes already queued again and again), hands a connection back once
+ * its request is complete, and closes it when its request is not complete
+ * REQUEST_DEADLINE_MS after its first byte, or when more than PENDING_MAX
+ * wait (the oldest first). Anything nginx does not send is closed at once:
+ * libfcgi 2.4.2 leaks 48 bytes for each management record of an unknown
+ * type, and its close path shuts the socket down and reads for as long as
+ * the peer keeps sending (OS_Close), so libfcgi never closes a connection
+ * itself here but with a plain close() (FCGX_Request.detached).
+ *
  * Threads: with sync=always, [server] workers of them. Every visit then
  * waits for an fsync without using a CPU, and the more visits wait, the more
  * share one fsync. Otherwise a request never waits on anything but the CPU,
@@ -37,11 +54,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fcgi_record.h"
 #include "log.h"
 
-#define ACCEPT_BATCH   64
-#define IO_TIMEOUT_SEC 5           /* a peer that stalls mid-request loses its connection */
-#define STDIN_MAX      (64 * 1024) /* nginx caps bodies far below this */
+#define ACCEPT_BATCH        64
+#define PENDING_BATCH       64
+#define REQUEST_DEADLINE_MS 2000 /* first byte to last; nginx writes a request at once */
+#define PENDING_MAX         256  /* incomplete requests; each holds < FCGI_REQUEST_MAX */
+#define REFUSAL_LOG_MS      10000
+
+/* One connection from nginx (or from anything else that can reach the socket). */
+struct conn {
+        int fd;
+        int listed;        /* the pending thread has it in its deadline list */
+        int64_t deadline;  /* pending: CLOCK_MONOTONIC ms by which the request must be whole */
+        struct conn *prev; /* s->conns: every open connection, so that stopping frees all */
+        struct conn *next;
+        struct conn *older; /* the pending thread's list, oldest first */
+        struct conn *newer;
+};
 
 struct worker {
         struct server *s;
@@ -49,7 +80,27 @@ struct worker {
         FCGX_Request req;
         struct clock_text clock;
         struct response resp;
+        unsigned char peek[FCGI_REQUEST_MAX + 1]; /* one more: "too long" is seen as such */
 };
+
+/* The connections whose request is still arriving; only the pending thread touches it. */
+struct pending {
+        pthread_t thread;
+        int running;
+        struct conn *oldest;
+        struct conn *newest;
+        int count;
+        unsigned char peek[FCGI_REQUEST_MAX + 1];
+};
+
+static int64_t
+now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota. */
 static int
@@ -164,11 +215,72 @@ bind_socket(struct server *s, const struct config *cfg, char *err, size_t errlen
 }
 
 static int
-watch(struct server *s, int op, int fd, uint32_t events)
+watch(int epoll_fd, int op, struct conn *c, uint32_t events)
 {
-        struct epoll_event ev = {.events = events, .data.fd = fd};
+        struct epoll_event ev = {.events = events, .data.ptr = c};
 
-        return epoll_ctl(s->epoll_fd, op, fd, &ev);
+        return epoll_ctl(epoll_fd, op, c->fd, &ev);
+}
+
+static struct conn *
+conn_new(struct server *s, int fd)
+{
+        struct conn *c = calloc(1, sizeof(*c));
+
+        if (c == NULL)
+                return NULL;
+        c->fd = fd;
+        pthread_mutex_lock(&s->conns_mu);
+        c->next = s->conns;
+        if (s->conns != NULL)
+                s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conns_mu);
+        return c;
+}
+
+/* Forgets c; closes its descriptor unless libfcgi already did. */
+static void
+conn_free(struct server *s, struct conn *c, int close_fd)
+{
+        pthread_mutex_lock(&s->conns_mu);
+        if (c->prev != NULL)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next != NULL)
+                c->next->prev = c->prev;
+        pthread_mutex_unlock(&s->conns_mu);
+        if (close_fd)
+                close(c->fd);
+        free(c);
+}
+
+/* Waits for the next request on c (level-triggered: bytes already queued wake a worker). */
+static void
+rearm(struct server *s, struct conn *c)
+{
+        if (atomic_load(&s->stopping) ||
+            watch(s->epoll_fd, EPOLL_CTL_MOD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0)
+                conn_free(s, c, 1);
+}
+
+/*
+ * Closes a connection that broke the protocol or took too long. One line at
+ * most every REFUSAL_LOG_MS: a hostile peer must not fill the log.
+ */
+static void
+refuse(struct server *s, struct conn *c, const char *why)
+{
+        unsigned long long n = atomic_fetch_add(&s->refused, 1) + 1;
+        long long now = now_ms(), last = atomic_load(&s->refused_logged);
+
+        if (now - last >= REFUSAL_LOG_MS &&
+            atomic_compare_exchange_strong(&s->refused_logged, &last, now))
+                log_warn("closed a FastCGI connection: %s (%llu so far; logged at most every "
+                         "%d s)",
+                         why, n, REFUSAL_LOG_MS / 1000);
+        conn_free(s, c, 1);
 }
 
 enum server_status
@@ -176,7 +288,9 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
 {
         memset(s, 0, sizeof(*s));
         s->cfg = cfg;
-        s->listen_fd = s->epoll_fd = s->wake_fd = -1;
+        s->listen_fd = s->epoll_fd = s->pending_fd = s->wake_fd = -1;
+        pthread_mutex_init(&s->conns_mu, NULL);
+        atomic_store(&s->refused_logged, now_ms() - REFUSAL_LOG_MS);
         enum server_status st = clear_stale(cfg->socket_path, err, errlen);
         if (st != SERVER_OK)
                 return st;
@@ -189,10 +303,20 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
         if (st != SERVER_OK)
                 return st;
         s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        s->pending_fd = epoll_create1(EPOLL_CLOEXEC);
         s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (s->epoll_fd < 0 || s->wake_fd < 0 ||
-            watch(s, EPOLL_CTL_ADD, s->listen_fd, EPOLLIN | EPOLLONESHOT) != 0 ||
-            watch(s, EPOLL_CTL_ADD, s->wake_fd, EPOLLIN) != 0) {
+        s->listener = calloc(1, sizeof(*s->listener));
+        s->waker = calloc(1, sizeof(*s->waker));
+        if (s->listener == NULL || s->waker == NULL) {
+                snprintf(err, errlen, "allocating the server: %s", strerror(errno));
+                return SERVER_OSERR;
+        }
+        s->listener->fd = s->listen_fd;
+        s->waker->fd = s->wake_fd;
+        if (s->epoll_fd < 0 || s->pending_fd < 0 || s->wake_fd < 0 ||
+            watch(s->epoll_fd, EPOLL_CTL_ADD, s->listener, EPOLLIN | EPOLLONESHOT) != 0 ||
+            watch(s->epoll_fd, EPOLL_CTL_ADD, s->waker, EPOLLIN) != 0 ||
+            watch(s->pending_fd, EPOLL_CTL_ADD, s->waker, EPOLLIN) != 0) {
                 snprintf(err, errlen, "epoll set-up: %s", strerror(errno));
                 return SERVER_OSERR;
         }
@@ -202,13 +326,16 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
 static void
 add_connection(struct server *s, int fd)
 {
-        struct timeval tv = {.tv_sec = IO_TIMEOUT_SEC};
+        struct conn *c = conn_new(s, fd);
 
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-            watch(s, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0) {
+        if (c == NULL) {
                 log_error("new connection: %s", strerror(errno));
                 close(fd);
+                return;
+        }
+        if (watch(s->epoll_fd, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0) {
+                log_error("new connection: epoll: %s", strerror(errno));
+                conn_free(s, c, 1);
         }
 }
 
@@ -216,7 +343,8 @@ static void
 accept_batch(struct server *s)
 {
         for (int i = 0; i < ACCEPT_BATCH; i++) {
-                int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                /* Non-blocking: libfcgi's reads and writes on it must never wait on the peer. */
+                int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd >= 0) {
                         add_connection(s, fd);
                         continue;
@@ -233,7 +361,7 @@ accept_batch(struct server *s)
                 }
                 break;
         }
-        if (watch(s, EPOLL_CTL_MOD, s->listen_fd, EPOLLIN | EPOLLONESHOT) != 0)
+        if (watch(s->epoll_fd, EPOLL_CTL_MOD, s->listener, EPOLLIN | EPOLLONESHOT) != 0)
                 log_error("re-arming %s: %s", s->cfg->socket_path, strerror(errno));
 }
 
@@ -256,34 +384,40 @@ read_request(FCGX_Request *req, struct request *r)
 }
 
 /*
- * Reads the request body to its end. Besides politeness this consumes the
- * closing empty FCGI_STDIN record, which would otherwise be taken for the
- * start of the next request on a kept-alive connection.
+ * Reads the request body to its end (fcgi_scan() bounded it). Besides
+ * politeness this consumes the closing empty FCGI_STDIN record, which would
+ * otherwise be taken for the start of the next request on a kept-alive
+ * connection.
  */
 static void
 drain_stdin(FCGX_Stream *in)
 {
         char buf[1024];
-        size_t total = 0;
         int n;
 
-        while (total < STDIN_MAX && (n = FCGX_GetStr(buf, sizeof(buf), in)) > 0)
-                total += (size_t)n;
+        do
+                n = FCGX_GetStr(buf, sizeof(buf), in);
+        while (n > 0);
 }
 
+/* c holds one whole request (fcgi_scan()): libfcgi parses it without waiting. */
 static void
-serve(struct worker *w, int fd)
+serve(struct worker *w, struct conn *c)
 {
         struct server *s = w->s;
         FCGX_Request *req = &w->req;
         struct request r;
 
-        req->ipcFd = fd;
+        req->ipcFd = c->fd;
         /* FCGX_Accept_r() first "finishes" the previous request; this keeps it from closing fd. */
         req->keepConnection = 1;
+        /* Should libfcgi close fd, a plain close(): no shutdown and drain (see the top). */
+        req->detached = 1;
         if (FCGX_Accept_r(req) != 0) {
-                /* nginx closed the connection, or broke the protocol: libfcgi closed fd. */
+                /* libfcgi refused what fcgi_scan() let through, and closed fd. */
+                log_error("libfcgi refused a request fcgi_scan() accepted");
                 req->ipcFd = -1;
+                conn_free(s, c, 0);
                 return;
         }
         read_request(req, &r);
@@ -293,26 +427,178 @@ serve(struct worker *w, int fd)
         if (w->resp.send_body)
                 FCGX_PutStr(w->resp.body, (int)w->resp.body_len, req->out);
         FCGX_Finish_r(req);
-        if (req->ipcFd < 0)
-                return; /* nginx did not ask to keep the connection: libfcgi closed it */
-        if (atomic_load(&s->stopping) ||
-            watch(s, EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0)
-                close(fd);
+        if (req->ipcFd < 0) {
+                /* nginx did not ask to keep it, or did not take the answer: libfcgi closed it. */
+                conn_free(s, c, 0);
+                return;
+        }
         req->ipcFd = -1;
+        rearm(s, c);
 }
 
-/*
- * nginx closed a pooled connection and sent nothing before: close it here
- * rather than through libfcgi, which would read, shut down, poll and read
- * again first. Under a small pool nginx does this for most requests.
- */
-static int
-hung_up(const struct epoll_event *ev)
+/* A connection whose request is still arriving goes to the pending thread. */
+static void
+wait_for_rest(struct server *s, struct conn *c)
 {
-        char c;
+        c->deadline = now_ms() + REQUEST_DEADLINE_MS;
+        /*
+         * Bytes are queued, so the pending thread gets an event for c at once
+         * and takes it over from there; this thread must not touch c again.
+         */
+        if (watch(s->pending_fd, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLRDHUP | EPOLLET) != 0) {
+                log_error("waiting for the rest of a request: epoll: %s", strerror(errno));
+                conn_free(s, c, 1);
+        }
+}
 
-        return (ev->events & (EPOLLRDHUP | EPOLLHUP)) &&
-               recv(ev->data.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+/* An event on c from the epoll set: what is queued decides. */
+static void
+handle(struct worker *w, struct conn *c)
+{
+        struct server *s = w->s;
+        char why[192];
+
+        ssize_t n = recv(c->fd, w->peek, sizeof(w->peek), MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                rearm(s, c);
+                return;
+        }
+        if (n <= 0) {
+                /*
+                 * nginx closed a pooled connection (under a small pool, after
+                 * most requests), or the peer reset it: closed here, never
+                 * through libfcgi.
+                 */
+                conn_free(s, c, 1);
+                return;
+        }
+        switch (fcgi_scan(w->peek, (size_t)n, why, sizeof(why))) {
+        case FCGI_SCAN_COMPLETE: serve(w, c); break;
+        case FCGI_SCAN_PARTIAL: wait_for_rest(s, c); break;
+        case FCGI_SCAN_INVALID: refuse(s, c, why); break;
+        }
+}
+
+static void
+pending_unlink(struct pending *p, struct conn *c)
+{
+        if (c->older != NULL)
+                c->older->newer = c->newer;
+        else
+                p->oldest = c->newer;
+        if (c->newer != NULL)
+                c->newer->older = c->older;
+        else
+                p->newest = c->older;
+        c->older = c->newer = NULL;
+        c->listed = 0;
+        p->count--;
+}
+
+static void
+pending_append(struct pending *p, struct conn *c)
+{
+        c->older = p->newest;
+        c->newer = NULL;
+        if (p->newest != NULL)
+                p->newest->newer = c;
+        else
+                p->oldest = c;
+        p->newest = c;
+        c->listed = 1;
+        p->count++;
+}
+
+/* c's request is whole: back to the workers' set, where its queued bytes wake one. */
+static void
+pending_release(struct server *s, struct conn *c)
+{
+        pending_unlink(s->pending, c);
+        if (epoll_ctl(s->pending_fd, EPOLL_CTL_DEL, c->fd, NULL) != 0) {
+                log_error("releasing a pending request: epoll: %s", strerror(errno));
+                conn_free(s, c, 1);
+                return;
+        }
+        rearm(s, c); /* from here on a worker may own c */
+}
+
+/* New bytes (or a hang-up) on a connection whose request was incomplete. */
+static void
+pending_event(struct server *s, struct conn *c, uint32_t events)
+{
+        struct pending *p = s->pending;
+        char why[192];
+
+        if (!c->listed)
+                pending_append(p, c);
+        ssize_t n = recv(c->fd, p->peek, sizeof(p->peek), MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        enum fcgi_scan scan =
+            n > 0 ? fcgi_scan(p->peek, (size_t)n, why, sizeof(why)) : FCGI_SCAN_INVALID;
+        if (scan == FCGI_SCAN_COMPLETE) {
+                pending_release(s, c);
+                return;
+        }
+        if (scan == FCGI_SCAN_PARTIAL && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                return;
+        pending_unlink(p, c);
+        if (scan == FCGI_SCAN_INVALID && n > 0)
+                refuse(s, c, why);
+        else
+                refuse(s, c, "the peer hung up in the middle of a request");
+}
+
+/* Closes what waited too long, and the oldest beyond PENDING_MAX. */
+static void
+pending_expire(struct server *s)
+{
+        struct pending *p = s->pending;
+        int64_t now = now_ms();
+        char why[128];
+
+        while (p->oldest != NULL && (p->count > PENDING_MAX || p->oldest->deadline <= now)) {
+                struct conn *c = p->oldest;
+                if (p->count > PENDING_MAX)
+                        snprintf(why, sizeof(why), "the oldest of more than %d incomplete requests",
+                                 PENDING_MAX);
+                else
+                        snprintf(why, sizeof(why), "no whole request %d ms after its first byte",
+                                 REQUEST_DEADLINE_MS);
+                pending_unlink(p, c);
+                refuse(s, c, why);
+        }
+}
+
+static void *
+pending_main(void *arg)
+{
+        struct server *s = arg;
+        struct pending *p = s->pending;
+        struct epoll_event ev[PENDING_BATCH];
+
+        for (;;) {
+                int timeout = -1;
+                if (p->oldest != NULL) {
+                        int64_t left = p->oldest->deadline - now_ms();
+                        timeout = left < 0 ? 0 : (int)left;
+                }
+                int n = epoll_wait(s->pending_fd, ev, PENDING_BATCH, timeout);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("epoll_wait (pending requests): %s", strerror(errno));
+                        return NULL;
+                }
+                for (int i = 0; i < n; i++) {
+                        if (ev[i].data.ptr == s->waker)
+                                return NULL; /* stopping: server_stop() closes what is left */
+                }
+                /* Each connection appears at most once per batch; expiry frees only after it. */
+                for (int i = 0; i < n; i++)
+                        pending_event(s, ev[i].data.ptr, ev[i].events);
+                pending_expire(s);
+        }
 }
 
 static void *
@@ -334,14 +620,13 @@ worker_main(void *arg)
                 }
                 int served = 0;
                 for (int i = 0; i < n; i++) {
-                        if (ev[i].data.fd == s->wake_fd)
+                        struct conn *c = ev[i].data.ptr;
+                        if (c == s->waker)
                                 continue;
-                        if (ev[i].data.fd == s->listen_fd)
+                        if (c == s->listener)
                                 accept_batch(s);
-                        else if (hung_up(&ev[i]))
-                                close(ev[i].data.fd);
                         else
-                                serve(w, ev[i].data.fd);
+                                handle(w, c);
                         served = 1;
                 }
                 if (stopping && !served)
@@ -354,16 +639,22 @@ int
 server_start(struct server *s, const struct app *app, char *err, size_t errlen)
 {
         s->app = app;
-        /*
-         * libfcgi drains a connection it closes for up to 2 s; nginx closes its
-         * end at once, so anything longer only pins a thread on a broken peer.
-         */
-        setenv("LIBFCGI_OS_CLOSE_POLL_TIMEOUT", "200", 0);
         int rc = FCGX_Init();
         if (rc != 0) {
                 snprintf(err, errlen, "FCGX_Init failed (%d)", rc);
                 return -1;
         }
+        s->pending = calloc(1, sizeof(*s->pending));
+        if (s->pending == NULL) {
+                snprintf(err, errlen, "allocating the pending set: %s", strerror(errno));
+                return -1;
+        }
+        rc = pthread_create(&s->pending->thread, NULL, pending_main, s);
+        if (rc != 0) {
+                snprintf(err, errlen, "starting the pending thread: %s", strerror(rc));
+                return -1;
+        }
+        s->pending->running = 1;
         s->nthreads = s->cfg->workers;
         if (s->cfg->sync != SYNC_ALWAYS && usable_cpus() < s->nthreads)
                 s->nthreads = usable_cpus();
@@ -379,7 +670,6 @@ server_start(struct server *s, const struct app *app, char *err, size_t errlen)
                 rc = pthread_create(&w->thread, NULL, worker_main, w);
                 if (rc != 0) {
                         snprintf(err, errlen, "starting worker %d: %s", i, strerror(rc));
-                        server_stop(s);
                         return -1;
                 }
                 s->nworkers++;
@@ -412,14 +702,26 @@ server_stop(struct server *s)
                 log_error("waking workers: %s", strerror(errno));
         for (int i = 0; i < s->nworkers; i++)
                 pthread_join(s->workers[i].thread, NULL);
+        if (s->pending != NULL && s->pending->running)
+                pthread_join(s->pending->thread, NULL);
+        /* No thread is left: close every connection, idle, pending or handed back. */
+        while (s->conns != NULL)
+                conn_free(s, s->conns, 1);
         free(s->workers);
+        free(s->pending);
+        free(s->listener);
+        free(s->waker);
         s->workers = NULL;
+        s->pending = NULL;
+        s->listener = s->waker = NULL;
         s->nworkers = 0;
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
         if (s->epoll_fd >= 0)
                 close(s->epoll_fd);
+        if (s->pending_fd >= 0)
+                close(s->pending_fd);
         if (s->wake_fd >= 0)
                 close(s->wake_fd);
-        s->listen_fd = s->epoll_fd = s->wake_fd = -1;
+        s->listen_fd = s->epoll_fd = s->pending_fd = s->wake_fd = -1;
 }
