@@ -37,6 +37,16 @@ $(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g -Ifcgi-app/src $(LDFLAGS) -o $@ \
 		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
 
+# libFuzzer harness of the server's reading of FastCGI records (tests/fuzz/fastcgi/):
+# it includes server.c to run its static handlers. (clang, unlike gcc, flags the
+# vsnprintf wrappers that carry a format attribute: -Wno-format-nonliteral.)
+FUZZ_CC   ?= clang-14
+FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(BUILD)/fuzz-fastcgi: tests/fuzz/fastcgi/fuzz_fastcgi.c $(LIB_SRC) $(HDR)
+	@mkdir -p $(BUILD)
+	$(FUZZ_CC) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -g -O1 -I/usr/include/iniparser -Ifcgi-app/src -o $@ \
+		$< $(filter-out fcgi-app/src/server.c,$(LIB_SRC)) $(LIBS)
+
 deps:
 	scripts/install-deps.sh run
 

@@ -1,0 +1,230 @@
+/*
+ * libFuzzer harness: the responder's reading of FastCGI records, end to end.
+ *
+ * The input is what a peer writes to the responder's socket, in two parts
+ * (the first two bytes say where it splits). Each part goes into one end of
+ * a socketpair; the other end is a connection of a real struct server, and
+ * this single thread runs the server's own event handling on it: handle()
+ * as a worker does (peek, fcgi_scan(), libfcgi's FCGX_Accept_r, routes,
+ * FCGX_Finish_r), pending_event() as the pending thread does for a request
+ * still arriving. server.c is included rather than linked so that its static
+ * functions are the ones run; libfcgi is the system's (Debian's 2.4.2).
+ *
+ * Checked beyond the sanitizers (any failure aborts):
+ *  - fcgi_scan(): a prefix of a complete request is partial, a complete
+ *    request with one byte more is invalid;
+ *  - whatever the server writes back is whole FastCGI responses: STDOUT
+ *    records, then END_REQUEST with FCGI_REQUEST_COMPLETE, for the request
+ *    id asked, one per complete request sent;
+ *  - libfcgi never waits and never refuses what fcgi_scan() accepted (it
+ *    would log "libfcgi refused"), and leaves no byte of a request unread.
+ *
+ *   make build/fuzz-fastcgi && build/fuzz-fastcgi tests/fuzz/fastcgi/corpus
+ */
+#include "../../../fcgi-app/src/server.c"
+
+#include <signal.h>
+#include <sys/ioctl.h>
+
+#include "counter.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fuzzer's one server, set up once: its epoll sets, a counter in a temporary folder. */
+static struct server server;
+static struct config config;
+static struct counter counter;
+static struct app app;
+static struct worker worker;
+
+static void
+die(const char *what)
+{
+        fprintf(stderr, "fuzz-fastcgi: %s: %s\n", what, strerror(errno));
+        abort();
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+        char dir[] = "/tmp/fuzz-fastcgi-XXXXXX", err[512];
+
+        (void)argc;
+        (void)argv;
+        signal(SIGPIPE, SIG_IGN);
+        log_set_level(LOG_LEVEL_ERROR);
+        if (mkdtemp(dir) == NULL || clock_init("Europe/Moscow") != 0)
+                die("set-up");
+        config_defaults(&config);
+        snprintf(config.counter_path, sizeof(config.counter_path), "%s/visits", dir);
+        snprintf(config.socket_path, sizeof(config.socket_path), "%s/sock", dir);
+        config.sync = SYNC_NEVER;
+        if (counter_open(&counter, &config, err, sizeof(err)) != COUNTER_OK) {
+                fprintf(stderr, "fuzz-fastcgi: %s\n", err);
+                abort();
+        }
+        app.cfg = &config;
+        app.counter = &counter;
+        memset(&server, 0, sizeof(server));
+        server.cfg = &config;
+        server.app = &app;
+        server.listen_fd = server.wake_fd = -1;
+        pthread_mutex_init(&server.conns_mu, NULL);
+        server.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        server.pending_fd = epoll_create1(EPOLL_CLOEXEC);
+        server.pending = calloc(1, sizeof(*server.pending));
+        if (server.epoll_fd < 0 || server.pending_fd < 0 || server.pending == NULL ||
+            FCGX_Init() != 0)
+                die("server set-up");
+        worker.s = &server;
+        FCGX_InitRequest(&worker.req, -1, 0);
+        return 0;
+}
+
+/* Runs the server's handlers until neither epoll set has anything to say. */
+static void
+run_events(void)
+{
+        struct epoll_event ev[PENDING_BATCH];
+        int busy = 1;
+
+        while (busy) {
+                busy = 0;
+                int n = epoll_wait(server.epoll_fd, ev, 1, 0);
+                if (n < 0)
+                        die("epoll_wait");
+                if (n == 1) {
+                        handle(&worker, ev[0].data.ptr);
+                        busy = 1;
+                }
+                n = epoll_wait(server.pending_fd, ev, PENDING_BATCH, 0);
+                if (n < 0)
+                        die("epoll_wait (pending)");
+                for (int i = 0; i < n; i++)
+                        pending_event(&server, ev[i].data.ptr, ev[i].events);
+                busy |= n > 0;
+        }
+}
+
+/* The scanner's own promises on whole requests. */
+static void
+check_scan(const uint8_t *data, size_t size)
+{
+        static unsigned char more[FCGI_REQUEST_MAX + 1];
+        char why[256];
+
+        if (fcgi_scan(data, size, why, sizeof(why)) != FCGI_SCAN_COMPLETE)
+                return;
+        if (fcgi_scan(data, size - 1, why, sizeof(why)) != FCGI_SCAN_PARTIAL ||
+            fcgi_scan(data, size / 2, why, sizeof(why)) != FCGI_SCAN_PARTIAL)
+                abort();
+        if (size < sizeof(more)) {
+                memcpy(more, data, size);
+                more[size] = data[size / 2];
+                if (fcgi_scan(more, size + 1, why, sizeof(why)) != FCGI_SCAN_INVALID)
+                        abort();
+        }
+}
+
+static enum fcgi_scan
+scan(const uint8_t *data, size_t size)
+{
+        char why[256];
+
+        return fcgi_scan(data, size, why, sizeof(why));
+}
+
+static unsigned
+request_id(const uint8_t *data)
+{
+        return (unsigned)data[2] << 8 | data[3];
+}
+
+/*
+ * Reads what the server wrote back: nothing, or one whole response to
+ * request id (STDOUT records, then END_REQUEST, FCGI_REQUEST_COMPLETE).
+ * Returns whether there was one.
+ */
+static int
+read_response(int fd, unsigned id)
+{
+        static unsigned char buf[1 << 16];
+        size_t len = 0, off = 0;
+        ssize_t n;
+
+        while ((n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT)) > 0)
+                len += (size_t)n;
+        while (off < len) {
+                if (len - off < 8 || buf[off] != 1 || request_id(buf + off) != id)
+                        abort();
+                size_t content = (size_t)buf[off + 4] << 8 | buf[off + 5];
+                size_t end = off + 8 + content + buf[off + 6];
+                if (end > len)
+                        abort();
+                if (buf[off + 1] == 3) { /* FCGI_END_REQUEST */
+                        if (content != 8 || buf[off + 8 + 4] != 0 || end != len)
+                                abort();
+                        return 1;
+                }
+                if (buf[off + 1] != 6) /* FCGI_STDOUT */
+                        abort();
+                off = end;
+        }
+        if (len != 0)
+                abort(); /* STDOUT without its END_REQUEST */
+        return 0;
+}
+
+static void
+send_part(int fd, const uint8_t *data, size_t size)
+{
+        if (size > 0 && write(fd, data, size) < 0 && errno != EPIPE && errno != ECONNRESET)
+                die("write");
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        int sv[2];
+
+        if (size < 3 || size > FCGI_REQUEST_MAX + 64)
+                return 0;
+        size_t split = ((size_t)data[0] << 8 | data[1]) % (size - 1); /* 0 to all of it */
+        const uint8_t *first = data + 2, *second = first + split;
+        size -= 2;
+        check_scan(first, size);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+                die("socketpair");
+        struct conn *c = conn_new(&server, sv[1]);
+        if (c == NULL ||
+            watch(server.epoll_fd, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0)
+                die("adding the connection");
+
+        /* First part: answered exactly when it is one whole request. */
+        send_part(sv[0], first, split);
+        run_events();
+        enum fcgi_scan st = scan(first, split);
+        if (read_response(sv[0], st == FCGI_SCAN_COMPLETE ? request_id(first) : 0) !=
+            (st == FCGI_SCAN_COMPLETE))
+                abort();
+        int keep = st == FCGI_SCAN_COMPLETE && (first[8 + 2] & 1);
+        int queued = 0;
+        if (keep && (server.conns != c || ioctl(sv[1], FIONREAD, &queued) != 0 || queued != 0))
+                abort(); /* kept, and libfcgi read the request to its last byte */
+
+        /* Second part: a request of its own on a kept connection, or the rest of the first. */
+        send_part(sv[0], second, size - split);
+        run_events();
+        int answer = keep ? scan(second, size - split) == FCGI_SCAN_COMPLETE
+                          : st == FCGI_SCAN_PARTIAL && scan(first, size) == FCGI_SCAN_COMPLETE;
+        if (read_response(sv[0], !answer ? 0 : request_id(keep ? second : first)) != answer)
+                abort();
+
+        /* Once the peer hangs up, the server holds nothing of it. */
+        close(sv[0]);
+        run_events();
+        if (server.conns != NULL)
+                abort();
+        return 0;
+}
