@@ -21,6 +21,7 @@
 #include <iniparser.h>
 
 #include "clock.h"
+#include "cluster.h"
 
 enum key_type {
         KEY_PATH,   /* a file's path: not empty, not ending in '/' */
@@ -30,6 +31,8 @@ enum key_type {
         KEY_MODE,   /* an octal file mode of 3 or 4 digits */
         KEY_ZONE,   /* a zone of the system tz database */
         KEY_FORMAT, /* a strftime format */
+        KEY_NAME,   /* a pod name, or empty */
+        KEY_PEERS,  /* host:port, host:port; or empty */
 };
 
 static const char *const type_names[] = {
@@ -40,6 +43,8 @@ static const char *const type_names[] = {
     [KEY_MODE] = "octal mode",
     [KEY_ZONE] = "time zone",
     [KEY_FORMAT] = "strftime format",
+    [KEY_NAME] = "pod name",
+    [KEY_PEERS] = "host:port list",
 };
 
 struct key {
@@ -56,6 +61,7 @@ struct key {
 static const char *const sync_names[] = {"always", "interval", "never", NULL};
 /* In enum log_level's order; a unit test holds them to log_level_parse(). */
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const bool_names[] = {"false", "true", NULL};
 
 static int check_socket_mode(const struct config *cfg, char *why, size_t len);
 static int check_format(const struct config *cfg, char *why, size_t len);
@@ -98,6 +104,21 @@ static const struct key keys[] = {
      FIELD(sync_interval_ms), .min = 1, .max = 60000},
     {ROW("log", "level", KEY_ENUM, "info", LIVE, "least severe event written to stderr"),
      FIELD(log_level), .names = level_names},
+    {ROW("cluster", "name", KEY_NAME, "", RESTART,
+         "this pod's name in every answer and on the page; empty: the hostname"),
+     FIELD(cluster_name)},
+    {ROW("cluster", "peers", KEY_PEERS, "", LIVE,
+         "host:port of each pod's nginx, comma-separated; empty: a one-pod service"),
+     FIELD(cluster_peers)},
+    {ROW("cluster", "poll_interval_ms", KEY_INT, "1000", LIVE,
+         "milliseconds from one poll of the peers' counts to the next"),
+     FIELD(cluster_poll_interval_ms), .min = 100, .max = 600000},
+    {ROW("cluster", "timeout_ms", KEY_INT, "500", LIVE,
+         "milliseconds a peer has to answer a poll, connecting included"),
+     FIELD(cluster_timeout_ms), .min = 10, .max = 60000},
+    {ROW("metrics", "enabled", KEY_ENUM, "true", RESTART,
+         "Prometheus metrics on /metrics: true or false"),
+     FIELD(metrics_enabled), .names = bool_names},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -302,6 +323,30 @@ check_format(const struct config *cfg, char *why, size_t len)
 }
 
 static int
+parse_name(struct config *cfg, const struct key *k, const char *val, char *why, size_t len)
+{
+        if (*val != '\0' && cluster_name_check(val, why, len) != 0)
+                return -1;
+        return set_string(cfg, k, val, why, len);
+}
+
+static int
+parse_peers(struct config *cfg, const struct key *k, const char *val, char *why, size_t len)
+{
+        struct cluster_peer_list *list = malloc(sizeof(*list));
+
+        if (list == NULL) {
+                snprintf(why, len, "%s", strerror(errno));
+                return -1;
+        }
+        int rc = cluster_parse_peers(val, list, why, len);
+        free(list);
+        if (rc != 0)
+                return -1;
+        return set_string(cfg, k, val, why, len);
+}
+
+static int
 parse_value(struct config *cfg, const struct key *k, const char *val, char *why, size_t len)
 {
         switch (k->type) {
@@ -312,6 +357,8 @@ parse_value(struct config *cfg, const struct key *k, const char *val, char *why,
         case KEY_MODE: return parse_mode(cfg, k, val, why, len);
         case KEY_ZONE: return parse_zone(cfg, k, val, why, len);
         case KEY_FORMAT: return parse_format(cfg, k, val, why, len);
+        case KEY_NAME: return parse_name(cfg, k, val, why, len);
+        case KEY_PEERS: return parse_peers(cfg, k, val, why, len);
         }
         snprintf(why, len, "key of an unknown type");
         return -1;
@@ -914,4 +961,14 @@ int
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
         return config_load_lines(path, cfg, NULL, err, errlen);
+}
+
+void
+config_cluster_settings(const struct config *cfg, struct cluster_settings *out)
+{
+        memset(out, 0, sizeof(*out));
+        snprintf(out->name, sizeof(out->name), "%s", cfg->cluster_name);
+        snprintf(out->peers, sizeof(out->peers), "%s", cfg->cluster_peers);
+        out->poll_interval_ms = cfg->cluster_poll_interval_ms;
+        out->timeout_ms = cfg->cluster_timeout_ms;
 }

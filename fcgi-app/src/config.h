@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cluster.h"
 #include "log.h"
 
 #define CONFIG_SOCKET_MAX 108 /* sizeof(((struct sockaddr_un *)0)->sun_path) */
@@ -23,6 +24,11 @@ struct config {
         enum sync_mode sync;
         int sync_interval_ms;
         enum log_level log_level;
+        char cluster_name[CLUSTER_NAME_MAX];
+        char cluster_peers[CLUSTER_TEXT_MAX];
+        int cluster_poll_interval_ms;
+        int cluster_timeout_ms;
+        int metrics_enabled;
 };
 
 /* What a row of the key table tells the rest of the program. */
@@ -70,5 +76,8 @@ int config_differs(const struct config *a, const struct config *b, size_t i);
 int config_print(const struct config *cfg, FILE *out);
 
 const char *config_sync_name(enum sync_mode mode);
+
+/* The [cluster] keys as cluster.c takes them. */
+void config_cluster_settings(const struct config *cfg, struct cluster_settings *out);
 
 #endif

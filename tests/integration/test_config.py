@@ -53,6 +53,12 @@ BAD = [
      ["[counter] sync", '"sometimes"', "always, interval, never"]),
     ("bad log level", {("log", "level"): "loud"}, ANY_LINE,
      ["[log] level", "debug, info, warn, error"]),
+    ("peer without a port", {("cluster", "peers"): "a:8080, b"}, ANY_LINE,
+     ["[cluster] peers", '"a:8080, b"', '"b" is not host:port']),
+    ("pod name with a space", {("cluster", "name"): '"pod 1"'}, ANY_LINE,
+     ["[cluster] name", '"pod 1"', "expected a pod name"]),
+    ("metrics neither true nor false", {("metrics", "enabled"): "yes"}, ANY_LINE,
+     ["[metrics] enabled", "false, true"]),
     ("unknown time zone", {("clock", "timezone"): "Mars/Olympus"}, ANY_LINE,
      ["[clock] timezone", '"Mars/Olympus"', "unknown time zone"]),
     ("time zone path trick", {("clock", "timezone"): "../../../etc/passwd"}, ANY_LINE,
@@ -166,7 +172,12 @@ def test_print_config_shows_the_example_in_table_order():
                         "[counter] path = /data/visits\n"
                         "[counter] sync = interval\n"
                         "[counter] sync_interval_ms = 1000\n"
-                        "[log] level = info\n")
+                        "[log] level = info\n"
+                        "[cluster] name = \n"
+                        "[cluster] peers = \n"
+                        "[cluster] poll_interval_ms = 1000\n"
+                        "[cluster] timeout_ms = 500\n"
+                        "[metrics] enabled = true\n")
 
 
 def test_print_config_shows_values_as_the_responder_uses_them(tmp_path):

@@ -39,6 +39,11 @@ assert_config_equal(const struct config *a, const struct config *b)
         assert_int_equal(a->sync, b->sync);
         assert_int_equal(a->sync_interval_ms, b->sync_interval_ms);
         assert_int_equal(a->log_level, b->log_level);
+        assert_string_equal(a->cluster_name, b->cluster_name);
+        assert_string_equal(a->cluster_peers, b->cluster_peers);
+        assert_int_equal(a->cluster_poll_interval_ms, b->cluster_poll_interval_ms);
+        assert_int_equal(a->cluster_timeout_ms, b->cluster_timeout_ms);
+        assert_int_equal(a->metrics_enabled, b->metrics_enabled);
         /* Both start from a zeroed struct, so even the bytes past each string agree. */
         assert_memory_equal(a, b, sizeof(*a));
 }
@@ -60,6 +65,11 @@ test_defaults_are_the_documented_values(void **state)
         assert_int_equal(cfg.sync, SYNC_INTERVAL);
         assert_int_equal(cfg.sync_interval_ms, 1000);
         assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
+        assert_string_equal(cfg.cluster_name, "");
+        assert_string_equal(cfg.cluster_peers, "");
+        assert_int_equal(cfg.cluster_poll_interval_ms, 1000);
+        assert_int_equal(cfg.cluster_timeout_ms, 500);
+        assert_int_equal(cfg.metrics_enabled, 1);
 }
 
 static void
@@ -155,11 +165,13 @@ static void
 test_key_table_order_and_end(void **state)
 {
         static const char *const want[][2] = {
-            {"server", "socket"},  {"server", "socket_mode"},
-            {"server", "workers"}, {"clock", "timezone"},
-            {"clock", "format"},   {"counter", "path"},
-            {"counter", "sync"},   {"counter", "sync_interval_ms"},
-            {"log", "level"},
+            {"server", "socket"},      {"server", "socket_mode"},
+            {"server", "workers"},     {"clock", "timezone"},
+            {"clock", "format"},       {"counter", "path"},
+            {"counter", "sync"},       {"counter", "sync_interval_ms"},
+            {"log", "level"},          {"cluster", "name"},
+            {"cluster", "peers"},      {"cluster", "poll_interval_ms"},
+            {"cluster", "timeout_ms"}, {"metrics", "enabled"},
         };
         size_t n = sizeof(want) / sizeof(want[0]);
 
@@ -193,7 +205,8 @@ test_live_keys(void **state)
                         snprintf(live + strlen(live), sizeof(live) - strlen(live), "[%s] %s;",
                                  k->section, k->name);
         }
-        assert_string_equal(live, "[clock] format;[log] level;");
+        assert_string_equal(live, "[clock] format;[log] level;[cluster] peers;"
+                                  "[cluster] poll_interval_ms;[cluster] timeout_ms;");
 }
 
 /* config_value() prints what the responder uses: the parsed value, not the text of the file. */
@@ -203,14 +216,17 @@ test_values_as_the_responder_uses_them(void **state)
         struct config cfg;
         char path[128], err[512], val[64];
         static const char *const want[] = {
-            "/run/x.sock", "0600", "7", "Europe/Berlin", "%H:%M", "/var/v", "never", "5", "debug",
+            "/run/x.sock", "0600",  "7",     "Europe/Berlin", "%H:%M", "/var/v", "never",
+            "5",           "debug", "pod-1", "a:1, b:2",      "100",   "10",     "false",
         };
 
         int rc = load_text(*state,
                            "[server]\nsocket = /run/x.sock\nsocket_mode = 600\nworkers = 007\n"
                            "[clock]\ntimezone = Europe/Berlin\nformat = \"%H:%M\"\n"
                            "[counter]\npath = /var/v\nsync = never\nsync_interval_ms = +5\n"
-                           "[log]\nlevel = debug\n",
+                           "[log]\nlevel = debug\n"
+                           "[cluster]\nname = pod-1\npeers = a:1, b:2\npoll_interval_ms = 0100\n"
+                           "timeout_ms = 10\n[metrics]\nenabled = false\n",
                            &cfg, path, sizeof(path), err, sizeof(err));
         if (rc != 0)
                 fail_msg("%s", err);
@@ -301,7 +317,12 @@ test_print(void **state)
                                  "[counter] path = /data/visits\n"
                                  "[counter] sync = interval\n"
                                  "[counter] sync_interval_ms = 1000\n"
-                                 "[log] level = info\n");
+                                 "[log] level = info\n"
+                                 "[cluster] name = \n"
+                                 "[cluster] peers = \n"
+                                 "[cluster] poll_interval_ms = 1000\n"
+                                 "[cluster] timeout_ms = 500\n"
+                                 "[metrics] enabled = true\n");
 }
 
 static void
@@ -361,7 +382,14 @@ test_every_key_is_applied(void **state)
                            "sync = always\n"
                            "sync_interval_ms = 60000\n"
                            "[log]\n"
-                           "level = debug\n",
+                           "level = debug\n"
+                           "[cluster]\n"
+                           "name = moscow-time-2\n"
+                           "peers = moscow-time-0.h:8080,[::1]:8080\n"
+                           "poll_interval_ms = 600000\n"
+                           "timeout_ms = 60000\n"
+                           "[metrics]\n"
+                           "enabled = false\n",
                            &cfg, path, sizeof(path), err, sizeof(err));
         if (rc != 0)
                 fail_msg("%s", err);
@@ -374,6 +402,31 @@ test_every_key_is_applied(void **state)
         assert_int_equal(cfg.sync, SYNC_ALWAYS);
         assert_int_equal(cfg.sync_interval_ms, 60000);
         assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
+        assert_string_equal(cfg.cluster_name, "moscow-time-2");
+        assert_string_equal(cfg.cluster_peers, "moscow-time-0.h:8080,[::1]:8080");
+        assert_int_equal(cfg.cluster_poll_interval_ms, 600000);
+        assert_int_equal(cfg.cluster_timeout_ms, 60000);
+        assert_int_equal(cfg.metrics_enabled, 0);
+}
+
+/* The [cluster] keys reach cluster.c as they were written. */
+static void
+test_cluster_settings(void **state)
+{
+        struct config cfg;
+        struct cluster_settings cs;
+        char path[128], err[512];
+
+        int rc = load_text(*state, "[cluster]\nname = a\npeers = b:1\ntimeout_ms = 20\n", &cfg,
+                           path, sizeof(path), err, sizeof(err));
+        if (rc != 0)
+                fail_msg("%s", err);
+        memset(&cs, 0xa5, sizeof(cs));
+        config_cluster_settings(&cfg, &cs);
+        assert_string_equal(cs.name, "a");
+        assert_string_equal(cs.peers, "b:1");
+        assert_int_equal(cs.poll_interval_ms, 1000);
+        assert_int_equal(cs.timeout_ms, 20);
 }
 
 static void
@@ -647,11 +700,12 @@ static struct bad_case unknown_key_in_other_section = {
 };
 static struct bad_case unknown_section = {
     "[server]\nworkers = 4\n[database]\nhost = db\n",
-    ":3: [database]: unknown section; expected one of: server, clock, counter, log",
+    ":3: [database]: unknown section; expected one of: server, clock, counter, log, cluster, "
+    "metrics",
 };
 static struct bad_case unknown_empty_section = {
     "[extra]\n",
-    ":1: [extra]: unknown section; expected one of: server, clock, counter, log",
+    ":1: [extra]: unknown section; expected one of: server, clock, counter, log, cluster, metrics",
 };
 /*
  * iniparser files a key met before any section under the section "", which
@@ -661,7 +715,7 @@ static struct bad_case unknown_empty_section = {
 static struct bad_case key_before_section = {
     "workers = 8\n[server]\n",
     ":1: workers = \"8\": a key before any [section]; expected sections: server, clock, "
-    "counter, log",
+    "counter, log, cluster, metrics",
 };
 static struct bad_case workers_not_a_number = {
     "[server]\nworkers = many\n",
@@ -852,7 +906,8 @@ static struct bad_case duplicate_key_across_sections = {
  */
 static struct bad_case escape_in_section = {
     "[ser\x1b[2Jver]\n",
-    ":1: [ser\\x1b[2jver]: unknown section; expected one of: server, clock, counter, log",
+    ":1: [ser\\x1b[2jver]: unknown section; expected one of: server, clock, counter, log, cluster, "
+    "metrics",
 };
 static struct bad_case control_in_key = {
     "[server]\nwork\x01\x7f"
@@ -867,7 +922,8 @@ static struct bad_case c1_and_bad_utf8_in_key = {
 };
 static struct bad_case utf8_in_section = {
     "[s\xc3\xa9rver]\n",
-    ":1: [s\xc3\xa9rver]: unknown section; expected one of: server, clock, counter, log",
+    ":1: [s\xc3\xa9rver]: unknown section; expected one of: server, clock, counter, log, cluster, "
+    "metrics",
 };
 static struct bad_case byte_order_mark = {
     "\xef\xbb\xbf[server]\nworkers = 4\n",
@@ -892,7 +948,7 @@ static struct bad_case stray_character_at_end = {
 };
 static struct bad_case empty_section_name = {
     "[server]\n[]\nworkers = 4\n",
-    ":2: []: unknown section; expected one of: server, clock, counter, log",
+    ":2: []: unknown section; expected one of: server, clock, counter, log, cluster, metrics",
 };
 static struct bad_case carriage_return_in_value = {
     "[counter]\npath = /data/a\rb\n",
@@ -934,6 +990,41 @@ static struct bad_case format_too_long_in_september = {
     "[clock]\nformat = %B %B %B %B %B %B %B %B %B %B %B %B %B\n",
     ":2: [clock] format = \"%B %B %B %B %B %B %B %B %B %B %B %B %B\": the "
     "format yields no text (or more than 127 bytes)",
+};
+
+static struct bad_case cluster_name_with_space = {
+    "[cluster]\nname = \"pod 1\"\n",
+    ":2: [cluster] name = \"pod 1\": expected a pod name of letters, digits, '-', '.' and '_'",
+};
+static struct bad_case cluster_name_too_long = {
+    "[cluster]\nname = " A10 A10 A10 A10 A10 A10 "abcd\n",
+    ":2: [cluster] name = \"" A10 A10 A10 A10 A10 A10
+    "abcd\": expected a pod name of 1 to 63 characters",
+};
+static struct bad_case cluster_peer_without_port = {
+    "[cluster]\npeers = a:8080, b\n",
+    ":2: [cluster] peers = \"a:8080, b\": \"b\" is not host:port (a port from 1 to 65535)",
+};
+static struct bad_case cluster_peer_twice = {
+    "[cluster]\npeers = a:8080,a:8080\n",
+    ":2: [cluster] peers = \"a:8080,a:8080\": a:8080 is listed twice",
+};
+static struct bad_case cluster_peer_url = {
+    "[cluster]\npeers = http://a:8080/\n",
+    ":2: [cluster] peers = \"http://a:8080/\": \"http://a:8080/\" is not host:port (a port from 1 "
+    "to 65535)",
+};
+static struct bad_case cluster_poll_too_often = {
+    "[cluster]\npoll_interval_ms = 99\n",
+    ":2: [cluster] poll_interval_ms = \"99\": expected an integer from 100 to 600000",
+};
+static struct bad_case cluster_timeout_zero = {
+    "[cluster]\ntimeout_ms = 0\n",
+    ":2: [cluster] timeout_ms = \"0\": expected an integer from 10 to 60000",
+};
+static struct bad_case metrics_enabled_yes = {
+    "[metrics]\nenabled = yes\n",
+    ":2: [metrics] enabled = \"yes\": expected one of: false, true",
 };
 
 /* The message names the zone file that is missing, wherever TZDIR points. */
@@ -1056,6 +1147,7 @@ config_tests(void)
             TEST(test_empty_file_gives_defaults),
             TEST(test_comments_and_empty_sections_give_defaults),
             TEST(test_every_key_is_applied),
+            TEST(test_cluster_settings),
             TEST(test_lower_bounds_are_accepted),
             TEST(test_socket_path_of_107_bytes_is_accepted),
             TEST(test_names_are_case_insensitive_values_are_not),
@@ -1090,6 +1182,14 @@ config_tests(void)
             CASE("format_unknown_conversion", format_unknown_conversion),
             CASE("format_trailing_percent", format_trailing_percent),
             CASE("format_empty", format_empty),
+            CASE("cluster_name_with_space", cluster_name_with_space),
+            CASE("cluster_name_too_long", cluster_name_too_long),
+            CASE("cluster_peer_without_port", cluster_peer_without_port),
+            CASE("cluster_peer_twice", cluster_peer_twice),
+            CASE("cluster_peer_url", cluster_peer_url),
+            CASE("cluster_poll_interval_99", cluster_poll_too_often),
+            CASE("cluster_timeout_0", cluster_timeout_zero),
+            CASE("metrics_enabled_yes", metrics_enabled_yes),
             CASE("counter_path_of_a_directory", counter_path_directory),
             CASE("comment_semicolon_in_value", comment_semicolon_in_value),
             CASE("comment_hash_in_value", comment_hash_in_value),

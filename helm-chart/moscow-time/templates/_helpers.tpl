@@ -130,6 +130,8 @@ as integers.
 {{- range $key, $value := $keys }}
 {{- if kindIs "string" $value }}
 {{ $key }} = "{{ $value }}"
+{{- else if kindIs "bool" $value }}
+{{ $key }} = {{ $value }}
 {{- else }}
 {{ $key }} = {{ int64 $value }}
 {{- end }}
