@@ -232,51 +232,89 @@ addr_is_self(const char *addr, const char *self)
         return strncasecmp(addr, self, n) == 0 && (addr[n] == ':' || addr[n] == '.');
 }
 
-static void
-set_peers(struct cluster *c, const struct cluster_peer_list *list)
+/* The slot of a listed peer; by address, as a poll that was out during a reload reports. */
+static struct cluster_peer *
+find_peer(struct cluster *c, const char *addr)
 {
-        struct cluster_peer old[CLUSTER_PEERS_MAX];
-        size_t nold = c->npeers;
+        for (size_t i = 0; i < c->npeers; i++) {
+                if (c->peers[i].listed && strcasecmp(c->peers[i].addr, addr) == 0)
+                        return &c->peers[i];
+        }
+        return NULL;
+}
 
-        memcpy(old, c->peers, nold * sizeof(old[0]));
-        c->npeers = list->n;
+/*
+ * The new list into out: listed peers first (each keeping what is known of
+ * it), then the peers that left the list and had answered, whose counts stay
+ * in the total. Returns the number of slots, or -1 if they do not fit.
+ */
+static int
+merge_peers(const struct cluster *c, const struct cluster_peer_list *list, struct cluster_peer *out)
+{
+        size_t n = 0;
+
         for (size_t i = 0; i < list->n; i++) {
-                struct cluster_peer *p = &c->peers[i];
+                struct cluster_peer *p = &out[n++];
                 memset(p, 0, sizeof(*p));
                 snprintf(p->addr, sizeof(p->addr), "%s", list->addr[i]);
-                p->pod = -1;
                 p->self = addr_is_self(p->addr, c->self);
-                /* A peer that stays in the list keeps what is known of it. */
-                for (size_t j = 0; j < nold; j++) {
-                        if (strcasecmp(old[j].addr, p->addr) == 0)
-                                *p = old[j];
+                for (size_t j = 0; j < c->npeers; j++) {
+                        if (strcasecmp(c->peers[j].addr, p->addr) == 0)
+                                *p = c->peers[j];
                 }
+                p->listed = 1;
         }
+        for (size_t j = 0; j < c->npeers; j++) {
+                const struct cluster_peer *old = &c->peers[j];
+                int kept = 0;
+                for (size_t i = 0; i < list->n; i++)
+                        kept |= strcasecmp(old->addr, list->addr[i]) == 0;
+                if (kept || old->self || old->name[0] == '\0')
+                        continue;
+                if (n == CLUSTER_SLOTS_MAX)
+                        return -1;
+                out[n] = *old;
+                out[n++].listed = 0;
+        }
+        return (int)n;
 }
 
 static int
 apply_settings(struct cluster *c, const struct cluster_settings *s, char *err, size_t errlen)
 {
         struct cluster_peer_list *list = malloc(sizeof(*list));
+        struct cluster_peer *slots = malloc(CLUSTER_SLOTS_MAX * sizeof(*slots));
         char why[256];
+        int rc = -1;
 
-        if (list == NULL) {
+        if (list == NULL || slots == NULL) {
                 snprintf(err, errlen, "[cluster] peers: %s", strerror(errno));
-                return -1;
+                goto out;
         }
         if (cluster_parse_peers(s->peers, list, why, sizeof(why)) != 0) {
                 snprintf(err, errlen, "[cluster] peers: %s", why);
-                free(list);
-                return -1;
+                goto out;
         }
         pthread_mutex_lock(&c->mu);
-        set_peers(c, list);
-        c->poll_interval_ms = s->poll_interval_ms > 0 ? s->poll_interval_ms : 1000;
-        c->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : 500;
-        c->generation++;
+        int n = merge_peers(c, list, slots);
+        if (n >= 0) {
+                memcpy(c->peers, slots, (size_t)n * sizeof(*slots));
+                c->npeers = (size_t)n;
+                c->poll_interval_ms = s->poll_interval_ms > 0 ? s->poll_interval_ms : 1000;
+                c->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : 500;
+                c->generation++;
+                rc = 0;
+        }
         pthread_mutex_unlock(&c->mu);
+        if (rc != 0)
+                snprintf(err, errlen,
+                         "[cluster] peers: with the pods that left the list, more than %d would "
+                         "be known; restart the responder to forget those",
+                         CLUSTER_SLOTS_MAX);
+out:
+        free(slots);
         free(list);
-        return 0;
+        return rc;
 }
 
 int
@@ -302,9 +340,6 @@ cluster_init(struct cluster *c, const struct cluster_settings *s, cluster_count_
                          s->name[0] ? "" : " (the hostname)", why);
                 return -1;
         }
-        snprintf(c->pods[0].name, sizeof(c->pods[0].name), "%s", c->self);
-        c->pods[0].self = 1;
-        c->npods = 1;
         return apply_settings(c, s, err, errlen);
 }
 
@@ -318,30 +353,19 @@ cluster_configure(struct cluster *c, const struct cluster_settings *s, char *err
         return 0;
 }
 
-static int
-find_pod(struct cluster *c, const char *name)
-{
-        for (size_t i = 0; i < c->npods; i++) {
-                if (strcmp(c->pods[i].name, name) == 0)
-                        return (int)i;
-        }
-        if (c->npods == CLUSTER_PODS_MAX)
-                return -1;
-        struct cluster_pod *p = &c->pods[c->npods];
-        memset(p, 0, sizeof(*p));
-        snprintf(p->name, sizeof(p->name), "%s", name);
-        return (int)c->npods++;
-}
-
-/* By address: cluster_configure() may have reordered the list while a poll was out. */
-static struct cluster_peer *
-find_peer(struct cluster *c, const char *addr)
+/* Two addresses answering as one pod are both counted (the total must not go down): say so. */
+static void
+warn_name_clash(struct cluster *c, struct cluster_peer *p)
 {
         for (size_t i = 0; i < c->npeers; i++) {
-                if (strcasecmp(c->peers[i].addr, addr) == 0)
-                        return &c->peers[i];
+                const struct cluster_peer *q = &c->peers[i];
+                if (q == p || q->self || strcmp(q->name, p->name) != 0 || p->warned)
+                        continue;
+                log_warn("cluster: peers %s and %s both answer as pod %s; both are counted: list "
+                         "each pod once",
+                         q->addr, p->addr, p->name);
+                p->warned = 1;
         }
-        return NULL;
 }
 
 void
@@ -360,26 +384,27 @@ cluster_record(struct cluster *c, const char *addr, uint64_t visits, const char 
                 p->self = 1;
                 goto out;
         }
-        int i = find_pod(c, name);
-        if (i < 0) {
-                snprintf(p->error, sizeof(p->error), "more than %d pods seen", CLUSTER_PODS_MAX);
-                p->up = 0;
-                goto out;
+        if (strcmp(p->name, name) != 0) {
+                if (p->name[0])
+                        log_info("cluster: peer %s answers as pod %s, no longer %s; its largest "
+                                 "count is kept",
+                                 p->addr, name, p->name);
+                else
+                        log_info("cluster: peer %s answers as pod %s", p->addr, name);
+                snprintf(p->name, sizeof(p->name), "%s", name);
+                p->warned = 0;
+                warn_name_clash(c, p);
+        } else if (!p->up && p->polled_ns != 0) {
+                log_info("cluster: peer %s (%s) answers again", p->addr, name);
         }
-        struct cluster_pod *d = &c->pods[i];
-        if (visits < d->visits && d->reported >= d->visits)
+        if (visits < p->visits && p->reported >= p->visits)
                 log_warn("cluster: pod %s (%s) answered %" PRIu64 ", less than the %" PRIu64
                          " it answered before; the total keeps %" PRIu64,
-                         name, p->addr, visits, d->visits, d->visits);
-        if (visits > d->visits)
-                d->visits = visits;
-        d->reported = visits;
-        d->seen_ns = now_ns;
-        if (p->pod != i)
-                log_info("cluster: peer %s answers as pod %s", p->addr, name);
-        else if (!p->up)
-                log_info("cluster: peer %s answers again", p->addr);
-        p->pod = i;
+                         name, p->addr, visits, p->visits, p->visits);
+        if (visits > p->visits)
+                p->visits = visits;
+        p->reported = visits;
+        p->seen_ns = now_ns;
         p->up = 1;
         p->polled_ns = now_ns;
         p->error[0] = '\0';
@@ -411,34 +436,42 @@ stale_after_ns(const struct cluster *c)
         return 3 * (int64_t)ms * 1000000;
 }
 
-/* The first listed peer that answers as pod i, or NULL. */
-static const struct cluster_peer *
-peer_of(const struct cluster *c, int i)
+/* The entry's key: the pod's name, made unique with its address if another entry has it. */
+static void
+entry_name(const struct cluster_view *v, const struct cluster_peer *p, struct cluster_view_entry *e)
 {
-        for (size_t k = 0; k < c->npeers; k++) {
-                if (c->peers[k].pod == i && !c->peers[k].self)
-                        return &c->peers[k];
+        snprintf(e->name, sizeof(e->name), "%s", p->name[0] ? p->name : p->addr);
+        for (size_t i = 0; i + 1 < v->n; i++) {
+                if (strcmp(v->e[i].name, e->name) == 0) {
+                        snprintf(e->name, sizeof(e->name), "%s@%s", p->name, p->addr);
+                        return;
+                }
         }
-        return NULL;
 }
 
 static void
-view_pods(struct cluster *c, struct cluster_view *v, int64_t now_ns)
+view_peer(const struct cluster *c, const struct cluster_peer *p, struct cluster_view *v,
+          int64_t now_ns)
 {
-        for (size_t i = 1; i < c->npods; i++) {
-                const struct cluster_pod *d = &c->pods[i];
-                const struct cluster_peer *p = peer_of(c, (int)i);
-                struct cluster_view_entry *e = &v->e[v->n++];
-                snprintf(e->name, sizeof(e->name), "%s", d->name);
-                snprintf(e->peer, sizeof(e->peer), "%s", p ? p->addr : "");
-                snprintf(e->error, sizeof(e->error), "%s", p && !p->up ? p->error : "");
-                e->visits = d->visits;
-                e->reported = d->reported;
-                e->age_ns = now_ns - d->seen_ns;
-                e->state = p && e->age_ns <= stale_after_ns(c) ? CLUSTER_FRESH : CLUSTER_STALE;
-                v->total += d->visits;
-                v->partial |= e->state != CLUSTER_FRESH;
+        struct cluster_view_entry *e = &v->e[v->n++];
+
+        entry_name(v, p, e);
+        snprintf(e->peer, sizeof(e->peer), "%s", p->listed ? p->addr : "");
+        snprintf(e->error, sizeof(e->error), "%s", p->up ? "" : p->error);
+        e->visits = p->visits;
+        e->reported = p->reported;
+        if (p->name[0] == '\0') {
+                e->state = CLUSTER_UNREACHED;
+                e->age_ns = -1;
+                if (e->error[0] == '\0')
+                        snprintf(e->error, sizeof(e->error), "not polled yet");
+        } else {
+                e->age_ns = now_ns - p->seen_ns;
+                e->state =
+                    p->listed && e->age_ns <= stale_after_ns(c) ? CLUSTER_FRESH : CLUSTER_STALE;
         }
+        v->total += p->visits;
+        v->partial |= e->state != CLUSTER_FRESH;
 }
 
 void
@@ -451,27 +484,16 @@ cluster_view(struct cluster *c, struct cluster_view *v, int64_t now_ns)
         snprintf(v->self, sizeof(v->self), "%s", c->self);
         v->own = v->total = own;
         v->partial = 0;
-        v->n = 0;
-        struct cluster_view_entry *e = &v->e[v->n++];
+        v->n = 1;
+        struct cluster_view_entry *e = &v->e[0];
         snprintf(e->name, sizeof(e->name), "%s", c->self);
         e->peer[0] = e->error[0] = '\0';
         e->state = CLUSTER_SELF;
         e->visits = e->reported = own;
         e->age_ns = 0;
-        view_pods(c, v, now_ns);
         for (size_t k = 0; k < c->npeers; k++) {
-                const struct cluster_peer *p = &c->peers[k];
-                if (p->self || p->pod >= 0)
-                        continue;
-                e = &v->e[v->n++];
-                snprintf(e->name, sizeof(e->name), "%s", p->addr);
-                snprintf(e->peer, sizeof(e->peer), "%s", p->addr);
-                snprintf(e->error, sizeof(e->error), "%s",
-                         p->error[0] ? p->error : "not polled yet");
-                e->state = CLUSTER_UNREACHED;
-                e->visits = e->reported = 0;
-                e->age_ns = -1;
-                v->partial = 1;
+                if (!c->peers[k].self)
+                        view_peer(c, &c->peers[k], v, now_ns);
         }
         pthread_mutex_unlock(&c->mu);
 }
@@ -505,12 +527,12 @@ cluster_render_metrics(struct cluster *c, struct expo *e, int64_t now_ns)
         pthread_mutex_lock(&c->mu);
         size_t polled = 0;
         for (size_t k = 0; k < c->npeers; k++)
-                polled += !c->peers[k].self;
+                polled += c->peers[k].listed && !c->peers[k].self;
         if (polled > 0)
                 expo_family(e, "moscow_time_peer_up", "gauge",
                             "1 if the peer answered the last poll of its count, else 0.");
         for (size_t k = 0; k < c->npeers; k++) {
-                if (c->peers[k].self)
+                if (!c->peers[k].listed || c->peers[k].self)
                         continue;
                 const char *labels[] = {"peer", c->peers[k].addr, NULL};
                 expo_u64(e, "moscow_time_peer_up", labels, (uint64_t)c->peers[k].up);
@@ -627,9 +649,12 @@ sync_settings(struct cluster_poller *p)
                 p->generation = c->generation;
                 p->interval_ms = c->poll_interval_ms;
                 p->timeout_ms = c->timeout_ms;
-                list->n = c->npeers;
-                for (size_t i = 0; i < c->npeers; i++)
-                        snprintf(list->addr[i], sizeof(list->addr[i]), "%s", c->peers[i].addr);
+                list->n = 0;
+                for (size_t i = 0; i < c->npeers && list->n < CLUSTER_PEERS_MAX; i++) {
+                        if (c->peers[i].listed)
+                                snprintf(list->addr[list->n++], sizeof(list->addr[0]), "%s",
+                                         c->peers[i].addr);
+                }
         }
         pthread_mutex_unlock(&c->mu);
         if (changed) {

@@ -13,7 +13,6 @@
 #define CLUSTER_PEERS_MAX 64
 #define CLUSTER_TEXT_MAX  4096 /* [cluster] peers as written in config.ini */
 #define CLUSTER_ERROR_MAX 256
-#define CLUSTER_PODS_MAX  (CLUSTER_PEERS_MAX + 1)
 
 /* The [cluster] keys. */
 struct cluster_settings {
@@ -52,27 +51,32 @@ enum cluster_state {
 
 const char *cluster_state_name(enum cluster_state st);
 
-struct cluster_pod {
-        char name[CLUSTER_ADDR_MAX]; /* as it answered, or its address if it gave no name */
-        uint64_t visits;             /* the largest count it ever answered (merge by max) */
-        uint64_t reported;           /* what it answered last: less than visits after a reset */
-        int64_t seen_ns;             /* CLOCK_MONOTONIC of its last answer */
-        int self;
-};
-
+/*
+ * One listed peer address, or one that left the list. The address is the
+ * replica of the G-counter: in a StatefulSet it is the pod's stable DNS
+ * name, so a pod that comes back under another hostname (a container
+ * recreated) is still counted once.
+ */
 struct cluster_peer {
         char addr[CLUSTER_ADDR_MAX];
-        int self; /* this pod's own entry in the list: never polled */
-        int up;   /* the last poll was answered */
-        int pod;  /* index in pods of the pod that answers here; -1 before one did */
-        int64_t polled_ns;
+        char name[CLUSTER_ADDR_MAX];   /* the pod that answered here last; empty until one did */
+        int listed;                    /* in [cluster] peers; 0: left the list, its count is kept */
+        int self;                      /* this pod's own entry: never polled, never counted */
+        int up;                        /* the last poll was answered */
+        int warned;                    /* its name clash was logged */
+        uint64_t visits;               /* the largest count it answered (merge by max) */
+        uint64_t reported;             /* what it answered last: less than visits after a reset */
+        int64_t seen_ns;               /* CLOCK_MONOTONIC of its last answer */
+        int64_t polled_ns;             /* of its last poll, answered or not */
         char error[CLUSTER_ERROR_MAX]; /* why the last poll failed */
 };
 
+#define CLUSTER_SLOTS_MAX (2 * CLUSTER_PEERS_MAX)
+
 /* A consistent copy of the state, for one answer. */
 struct cluster_view_entry {
-        char name[CLUSTER_ADDR_MAX]; /* the pod, or the peer's address if it never answered */
-        char peer[CLUSTER_ADDR_MAX]; /* empty for this pod and for pods no longer listed */
+        char name[2 * CLUSTER_ADDR_MAX]; /* the pod; its address if it never answered */
+        char peer[CLUSTER_ADDR_MAX];     /* empty for this pod and for pods no longer listed */
         enum cluster_state state;
         uint64_t visits;
         uint64_t reported;
@@ -86,7 +90,7 @@ struct cluster_view {
         uint64_t own;
         int partial; /* some pod is stale or was never reached */
         size_t n;
-        struct cluster_view_entry e[CLUSTER_PODS_MAX + CLUSTER_PEERS_MAX];
+        struct cluster_view_entry e[CLUSTER_SLOTS_MAX + 1];
 };
 
 typedef uint64_t (*cluster_count_fn)(void *arg);
@@ -100,10 +104,8 @@ struct cluster {
         void *own_arg;
         int poll_interval_ms;
         int timeout_ms;
-        size_t npeers;
-        struct cluster_peer peers[CLUSTER_PEERS_MAX];
-        size_t npods;
-        struct cluster_pod pods[CLUSTER_PODS_MAX]; /* [0] is this pod */
+        size_t npeers; /* slots in use: the listed peers first, then those that left */
+        struct cluster_peer peers[CLUSTER_SLOTS_MAX];
         uint64_t generation; /* bumped by cluster_configure(): the poller rebuilds its list */
         struct cluster_poller *poller;
 };
@@ -118,7 +120,8 @@ int cluster_init(struct cluster *c, const struct cluster_settings *settings,
 /*
  * Applies new peers, poll interval and timeout while running (the name is
  * fixed at start). Counts already seen are kept: a pod that left the list
- * stays in the total with its last count.
+ * stays in the total with its last count (stale). Fails, changing nothing,
+ * on a bad list or when more than CLUSTER_SLOTS_MAX pods would be known.
  */
 int cluster_configure(struct cluster *c, const struct cluster_settings *settings, char *err,
                       size_t errlen);

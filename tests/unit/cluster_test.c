@@ -339,6 +339,32 @@ test_reconfigure_keeps_what_was_seen(void **state)
         entry(&f->v, "c:1"); /* the list in force is unchanged */
 }
 
+/*
+ * The address is the replica: a pod recreated under another hostname (same
+ * address, same volume) is counted once; two addresses answering one name
+ * are both counted, under distinct keys, so that the total never drops.
+ */
+static void
+test_a_pod_is_its_address(void **state)
+{
+        struct cluster_fixture *f = *state;
+        int64_t t0 = 1000 * MS;
+
+        start_with(f, "a:1,b:1");
+        cluster_record(&f->c, "a:1", 11, "old-hostname", t0);
+        cluster_record(&f->c, "a:1", 12, "new-hostname", t0 + MS);
+        cluster_view(&f->c, &f->v, t0 + MS);
+        assert_int_equal(f->v.total, 112);
+        assert_int_equal(f->v.n, 3);
+        assert_int_equal(entry(&f->v, "new-hostname")->visits, 12);
+
+        cluster_record(&f->c, "b:1", 5, "new-hostname", t0 + MS);
+        cluster_view(&f->c, &f->v, t0 + MS);
+        assert_int_equal(f->v.total, 117);
+        assert_int_equal(entry(&f->v, "new-hostname")->visits, 12);
+        assert_int_equal(entry(&f->v, "new-hostname@b:1")->visits, 5);
+}
+
 static void
 test_bad_names_are_refused(void **state)
 {
@@ -600,6 +626,8 @@ cluster_tests(void)
             cmocka_unit_test_setup_teardown(test_own_entry_is_recognised, cluster_setup,
                                             cluster_teardown),
             cmocka_unit_test_setup_teardown(test_reconfigure_keeps_what_was_seen, cluster_setup,
+                                            cluster_teardown),
+            cmocka_unit_test_setup_teardown(test_a_pod_is_its_address, cluster_setup,
                                             cluster_teardown),
             cmocka_unit_test_setup_teardown(test_bad_names_are_refused, cluster_setup,
                                             cluster_teardown),
