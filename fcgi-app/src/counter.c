@@ -100,10 +100,23 @@ set_text(struct counter *c, uint64_t v)
         c->text_len = (size_t)snprintf(c->text, sizeof(c->text), "%" PRIu64 "\n", v);
 }
 
+static int64_t
+realtime_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void
 note_failure(struct counter *c, const char *op, const char *what, char *why, size_t whylen)
 {
         snprintf(why, whylen, "cannot %s the counter file %s: %s", op, c->path, what);
+        if (strcmp(op, "fsync") == 0)
+                c->fsync_errors++;
+        else
+                c->write_errors++;
         if (!c->failing)
                 log_error("%s; visits get 503 until it works again", why);
         c->failing = 1;
@@ -241,8 +254,11 @@ sync_now(struct counter *c, char *why, size_t whylen)
         close(fd);
         pthread_mutex_lock(&c->mu);
         c->syncing = 0;
-        if (rc == 0 && upto > c->synced)
-                c->synced = upto;
+        if (rc == 0) {
+                c->last_fsync_ns = realtime_ns();
+                if (upto > c->synced)
+                        c->synced = upto;
+        }
         if (rc != 0 && dir)
                 c->dir_dirty = 1;
         /* Wake this batch's visits, and one of the next batch's to lead it. */
@@ -341,6 +357,17 @@ counter_get(struct counter *c)
         uint64_t v = c->value;
         pthread_mutex_unlock(&c->mu);
         return v;
+}
+
+void
+counter_stats(struct counter *c, struct metrics_counter *out)
+{
+        pthread_mutex_lock(&c->mu);
+        out->visits = c->value;
+        out->write_errors = c->write_errors;
+        out->fsync_errors = c->fsync_errors;
+        out->last_fsync_ns = c->last_fsync_ns;
+        pthread_mutex_unlock(&c->mu);
 }
 
 int

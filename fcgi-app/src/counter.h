@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 
 #define COUNTER_MAX  INT64_MAX /* JSON readers and the Python version agree on signed 64 bits */
 #define COUNTER_TEXT 24        /* "9223372036854775807\n" and a NUL */
@@ -46,6 +47,9 @@ struct counter {
         int failing;             /* the last write failed: logged once until it recovers */
         char text[COUNTER_TEXT];
         size_t text_len;
+        uint64_t write_errors; /* failed creates, writes, renames, reads: for /metrics */
+        uint64_t fsync_errors; /* failed fsyncs of the file or its directory */
+        int64_t last_fsync_ns; /* CLOCK_REALTIME of the last fsync that succeeded; 0: none */
 };
 
 /* Parses a counter file's bytes. Empty or blank is 0. On failure: -1 and why. */
@@ -58,6 +62,9 @@ enum counter_status counter_open(struct counter *c, const struct config *cfg, ch
 int counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen);
 
 uint64_t counter_get(struct counter *c);
+
+/* The count, the errors since start and the last fsync, for /metrics. */
+void counter_stats(struct counter *c, struct metrics_counter *out);
 
 /* Readiness: 0 if the file can be read and written now; else -1 and why. */
 int counter_check(struct counter *c, char *why, size_t whylen);
