@@ -18,7 +18,9 @@ RUN apt-get update \
 WORKDIR /src
 # .dockerignore lets through only the sources, the unit tests and the run files.
 COPY . .
-RUN make build
+# The commit goes into moscow_time_build_info (there is no .git in the build context).
+ARG REVISION=unknown
+RUN make build COMMIT="${REVISION}"
 # The unit tests (cmocka, under ASan/UBSan) must pass for the image to build.
 RUN make build/unit-tests \
     && CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=fcgi-app/config.ini build/unit-tests

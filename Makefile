@@ -2,13 +2,15 @@
 # test; both install the Debian packages they need first. See README.md.
 
 VERSION   := $(shell cat fcgi-app/VERSION)
+# The commit built, for moscow_time_build_info; the image build passes its own.
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD     ?= build
 CC        ?= cc
 CFLAGS    ?= -O2
 WARN      := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2
 HARDEN    := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
-ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) -DMT_VERSION='"$(VERSION)"' -I/usr/include/iniparser
+ALL_CFLAGS = $(WARN) $(HARDEN) $(CFLAGS) -DMT_VERSION='"$(VERSION)"' -DMT_COMMIT='"$(COMMIT)"' -I/usr/include/iniparser
 LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
 LIBS      := -lfcgi -liniparser -lcurl -lpthread
 

@@ -17,14 +17,19 @@
 #include <sysexits.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "config.h"
 #include "counter.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "server.h"
 
 #ifndef MT_VERSION
 #define MT_VERSION "dev"
+#endif
+#ifndef MT_COMMIT
+#define MT_COMMIT "unknown"
 #endif
 
 static void
@@ -107,11 +112,39 @@ counter_exit_code(enum counter_status st)
         }
 }
 
+static uint64_t
+own_count(void *counter)
+{
+        return counter_get(counter);
+}
+
+/* The poller starts before the workers, so that libcurl's global set-up runs alone. */
+static int
+start_cluster(struct cluster *cluster, const struct config *cfg, struct counter *counter)
+{
+        struct cluster_settings cs;
+        char err[1024];
+
+        config_cluster_settings(cfg, &cs);
+        if (cluster_init(cluster, &cs, own_count, counter, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                return EX_CONFIG;
+        }
+        if (cluster_start(cluster, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                return EX_OSERR;
+        }
+        return EX_OK;
+}
+
 static int
 serve(const struct config *cfg)
 {
         struct counter counter;
         struct server server;
+        /* Large (per-thread shards): static rather than on the main thread's stack. */
+        static struct metrics metrics;
+        static struct cluster cluster;
         sigset_t set;
         char err[1024];
 
@@ -126,22 +159,35 @@ serve(const struct config *cfg)
                 log_error("%s", err);
                 return counter_exit_code(cst);
         }
-        struct app app = {.cfg = cfg, .counter = &counter};
+        int crc = start_cluster(&cluster, cfg, &counter);
+        if (crc != EX_OK) {
+                cluster_stop(&cluster);
+                counter_close(&counter);
+                return crc;
+        }
+        metrics_init(&metrics, MT_VERSION, MT_COMMIT);
+        struct app app = {.cfg = cfg,
+                          .counter = &counter,
+                          .metrics = cfg->metrics_enabled ? &metrics : NULL,
+                          .cluster = &cluster};
         enum server_status sst = server_open(&server, cfg, err, sizeof(err));
         if (sst != SERVER_OK || server_start(&server, &app, err, sizeof(err)) != 0) {
                 log_error("%s", err);
                 server_stop(&server);
+                cluster_stop(&cluster);
                 counter_close(&counter);
                 return sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
         }
         log_info("ready: socket %s (mode %04o), %d worker threads (of %d), "
-                 "counter %s at %" PRIu64 " (sync=%s), time zone %s",
+                 "counter %s at %" PRIu64 " (sync=%s), time zone %s, pod %s, %zu peers, "
+                 "metrics %s",
                  cfg->socket_path, cfg->socket_mode, server.nthreads, cfg->workers,
                  cfg->counter_path, counter_get(&counter), config_sync_name(cfg->sync),
-                 cfg->timezone);
+                 cfg->timezone, cluster.self, cluster.npeers, cfg->metrics_enabled ? "on" : "off");
         int sig = wait_for_stop(&set);
         log_info("%s: finishing requests in flight", strsignal(sig));
         server_stop(&server);
+        cluster_stop(&cluster);
         int rc = counter_close(&counter) == 0 ? EX_OK : EX_IOERR;
         log_info("stopped");
         return rc;

@@ -112,7 +112,7 @@ expo_init(struct expo *e, char *buf, size_t cap)
                 buf[0] = '\0';
 }
 
-__attribute__((format(printf, 2, 3))) static void
+void
 expo_printf(struct expo *e, const char *fmt, ...)
 {
         va_list ap;
@@ -294,14 +294,17 @@ metrics_render_counter(const struct metrics_counter *c, struct expo *e)
         expo_family(e, "moscow_time_visits_total", "counter",
                     "Visits this pod has counted: the number in its counter file.");
         expo_u64(e, "moscow_time_visits_total", NULL, c->visits);
-        expo_family(e, "moscow_time_counter_write_errors_total", "counter",
-                    "Failed writes of the counter file since start (each answered 503).");
-        expo_u64(e, "moscow_time_counter_write_errors_total", NULL, c->write_errors);
-        expo_family(e, "moscow_time_counter_fsync_errors_total", "counter",
+        expo_family(
+            e, "moscow_time_visits_file_write_errors_total", "counter",
+            "Failed writes (or reads) of the counter file since start: visits answered 503, "
+            "readiness checks that failed.");
+        expo_u64(e, "moscow_time_visits_file_write_errors_total", NULL, c->write_errors);
+        expo_family(e, "moscow_time_visits_file_fsync_errors_total", "counter",
                     "Failed fsyncs of the counter file or its directory since start.");
-        expo_u64(e, "moscow_time_counter_fsync_errors_total", NULL, c->fsync_errors);
-        expo_family(e, "moscow_time_counter_last_fsync_timestamp_seconds", "gauge",
+        expo_u64(e, "moscow_time_visits_file_fsync_errors_total", NULL, c->fsync_errors);
+        expo_family(e, "moscow_time_visits_file_last_fsync_timestamp_seconds", "gauge",
                     "When the counter file was last fsynced successfully, since the Unix epoch; "
                     "0 if not since start.");
-        expo_seconds(e, "moscow_time_counter_last_fsync_timestamp_seconds", NULL, c->last_fsync_ns);
+        expo_seconds(e, "moscow_time_visits_file_last_fsync_timestamp_seconds", NULL,
+                     c->last_fsync_ns);
 }

@@ -70,6 +70,8 @@ void metrics_reload(struct metrics *m, enum metrics_reload result);
 const char *metrics_bucket_le(size_t i);
 
 void expo_init(struct expo *e, char *buf, size_t cap);
+/* Appends text; on running out of room sets overflow and keeps only what fitted whole. */
+__attribute__((format(printf, 2, 3))) void expo_printf(struct expo *e, const char *fmt, ...);
 /* # HELP and # TYPE of a family. */
 void expo_family(struct expo *e, const char *name, const char *type, const char *help);
 /*

@@ -8,8 +8,12 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "answer.h"
 
 const char routes_page_style[] =
     "body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;"
@@ -19,7 +23,14 @@ const char routes_page_style[] =
     "time{display:block;font-size:clamp(2rem,8vw,4rem);font-variant-numeric:tabular-nums}"
     "p{margin:1.5rem 0 0;color:#555}";
 
-enum route { ROUTE_NONE, ROUTE_ROOT, ROUTE_VISITS, ROUTE_READY };
+/* Also the index of the route's label in /metrics. */
+enum route {
+        ROUTE_ROOT = METRICS_ROUTE_ROOT,
+        ROUTE_VISITS = METRICS_ROUTE_VISITS,
+        ROUTE_READY = METRICS_ROUTE_READY,
+        ROUTE_METRICS = METRICS_ROUTE_METRICS,
+        ROUTE_NONE = METRICS_ROUTE_OTHER,
+};
 
 static enum route
 find_route(const char *path, size_t len)
@@ -30,6 +41,8 @@ find_route(const char *path, size_t len)
                 return ROUTE_VISITS;
         if (len == 7 && memcmp(path, "/readyz", 7) == 0)
                 return ROUTE_READY;
+        if (len == 8 && memcmp(path, "/metrics", 8) == 0)
+                return ROUTE_METRICS;
         return ROUTE_NONE;
 }
 
@@ -116,6 +129,7 @@ reason(int status)
 {
         switch (status) {
         case 200: return "OK";
+        case 400: return "Bad Request";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
         case 503: return "Service Unavailable";
@@ -140,6 +154,15 @@ plain(struct response *r, int status, const char *extra, const char *text)
         r->body_len = 0;
         body_printf(r, "%s\n", text);
         finish(r, status, "text/plain; charset=utf-8", extra);
+}
+
+/* ,"pod":"NAME" for a JSON answer: every one names the pod that gave it (none without a cluster).
+ */
+static void
+body_pod(struct response *r, const struct app *app)
+{
+        if (app->cluster != NULL)
+                body_printf(r, ",\"pod\":\"%s\"", app->cluster->self);
 }
 
 /* The city of a zone name: "Europe/Moscow" -> "Moscow", "America/New_York" -> "New York". */
@@ -193,21 +216,90 @@ route_root(const struct app *app, struct clock_text *clock, const struct request
         }
         const struct clock_text *t = clock_now(clock, app->cfg->time_format);
         if (wants_json(req->accept, "text/html")) {
-                body_printf(r, "{\"time\":\"%s\",\"timezone\":\"%s\",\"visits\":%" PRIu64 "}\n",
-                            t->iso, app->cfg->timezone, n);
+                body_printf(r, "{\"time\":\"%s\",\"timezone\":\"%s\",\"visits\":%" PRIu64, t->iso,
+                            app->cfg->timezone, n);
+                body_pod(r, app);
+                body_printf(r, "}\n");
                 finish(r, 200, "application/json", "Vary: Accept\r\n");
                 return;
         }
         render_page(r, app, t, n);
 }
 
+/* The value of key in a query string (a=1&b=2), n bytes at *val; 0 if absent. */
+static int
+query_param(const char *query, const char *key, const char **val, size_t *n)
+{
+        size_t klen = strlen(key);
+
+        for (const char *p = query; p != NULL && *p;) {
+                size_t len = strcspn(p, "&");
+                if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+                        *val = p + klen + 1;
+                        *n = len - klen - 1;
+                        return 1;
+                }
+                p += len;
+                if (*p == '&')
+                        p++;
+        }
+        return 0;
+}
+
+/* The service's total, from what the poller has seen; never waits for a peer. */
+static void
+route_cluster(const struct app *app, const struct request *req, struct response *r)
+{
+        struct cluster_view *v = malloc(sizeof(*v));
+        struct expo e;
+
+        if (v == NULL) {
+                plain(r, 503, "Retry-After: 1\r\n", "out of memory");
+                return;
+        }
+        if (app->cluster != NULL) {
+                cluster_view(app->cluster, v, cluster_now_ns());
+        } else {
+                memset(v, 0, sizeof(*v));
+                v->total = v->own = v->e[0].visits = v->e[0].reported = counter_get(app->counter);
+                v->n = 1;
+        }
+        int json = wants_json(req->accept, "text/plain");
+        expo_init(&e, r->body, sizeof(r->body));
+        if (json)
+                answer_cluster_json(v, &e);
+        else
+                answer_cluster_text(v, &e);
+        free(v);
+        r->body_len = e.len;
+        if (e.overflow) {
+                plain(r, 500, NULL, "the cluster answer does not fit in a response");
+                return;
+        }
+        finish(r, 200, json ? "application/json" : "text/plain; charset=utf-8", "Vary: Accept\r\n");
+}
+
 static void
 route_visits(const struct app *app, const struct request *req, struct response *r)
 {
-        uint64_t n = counter_get(app->counter);
+        const char *scope;
+        size_t n_scope;
 
+        if (query_param(req->query, "scope", &scope, &n_scope)) {
+                if (n_scope == 7 && memcmp(scope, "cluster", 7) == 0) {
+                        route_cluster(app, req, r);
+                        return;
+                }
+                if (n_scope != 5 || memcmp(scope, "local", 5) != 0) {
+                        plain(r, 400, NULL, "unknown scope; expected scope=local or scope=cluster");
+                        return;
+                }
+        }
+        uint64_t n = counter_get(app->counter);
         if (wants_json(req->accept, "text/plain")) {
-                body_printf(r, "{\"visits\":%" PRIu64 "}\n", n);
+                body_printf(r, "{\"visits\":%" PRIu64, n);
+                body_pod(r, app);
+                body_printf(r, "}\n");
                 finish(r, 200, "application/json", "Vary: Accept\r\n");
                 return;
         }
@@ -229,9 +321,29 @@ route_ready(const struct app *app, struct response *r)
         plain(r, 200, NULL, "ready");
 }
 
-void
-routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
-              struct response *r)
+static void
+route_metrics(const struct app *app, struct response *r)
+{
+        struct metrics_counter mc;
+        struct expo e;
+
+        counter_stats(app->counter, &mc);
+        expo_init(&e, r->body, sizeof(r->body));
+        metrics_render(app->metrics, &e);
+        metrics_render_counter(&mc, &e);
+        if (app->cluster != NULL)
+                cluster_render_metrics(app->cluster, &e, cluster_now_ns());
+        r->body_len = e.len;
+        if (e.overflow) {
+                plain(r, 500, NULL, "the metrics do not fit in a response");
+                return;
+        }
+        finish(r, 200, METRICS_CONTENT_TYPE, NULL);
+}
+
+static void
+dispatch(const struct app *app, struct clock_text *clock, const struct request *req,
+         enum route route, struct response *r)
 {
         int head = strcmp(req->method, "HEAD") == 0;
 
@@ -241,10 +353,40 @@ routes_handle(const struct app *app, struct clock_text *clock, const struct requ
                 plain(r, 405, "Allow: GET, HEAD\r\n", "method not allowed");
                 return;
         }
-        switch (find_route(req->path, req->path_len)) {
+        switch (route) {
         case ROUTE_ROOT: route_root(app, clock, req, r); break;
         case ROUTE_VISITS: route_visits(app, req, r); break;
         case ROUTE_READY: route_ready(app, r); break;
+        case ROUTE_METRICS:
+                if (app->metrics != NULL)
+                        route_metrics(app, r);
+                else
+                        plain(r, 404, NULL, "not found"); /* metrics are off */
+                break;
         default: plain(r, 404, NULL, "not found"); break;
         }
+}
+
+static uint64_t
+monotonic_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
+              struct response *r)
+{
+        enum route route = find_route(req->path, req->path_len);
+
+        if (app->metrics == NULL) {
+                dispatch(app, clock, req, route, r);
+                return;
+        }
+        uint64_t start = monotonic_ns();
+        dispatch(app, clock, req, route, r);
+        metrics_request(app->metrics, (enum metrics_route)route, r->status, monotonic_ns() - start);
 }

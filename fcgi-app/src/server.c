@@ -371,6 +371,7 @@ read_request(FCGX_Request *req, struct request *r)
         r->method = FCGX_GetParam("REQUEST_METHOD", req->envp);
         r->path = FCGX_GetParam("DOCUMENT_URI", req->envp);
         r->accept = FCGX_GetParam("HTTP_ACCEPT", req->envp);
+        r->query = FCGX_GetParam("QUERY_STRING", req->envp);
         if (r->method == NULL)
                 r->method = "";
         if (r->path != NULL) {

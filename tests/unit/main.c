@@ -25,5 +25,6 @@ main(void)
         failed |= metrics_tests() != 0;
         failed |= cluster_tests() != 0;
         failed |= fcgi_record_tests() != 0;
+        failed |= operate_tests() != 0;
         return failed;
 }

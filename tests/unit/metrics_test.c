@@ -176,12 +176,13 @@ test_counter_families(void **state)
         assert_false(f->e.overflow);
         assert_contains(f->buf,
                         "# TYPE moscow_time_visits_total counter\nmoscow_time_visits_total 42\n");
-        assert_contains(f->buf, "\nmoscow_time_counter_write_errors_total 2\n");
-        assert_contains(f->buf, "\nmoscow_time_counter_fsync_errors_total 1\n");
+        assert_contains(f->buf, "\nmoscow_time_visits_file_write_errors_total 2\n");
+        assert_contains(f->buf, "\nmoscow_time_visits_file_fsync_errors_total 1\n");
         assert_contains(
-            f->buf, "\nmoscow_time_counter_last_fsync_timestamp_seconds 1700000000.123456789\n");
+            f->buf,
+            "\nmoscow_time_visits_file_last_fsync_timestamp_seconds 1700000000.123456789\n");
         /* Every family has its HELP and TYPE. */
-        assert_contains(f->buf, "# HELP moscow_time_counter_fsync_errors_total ");
+        assert_contains(f->buf, "# HELP moscow_time_visits_file_fsync_errors_total ");
 }
 
 /* Label values from config (pod names, peer addresses) cannot break the format. */

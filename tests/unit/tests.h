@@ -26,6 +26,7 @@ int routes_tests(void);
 int metrics_tests(void);
 int cluster_tests(void);
 int fcgi_record_tests(void);
+int operate_tests(void);
 
 /*
  * Per-test state: a fresh directory under /tmp and a config whose counter
