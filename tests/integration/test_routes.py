@@ -4,6 +4,7 @@ import base64
 import datetime
 import hashlib
 import re
+import socket
 import subprocess
 
 from harness import Stack
@@ -53,7 +54,8 @@ def test_root_as_json_is_moscow_time_within_two_seconds():
             assert r.status == 200, "status"
             dynamic_headers(r, "application/json")
             data = r.json()
-            assert sorted(data) == ["time", "timezone", "visits"], "JSON keys"
+            assert sorted(data) == ["pod", "time", "timezone", "visits"], "JSON keys"
+            assert data["pod"] == socket.gethostname(), "pod: [cluster] name, else the hostname"
             assert data["timezone"] == "Europe/Moscow", "timezone"
             assert data["visits"] == i, "visits"
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+03:00", data["time"]), f"time format: {data['time']}"
@@ -81,7 +83,7 @@ def test_visits_as_text_and_json_never_counts():
         r = s.get("/visits", headers={"Accept": "application/json"})
         assert r.status == 200, "status"
         dynamic_headers(r, "application/json")
-        assert r.body == b'{"visits":41}\n', "JSON body"
+        assert r.json() == {"visits": 41, "pod": socket.gethostname()}, "JSON body"
         assert s.counter_bytes() == b"41\n", "counter file"
 
 
