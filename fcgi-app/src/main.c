@@ -8,6 +8,7 @@
  * unreadable or unwritable, 78 bad configuration.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "cluster.h"
@@ -193,11 +195,39 @@ serve(const struct config *cfg)
         return rc;
 }
 
+/*
+ * As OpenBSD's slowcgi does: whoever started us may have closed 0, 1 or 2,
+ * and the next file opened would take that number (the counter file as
+ * descriptor 2 would receive every log line). Each closed one is opened on
+ * /dev/null before anything else is opened.
+ */
+static int
+guard_std_fds(void)
+{
+        for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+                if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+                        continue;
+                int got = open("/dev/null", O_RDWR);
+                if (got != fd) {
+                        if (got >= 0)
+                                close(got);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 int
 main(int argc, char **argv)
 {
         struct config cfg;
         char err[1024];
+
+        if (guard_std_fds() != 0) {
+                /* stderr may be what is missing: this line may reach nobody. */
+                log_error("opening /dev/null for a closed descriptor 0-2: %s", strerror(errno));
+                return EX_OSERR;
+        }
 
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("moscow-time %s\n", MT_VERSION);
