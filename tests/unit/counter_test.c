@@ -673,11 +673,356 @@ test_concurrent_visits_sync_always(void **state)
         run_visitors(*state, SYNC_ALWAYS, 4, 250);
 }
 
+/*
+ * Issue 8, item 1: a failed sync=always batch never hands its numbers out
+ * again. RLIMIT_FSIZE toggled between 0 and unlimited by another thread
+ * makes batches fail at random moments while the visitors run; no number may
+ * be acknowledged twice and the file must cover every acknowledged one.
+ */
+struct toggler {
+        atomic_int stop;
+        struct rlimit saved;
+};
+
+static void *
+toggler_main(void *arg)
+{
+        struct toggler *t = arg;
+        struct rlimit zero = {0, t->saved.rlim_max};
+
+        while (!atomic_load(&t->stop)) {
+                setrlimit(RLIMIT_FSIZE, &zero);
+                usleep(300);
+                setrlimit(RLIMIT_FSIZE, &t->saved);
+                usleep(700);
+        }
+        setrlimit(RLIMIT_FSIZE, &t->saved);
+        return NULL;
+}
+
+struct failing_visitor {
+        struct counter *c;
+        int visits;
+        uint64_t base;
+        atomic_uchar *seen;
+        size_t nseen;
+        int ok, refused, beyond;
+};
+
+static void *
+failing_visitor_main(void *arg)
+{
+        struct failing_visitor *v = arg;
+        char why[256];
+
+        for (int i = 0; i < v->visits; i++) {
+                uint64_t n = 0;
+                if (counter_visit(v->c, &n, why, sizeof(why)) != 0) {
+                        v->refused++;
+                        continue;
+                }
+                v->ok++;
+                if (n <= v->base || n - v->base > v->nseen)
+                        v->beyond++;
+                else
+                        atomic_fetch_add(&v->seen[n - v->base - 1], 1);
+        }
+        return NULL;
+}
+
+static void
+test_failed_batches_never_hand_out_a_number_twice(void **state)
+{
+        enum { THREADS = 32, VISITS = 500, BASE = 1000 };
+        struct fixture *f = *state;
+        struct failing_visitor v[THREADS];
+        pthread_t tid[THREADS], tog;
+        struct toggler t = {0};
+        struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+        size_t nseen = (size_t)THREADS * VISITS * 4; /* numbers of failed batches are skipped */
+        atomic_uchar *seen = calloc(nseen, sizeof(*seen));
+        char buf[64];
+
+        assert_non_null(seen);
+        f->cfg.sync = SYNC_ALWAYS;
+        /*
+         * On tmpfs (if there is one) an fdatasync takes no time: a batch then
+         * completes before the waiters woken by a failure have run, the moment
+         * a waiter of the failed batch could mistake it for its own.
+         */
+        char shm[64] = "/dev/shm/mt-unit-XXXXXX";
+        int on_shm = mkdtemp(shm) != NULL;
+        if (on_shm)
+                snprintf(f->cfg.counter_path, sizeof(f->cfg.counter_path), "%s/visits", shm);
+        fixture_start_counter(f, "1000\n");
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &t.saved), 0);
+        assert_int_equal(sigaction(SIGXFSZ, &ign, &old), 0);
+        for (int i = 0; i < THREADS; i++) {
+                v[i] = (struct failing_visitor){
+                    .c = &f->counter, .visits = VISITS, .base = BASE, .seen = seen, .nseen = nseen};
+                assert_int_equal(pthread_create(&tid[i], NULL, failing_visitor_main, &v[i]), 0);
+        }
+        assert_int_equal(pthread_create(&tog, NULL, toggler_main, &t), 0);
+        int ok = 0, refused = 0, beyond = 0, twice = 0;
+        uint64_t highest = 0;
+        for (int i = 0; i < THREADS; i++) {
+                pthread_join(tid[i], NULL);
+                ok += v[i].ok;
+                refused += v[i].refused;
+                beyond += v[i].beyond;
+        }
+        atomic_store(&t.stop, 1);
+        pthread_join(tog, NULL);
+        sigaction(SIGXFSZ, &old, NULL);
+        for (size_t i = 0; i < nseen; i++) {
+                twice += seen[i] > 1;
+                if (seen[i])
+                        highest = BASE + i + 1;
+        }
+        free(seen);
+        if (twice || beyond)
+                fail_msg("%d numbers acknowledged twice, %d out of range (%d ok, %d refused)",
+                         twice, beyond, ok, refused);
+        /* Both must have happened, or the test proved nothing. */
+        assert_true(ok > 0);
+        assert_true(refused > 0);
+        size_t len = read_file(f->cfg.counter_path, buf, sizeof(buf));
+        uint64_t file = 0;
+        char why[128];
+        assert_int_equal(counter_parse(buf, len, &file, why, sizeof(why)), 0);
+        assert_true(file >= highest);
+        assert_true(file >= (uint64_t)BASE + (uint64_t)ok);
+        assert_int_equal(counter_get(&f->counter), file);
+        if (on_shm) {
+                fixture_close_counter(f);
+                unlink(f->cfg.counter_path);
+                rmdir(shm);
+        }
+}
+
+/* Item 9: a digit growth replaces the file; the operator's mode and group stay. */
+static void
+test_growth_keeps_mode_and_group(void **state)
+{
+        struct fixture *f = *state;
+        char why[256];
+        uint64_t n = 0;
+        struct stat st;
+        gid_t gid = getegid(), groups[64];
+
+        if (geteuid() == 0) {
+                gid = 65534;
+        } else {
+                int ng = getgroups(64, groups);
+                for (int i = 0; i < ng; i++)
+                        if (groups[i] != getegid())
+                                gid = groups[i];
+        }
+        write_text(f->cfg.counter_path, "9\n");
+        assert_int_equal(chmod(f->cfg.counter_path, 0604), 0);
+        assert_int_equal(chown(f->cfg.counter_path, (uid_t)-1, gid), 0);
+        fixture_start_counter(f, NULL);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 10);
+        assert_file_text(f->cfg.counter_path, "10\n");
+        assert_int_equal(stat(f->cfg.counter_path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0604);
+        assert_int_equal(st.st_gid, gid);
+}
+
+/* Item 4: a symbolic link at the path is refused, and neither it nor its target is touched. */
+static void
+test_open_refuses_a_symlink(void **state)
+{
+        struct fixture *f = *state;
+        char err[512], want[MSG_MAX], target[CONFIG_PATH_MAX];
+        struct stat st;
+
+        fixture_path(f, "elsewhere", target, sizeof(target));
+        write_text(target, "9\n");
+        assert_int_equal(symlink(target, f->cfg.counter_path), 0);
+        assert_int_equal(fixture_open_counter(f, err, sizeof(err)), COUNTER_IOERR);
+        snprintf(want, sizeof(want),
+                 "counter file %s is a symbolic link: refused (set [counter] path to the file "
+                 "itself)",
+                 f->cfg.counter_path);
+        assert_string_equal(err, want);
+        assert_int_equal(lstat(f->cfg.counter_path, &st), 0);
+        assert_true(S_ISLNK(st.st_mode));
+        assert_file_text(target, "9\n");
+}
+
+static void
+visit_expect(struct fixture *f, uint64_t want)
+{
+        char why[256] = "";
+        uint64_t n = 0;
+
+        if (counter_visit(&f->counter, &n, why, sizeof(why)) != 0)
+                fail_msg("visit refused: %s", why);
+        assert_int_equal(n, want);
+}
+
+static void
+refused_expect(struct fixture *f, const char *why_part)
+{
+        char why[256] = "";
+        uint64_t n = 0;
+
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), -1);
+        assert_contains(why, why_part);
+        why[0] = '\0';
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), -1);
+        assert_contains(why, why_part);
+}
+
+static void
+rename_over(struct fixture *f, const char *text)
+{
+        char tmp[CONFIG_PATH_MAX];
+
+        fixture_path(f, "restore", tmp, sizeof(tmp));
+        write_text(tmp, text);
+        assert_int_equal(rename(tmp, f->cfg.counter_path), 0);
+}
+
+/* Item 4: deleted while running: recreated from memory, by a visit or by the probe. */
+static void
+test_deleted_file_is_recreated_from_memory(void **state)
+{
+        struct fixture *f = *state;
+        char why[256];
+
+        fixture_start_counter(f, "41\n");
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        visit_expect(f, 42);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "42\n");
+}
+
+/* Item 4: replaced (a restore) or rewritten in place: a larger count is taken, a smaller one is
+ * not. */
+static void
+test_outside_values_never_lower_the_count(void **state)
+{
+        struct fixture *f = *state;
+        char err[512];
+
+        fixture_start_counter(f, "41\n");
+        rename_over(f, "500\n");
+        visit_expect(f, 501);
+        assert_file_text(f->cfg.counter_path, "501\n");
+        rename_over(f, "7\n");
+        visit_expect(f, 502);
+        assert_file_text(f->cfg.counter_path, "502\n");
+        write_text(f->cfg.counter_path, "12345\n"); /* the same inode, longer */
+        visit_expect(f, 12346);
+        assert_file_text(f->cfg.counter_path, "12346\n");
+        write_text(f->cfg.counter_path, "99\n"); /* the same inode, shorter and smaller */
+        visit_expect(f, 12347);
+        assert_file_text(f->cfg.counter_path, "12347\n");
+        write_text(f->cfg.counter_path, "  20000 \n"); /* larger, not as a visit writes it */
+        visit_expect(f, 20001);
+        assert_file_text(f->cfg.counter_path, "20001\n");
+        fixture_close_counter(f);
+        if (fixture_open_counter(f, err, sizeof(err)) != COUNTER_OK)
+                fail_msg("%s", err);
+        assert_int_equal(counter_get(&f->counter), 20001);
+}
+
+/* Item 4: something that is not a count at the path is refused and left as it is. */
+static void
+test_outside_garbage_is_refused_untouched(void **state)
+{
+        struct fixture *f = *state;
+        char target[CONFIG_PATH_MAX], link[CONFIG_PATH_MAX];
+
+        fixture_start_counter(f, "41\n");
+        rename_over(f, "garbage\n");
+        refused_expect(f, "left untouched");
+        assert_file_text(f->cfg.counter_path, "garbage\n");
+        write_text(f->cfg.counter_path, "-5\n");
+        refused_expect(f, "left untouched");
+        assert_file_text(f->cfg.counter_path, "-5\n");
+        assert_int_equal(counter_get(&f->counter), 41);
+        rename_over(f, "30\n");
+        visit_expect(f, 42);
+        assert_file_text(f->cfg.counter_path, "42\n");
+
+        fixture_path(f, "elsewhere", target, sizeof(target));
+        fixture_path(f, "link", link, sizeof(link));
+        write_text(target, "100\n");
+        assert_int_equal(symlink(target, link), 0);
+        assert_int_equal(rename(link, f->cfg.counter_path), 0);
+        refused_expect(f, "symbolic link");
+        assert_file_text(target, "100\n");
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        visit_expect(f, 43);
+        assert_file_text(f->cfg.counter_path, "43\n");
+}
+
+/* Item 5: the probe fails whenever the next visit would. */
+static void
+test_check_fails_at_the_maximum(void **state)
+{
+        struct fixture *f = *state;
+        char why[256] = "";
+
+        fixture_start_counter(f, "9223372036854775807\n");
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), -1);
+        assert_string_equal(why, "the counter is at its maximum");
+}
+
+static void
+test_check_fails_while_growth_cannot_work(void **state)
+{
+        struct fixture *f = *state;
+        char tmp[CONFIG_PATH_MAX + 8], why[256] = "";
+
+        f->cfg.sync = (enum sync_mode)(uintptr_t)f->param;
+        fixture_start_counter(f, "99\n");
+        snprintf(tmp, sizeof(tmp), "%s.tmp", f->cfg.counter_path);
+        assert_int_equal(mkdir(tmp, 0700), 0);
+        refused_expect(f, "Is a directory");
+        assert_file_text(f->cfg.counter_path, "99\n");
+        assert_int_equal(counter_get(&f->counter), 99);
+        assert_int_equal(rmdir(tmp), 0);
+
+        fsize_lower(f, 3); /* "99\n" fits, "100\n" does not */
+        int rc = counter_check(&f->counter, why, sizeof(why));
+        fsize_restore(f);
+        assert_int_equal(rc, -1);
+        assert_contains(why, "short write");
+        assert_file_text(f->cfg.counter_path, "99\n");
+
+        assert_int_equal(counter_check(&f->counter, why, sizeof(why)), 0);
+        assert_file_text(f->cfg.counter_path, "99\n");
+        assert_no_tmp(f);
+        /* With sync=always the refused visit's number (100) is never handed out again. */
+        if (f->cfg.sync == SYNC_ALWAYS) {
+                visit_expect(f, 101);
+                assert_file_text(f->cfg.counter_path, "101\n");
+        } else {
+                visit_expect(f, 100);
+                assert_file_text(f->cfg.counter_path, "100\n");
+        }
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 #define CORRUPT(name, c)                                                                           \
         {                                                                                          \
                 "test_refuses_corrupt_" name, test_corrupt_file_is_refused_untouched,              \
                     fixture_setup, fixture_teardown, (void *)&(c)                                  \
+        }
+
+#define SYNC_PARAM(fn, mode)                                                                       \
+        {                                                                                          \
+#fn "_" #mode, fn, fixture_setup, fixture_teardown, (void *)(uintptr_t)(mode)      \
         }
 
 int
@@ -715,6 +1060,15 @@ counter_tests(void)
             TEST(test_concurrent_visits_sync_never),
             TEST(test_concurrent_visits_sync_interval),
             TEST(test_concurrent_visits_sync_always),
+            TEST(test_failed_batches_never_hand_out_a_number_twice),
+            TEST(test_growth_keeps_mode_and_group),
+            TEST(test_open_refuses_a_symlink),
+            TEST(test_deleted_file_is_recreated_from_memory),
+            TEST(test_outside_values_never_lower_the_count),
+            TEST(test_outside_garbage_is_refused_untouched),
+            TEST(test_check_fails_at_the_maximum),
+            SYNC_PARAM(test_check_fails_while_growth_cannot_work, SYNC_INTERVAL),
+            SYNC_PARAM(test_check_fails_while_growth_cannot_work, SYNC_ALWAYS),
         };
 
         return cmocka_run_group_tests_name("counter", tests, NULL, NULL);
