@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
+import harness  # noqa: E402
 from harness import TOP, Stack  # noqa: E402  (the tests' start/stop helpers)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -106,6 +107,50 @@ def start_to_ready_ms(stack, runs=15):
         times.append((time.monotonic() - start) * 1000)
         p.stop()
     return statistics.median(times)
+
+
+def cpu_seconds(pid):
+    """CPU time of pid's threads and of its descendants' (nginx: master and workers)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return total / 1e9
+
+
+def outside_check_cost(config, rounds=3):
+    """What the per-visit check for changes made to the counter file from outside
+    (an lstat and a pread) costs: GET / against a responder built without it, in
+    the same run, alternating rounds, medians. Throughput on a shared machine
+    moves by more than the check costs, so the CPU time each visit takes is
+    measured too: the responder's, and nginx's and the responder's together."""
+    seconds = max(3, SECONDS // 2)
+    with Stack(config=config) as checked:
+        saved, harness.BINARY = harness.BINARY, os.path.join(TOP, "build", "moscow-time-nocheck")
+        try:
+            unchecked = Stack(config=config)
+        finally:
+            harness.BINARY = saved
+        with unchecked:
+            runs = {"with": [], "without": []}
+            for _ in range(rounds + 1):  # the first round warms up
+                for name, s in (("with", checked), ("without", unchecked)):
+                    before = settled_count(s)
+                    cpu0 = cpu_seconds(s.responder.pid), cpu_seconds(s.nginx.pid)
+                    r = wrk(s.port, "/", 32, seconds=seconds)
+                    visits = settled_count(s) - before
+                    cpu1 = cpu_seconds(s.responder.pid), cpu_seconds(s.nginx.pid)
+                    runs[name].append((r["rps"], (cpu1[0] - cpu0[0]) / visits * 1e6,
+                                       (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) / visits * 1e6))
+    return {name: [statistics.median(x[i] for x in r[1:]) for i in range(3)]
+            for name, r in runs.items()}
 
 
 def machine():
@@ -231,6 +276,16 @@ def main():
     target("responder peak RSS (both runs)", rss_kib <= 4096,
            f"{rss_kib / 1024:.1f} MiB (<= 4 MiB)")
     target("responder start to ready", ready_ms <= 50, f"{ready_ms:.1f} ms (<= 50 ms, median)")
+    cost = outside_check_cost(config)
+    (rps_with, us_with, all_with), (rps_without, us_without, _) = cost["with"], cost["without"]
+    share = (us_with - us_without) / all_with
+    print(f"\noutside-change check (lstat + pread per visit), medians of 3 alternating rounds:\n"
+          f"  GET / {rps_with:.0f} req/s with it, {rps_without:.0f} without "
+          f"({rps_with / rps_without:.2f}x); responder CPU per visit {us_with:.1f} us with, "
+          f"{us_without:.1f} us without, of {all_with:.1f} us for nginx and responder: "
+          f"the check costs {share * 100:.1f}%")
+    target("outside-change check", share <= 0.05,
+           f"{us_with - us_without:.2f} us, {share * 100:.1f}% of the CPU a GET / takes (<= 5%)")
     stall_matrix(target)
     print()
     for name, ok, text in verdicts:
