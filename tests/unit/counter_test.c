@@ -1013,6 +1013,36 @@ test_check_fails_while_growth_cannot_work(void **state)
         }
 }
 
+/* What the metrics export: whether visits are refused, the errors, the last fsync. */
+static void
+test_health_follows_the_visit_path(void **state)
+{
+        struct fixture *f = *state;
+        struct counter_health h;
+        char why[256];
+        uint64_t n = 0;
+
+        f->cfg.sync = SYNC_ALWAYS;
+        fixture_start_counter(f, "41\n");
+        counter_health(&f->counter, &h);
+        assert_int_equal(h.count, 41);
+        assert_int_equal(h.refusing, 0);
+        assert_int_equal(h.last_fsync_ns, 0);
+        fsize_lower(f, 0);
+        int rc = counter_visit(&f->counter, &n, why, sizeof(why));
+        fsize_restore(f);
+        assert_int_equal(rc, -1);
+        counter_health(&f->counter, &h);
+        assert_int_equal(h.refusing, 1);
+        assert_int_equal(h.write_errors, 1);
+        assert_int_equal(h.fsync_errors, 0);
+        visit_expect(f, 43); /* 42 went to the failed batch */
+        counter_health(&f->counter, &h);
+        assert_int_equal(h.count, 43);
+        assert_int_equal(h.refusing, 0);
+        assert_true(h.last_fsync_ns > 0);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 #define CORRUPT(name, c)                                                                           \
         {                                                                                          \
@@ -1069,6 +1099,7 @@ counter_tests(void)
             TEST(test_check_fails_at_the_maximum),
             SYNC_PARAM(test_check_fails_while_growth_cannot_work, SYNC_INTERVAL),
             SYNC_PARAM(test_check_fails_while_growth_cannot_work, SYNC_ALWAYS),
+            TEST(test_health_follows_the_visit_path),
         };
 
         return cmocka_run_group_tests_name("counter", tests, NULL, NULL);
