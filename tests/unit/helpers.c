@@ -51,6 +51,11 @@ fixture_teardown(void **state)
                 print_error("removing %s: %s\n", f->dir, strerror(errno));
                 rc = -1;
         }
+        if (f->extra_dir[0] != '\0' &&
+            nftw(f->extra_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0) {
+                print_error("removing %s: %s\n", f->extra_dir, strerror(errno));
+                rc = -1;
+        }
         free(f);
         return rc;
 }

@@ -36,7 +36,8 @@ int operate_tests(void);
  */
 struct fixture {
         char dir[64];
-        const void *param; /* the test's initial_state, for table-driven cases */
+        char extra_dir[64]; /* another folder a test made (e.g. on tmpfs); removed too if set */
+        const void *param;  /* the test's initial_state, for table-driven cases */
         struct config cfg;
         struct counter counter;
         int counter_open;
