@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,16 +16,17 @@
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /*
- * Set once during start-up, before any thread exists, and only read after:
- * every module logs, and threading a logger handle through all of them would
- * buy nothing.
+ * Set at start-up and by a config reload (main thread), read by every
+ * thread: every module logs, and threading a logger handle through all of
+ * them would buy nothing. Atomic, relaxed: a line logged at the moment of a
+ * change may go by either level.
  */
-static enum log_level min_level = LOG_LEVEL_INFO;
+static atomic_int min_level = LOG_LEVEL_INFO;
 
 void
 log_set_level(enum log_level level)
 {
-        min_level = level;
+        atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
 }
 
 int
@@ -59,7 +61,7 @@ log_msg(enum log_level level, const char *fmt, ...)
         va_list ap;
         int saved = errno;
 
-        if (level < min_level)
+        if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
                 return;
         size_t n = format_stamp(line, sizeof(line));
         n += (size_t)snprintf(line + n, sizeof(line) - n, " level=%s ", level_names[level]);

@@ -11,10 +11,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 #include "counter.h"
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
 #include "routes.h"
 #include "server.h"
 
@@ -62,20 +65,63 @@ block_signals(sigset_t *set)
         signal(SIGXFSZ, SIG_IGN); /* RLIMIT_FSIZE makes writes fail (EFBIG), not the process */
 }
 
+/* Reads one pending signal from a signalfd: its number, 0 if none, -1 on error. */
 static int
-wait_for_stop(const sigset_t *set)
+read_signal(int fd)
 {
+        struct signalfd_siginfo si;
+        ssize_t n = read(fd, &si, sizeof(si));
+
+        if (n == (ssize_t)sizeof(si))
+                return (int)si.ssi_signo;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        log_error("reading signals: %s", n < 0 ? strerror(errno) : "short read");
+        return -1;
+}
+
+/*
+ * Until SIGTERM or SIGINT: SIGHUP re-reads config.ini at once; a change in
+ * its directory does once the directory has been quiet for
+ * RELOAD_SETTLE_MS, since an editor's save or kubelet's symlink swap is a
+ * burst of events.
+ */
+#define RELOAD_SETTLE_MS 100
+
+static int
+wait_for_stop(const sigset_t *set, struct reload *reload)
+{
+        int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+        int pending = 0;
+
+        if (sfd < 0) {
+                log_error("signalfd: %s", strerror(errno));
+                return SIGTERM;
+        }
         for (;;) {
-                int sig = sigwaitinfo(set, NULL);
-                if (sig < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        log_error("sigwaitinfo: %s", strerror(errno));
+                struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
+                                        {.fd = reload->fd, .events = POLLIN}};
+                int n = poll(fds, reload->fd >= 0 ? 2 : 1, pending ? RELOAD_SETTLE_MS : -1);
+                if (n < 0 && errno != EINTR) {
+                        log_error("poll: %s", strerror(errno));
+                        close(sfd);
                         return SIGTERM;
                 }
-                if (sig != SIGHUP)
-                        return sig;
-                log_warn("SIGHUP ignored: restart the responder to apply a new config.ini");
+                if (n == 0 && pending) {
+                        pending = 0;
+                        reload_now(reload, "config.ini changed", 0);
+                }
+                if (n > 0 && (fds[1].revents & POLLIN))
+                        pending |= reload_drain(reload);
+                if (n <= 0 || !(fds[0].revents & POLLIN))
+                        continue;
+                int sig = read_signal(sfd);
+                if (sig == SIGHUP) {
+                        reload_now(reload, "SIGHUP", 1);
+                } else if (sig != 0) {
+                        close(sfd);
+                        return sig < 0 ? SIGTERM : sig;
+                }
         }
 }
 
@@ -140,13 +186,15 @@ start_cluster(struct cluster *cluster, const struct config *cfg, struct counter 
 }
 
 static int
-serve(const struct config *cfg)
+serve(const char *path, const struct config *cfg)
 {
         struct counter counter;
         struct server server;
         /* Large (per-thread shards): static rather than on the main thread's stack. */
         static struct metrics metrics;
         static struct cluster cluster;
+        static struct reload reload;
+        struct routes_live live;
         sigset_t set;
         char err[1024];
 
@@ -168,10 +216,12 @@ serve(const struct config *cfg)
                 return crc;
         }
         metrics_init(&metrics, MT_VERSION, MT_COMMIT);
+        routes_live_init(&live, cfg);
         struct app app = {.cfg = cfg,
                           .counter = &counter,
                           .metrics = cfg->metrics_enabled ? &metrics : NULL,
-                          .cluster = &cluster};
+                          .cluster = &cluster,
+                          .live = &live};
         enum server_status sst = server_open(&server, cfg, err, sizeof(err));
         if (sst != SERVER_OK || server_start(&server, &app, err, sizeof(err)) != 0) {
                 log_error("%s", err);
@@ -186,7 +236,11 @@ serve(const struct config *cfg)
                  cfg->socket_path, cfg->socket_mode, server.nthreads, cfg->workers,
                  cfg->counter_path, counter_get(&counter), config_sync_name(cfg->sync),
                  cfg->timezone, cluster.self, cluster.npeers, cfg->metrics_enabled ? "on" : "off");
-        int sig = wait_for_stop(&set);
+        struct reload_targets targets = {
+            .live = &live, .cluster = &cluster, .metrics = app.metrics};
+        reload_init(&reload, path, cfg, &targets);
+        int sig = wait_for_stop(&set, &reload);
+        reload_close(&reload);
         log_info("%s: finishing requests in flight", strsignal(sig));
         server_stop(&server);
         cluster_stop(&cluster);
@@ -261,5 +315,5 @@ main(int argc, char **argv)
         log_set_level(cfg.log_level);
         /* Worker threads would each get a malloc arena; two keep the footprint small. */
         mallopt(M_ARENA_MAX, 2);
-        return serve(&cfg);
+        return serve(argv[2], &cfg);
 }

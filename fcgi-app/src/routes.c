@@ -199,6 +199,58 @@ render_page(struct response *r, const struct app *app, const struct clock_text *
         finish(r, 200, "text/html; charset=utf-8", "Vary: Accept\r\n");
 }
 
+void
+routes_live_init(struct routes_live *l, const struct config *cfg)
+{
+        pthread_mutex_init(&l->mu, NULL);
+        snprintf(l->time_format, sizeof(l->time_format), "%s", cfg->time_format);
+        atomic_init(&l->gen, 1);
+}
+
+void
+routes_live_set(struct routes_live *l, const struct config *cfg)
+{
+        pthread_mutex_lock(&l->mu);
+        snprintf(l->time_format, sizeof(l->time_format), "%s", cfg->time_format);
+        atomic_fetch_add_explicit(&l->gen, 1, memory_order_release);
+        pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * Each worker thread's copy of the live keys. Thread-local because the
+ * threads are server.c's and routes.c is handed no state of its own per
+ * worker; owner tells copies of two struct routes_live apart (unit tests).
+ */
+/* cppcheck does not follow the _Thread_local variable below to these members. */
+struct live_copy {
+        // cppcheck-suppress unusedStructMember
+        const struct routes_live *owner;
+        // cppcheck-suppress unusedStructMember
+        unsigned gen;
+        // cppcheck-suppress unusedStructMember
+        char time_format[CONFIG_FORMAT_MAX];
+};
+static _Thread_local struct live_copy mine;
+
+/* The [clock] format in force; a new one takes effect with this request. */
+static const char *
+time_format(const struct app *app, struct clock_text *clock)
+{
+        struct routes_live *l = app->live;
+
+        if (l == NULL)
+                return app->cfg->time_format;
+        if (mine.owner != l || mine.gen != atomic_load_explicit(&l->gen, memory_order_acquire)) {
+                pthread_mutex_lock(&l->mu);
+                memcpy(mine.time_format, l->time_format, sizeof(mine.time_format));
+                mine.gen = atomic_load_explicit(&l->gen, memory_order_relaxed);
+                mine.owner = l;
+                pthread_mutex_unlock(&l->mu);
+                clock->sec = 0; /* the cached text is in the old format */
+        }
+        return mine.time_format;
+}
+
 static void
 route_root(const struct app *app, struct clock_text *clock, const struct request *req,
            struct response *r)
@@ -214,7 +266,7 @@ route_root(const struct app *app, struct clock_text *clock, const struct request
         } else {
                 n = counter_get(app->counter); /* HEAD does not count */
         }
-        const struct clock_text *t = clock_now(clock, app->cfg->time_format);
+        const struct clock_text *t = clock_now(clock, time_format(app, clock));
         if (wants_json(req->accept, "text/html")) {
                 body_printf(r, "{\"time\":\"%s\",\"timezone\":\"%s\",\"visits\":%" PRIu64, t->iso,
                             app->cfg->timezone, n);

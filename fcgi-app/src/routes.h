@@ -1,6 +1,8 @@
 #ifndef MT_ROUTES_H
 #define MT_ROUTES_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "clock.h"
@@ -27,12 +29,27 @@ struct response {
         char body[32768]; /* /metrics with a histogram per route and a few dozen pods */
 };
 
+/*
+ * The keys routes.c reads that a reload may change while workers run: the
+ * main thread sets them under the lock and bumps gen; a worker copies them
+ * only when gen moved, so a request pays one atomic load.
+ */
+struct routes_live {
+        pthread_mutex_t mu;
+        atomic_uint gen;
+        char time_format[CONFIG_FORMAT_MAX];
+};
+
+void routes_live_init(struct routes_live *l, const struct config *cfg);
+void routes_live_set(struct routes_live *l, const struct config *cfg);
+
 /* What the routes share across requests; each worker passes its own clock cache. */
 struct app {
         const struct config *cfg;
         struct counter *counter;
-        struct metrics *metrics; /* NULL: [metrics] enabled = false, /metrics is 404 */
-        struct cluster *cluster; /* NULL: no pod name, /visits?scope=cluster is this pod alone */
+        struct metrics *metrics;  /* NULL: [metrics] enabled = false, /metrics is 404 */
+        struct cluster *cluster;  /* NULL: no pod name, /visits?scope=cluster is this pod alone */
+        struct routes_live *live; /* NULL: cfg's values, never changed */
 };
 
 void routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
