@@ -8,13 +8,18 @@ our short text and the security headers; nothing here may count a visit.
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import NGINX_CONF, Stack
+import pytest
+
+from harness import NGINX_CONF, Stack, wait_for
 
 SECURITY = {
     "x-content-type-options": "nosniff",
@@ -28,6 +33,7 @@ def _header_timeout():
 
 
 HEADER_TIMEOUT = _header_timeout()  # seconds; client_body_timeout is the same
+SLOW_CONNECTIONS = 10_000
 UNAVAILABLE = "moscow-time is unavailable for a moment; try again shortly\n"
 
 
@@ -238,3 +244,97 @@ def test_http09_is_refused_and_never_counted():
         assert (r.status, r.text) == (200, "7\n"), r
         r = request(s.port, get(b"/visits"))
         assert (r.status, r.text) == (200, "7\n"), r
+
+
+
+
+class Slowloris:
+    """tests/integration/slowloris.py in its own process; `counts` is what it reported."""
+
+    SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slowloris.py")
+
+    def __init__(self, port, count, seconds):
+        self.p = subprocess.Popen([sys.executable, self.SCRIPT, str(port), str(count),
+                                   str(seconds)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        self.counts, self.done = [], False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            if line.startswith("open "):
+                self.counts.append(int(line.split()[1]))
+            elif line.strip() == "done":
+                self.done = True
+
+    def now(self):
+        return self.counts[-1] if self.counts else 0
+
+    def stop(self):
+        self.p.stdin.close()  # it exits when its stdin closes
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(5)
+        self.reader.join(5)
+
+
+def nginx_rss_kib(nginx):
+    """Resident memory of the nginx master and its workers."""
+    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(nginx.pid), "-p", str(nginx.pid)],
+                         capture_output=True, text=True).stdout
+    return sum(int(x) for x in out.split())
+
+
+def test_slowloris_does_not_lock_out_a_normal_client():
+    need = SLOW_CONNECTIONS + 2000  # the attacker's, in this process's limit; nginx's own
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), max(hard, need)))
+    except (ValueError, OSError) as e:
+        pytest.skip(f"{SLOW_CONNECTIONS} connections need RLIMIT_NOFILE {need} (hard limit "
+                    f"{hard}, cannot raise it: {e})")
+    try:
+        with Stack(counter="3\n") as s:
+            window = HEADER_TIMEOUT + 3  # nginx closes them all once, the attacker reopens
+            slow = Slowloris(s.port, SLOW_CONNECTIONS, window + 30)
+            try:
+                wait_for(lambda: slow.now() >= SLOW_CONNECTIONS * 0.95 or slow.p.poll() is not None,
+                         timeout=20, what=f"{SLOW_CONNECTIONS} slow connections")
+                assert slow.p.poll() is None, "the attacker exited"
+                rss, under = nginx_rss_kib(s.nginx), []
+                worst, served, end = 0.0, 0, time.monotonic() + window
+                while time.monotonic() < end:
+                    under.append(slow.now())
+                    start = time.monotonic()
+                    try:
+                        r = request(s.port, get(b"/visits"), timeout=5)
+                    except OSError as e:
+                        raise AssertionError(f"normal request {served + 1} under {slow.now()} "
+                                             f"slow connections: {e!r}")
+                    worst = max(worst, time.monotonic() - start)
+                    assert (r.status, r.text) == (200, "3\n"), \
+                        f"normal request {served + 1} under {slow.now()} slow connections: {r!r}"
+                    served += 1
+                    time.sleep(0.1)
+                rss = max(rss, nginx_rss_kib(s.nginx))
+            finally:
+                slow.stop()
+            assert worst < 1.0, f"slowest normal request took {worst:.2f} s"
+            # The attack was real: most normal requests went in while it held
+            # (nearly) all its connections. It dips when nginx times them all
+            # out at once and the attacker's reconnects queue in the backlog.
+            full = sum(n >= SLOW_CONNECTIONS * 0.9 for n in under)
+            assert full >= 0.75 * len(under), \
+                f"only {full} of {len(under)} normal requests met a full attack: {under}"
+            assert s.counter_bytes() == b"3\n", "slow requests counted nothing"
+            out = s.nginx.output()
+            for bad in ("worker_connections are not enough", "Too many open files", "[alert]"):
+                assert bad not in out, f"nginx: {bad}"
+            print(f"# {SLOW_CONNECTIONS} slow connections: nginx RSS {rss / 1024:.0f} MiB, "
+                  f"{served} normal requests, slowest {worst * 1000:.0f} ms, "
+                  f"{full} of them under >= 90% of the attack")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
