@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "answer.h"
+#include "negotiate.h"
 
 const char routes_page_style[] =
     "body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;"
@@ -46,53 +46,15 @@ find_route(const char *path, size_t len)
         return ROUTE_NONE;
 }
 
-/*
- * The q-value the Accept header gives to type ("application/json"): the most
- * specific matching range wins (type/sub over type/ over wildcard). No Accept
- * header means anything goes.
- */
-static double
-accept_q(const char *accept, const char *type)
-{
-        const char *slash = strchr(type, '/');
-        size_t major = (size_t)(slash - type);
-        double best_q = 0;
-        int best_rank = -1;
-
-        if (accept == NULL || *accept == '\0')
-                return 1;
-        for (const char *p = accept; *p;) {
-                while (*p == ' ' || *p == '\t' || *p == ',')
-                        p++;
-                size_t n = strcspn(p, ";, \t");
-                int rank = -1;
-                if (n == strlen(type) && strncasecmp(p, type, n) == 0)
-                        rank = 2;
-                else if (n == major + 2 && strncasecmp(p, type, major + 1) == 0 &&
-                         p[major + 1] == '*')
-                        rank = 1;
-                else if (n == 3 && strncmp(p, "*/*", 3) == 0)
-                        rank = 0;
-                double q = 1;
-                p += n;
-                size_t params = strcspn(p, ",");
-                const char *qp = strstr(p, "q=");
-                if (qp != NULL && qp < p + params)
-                        sscanf(qp + 2, "%lf", &q);
-                p += params;
-                if (rank > best_rank) {
-                        best_rank = rank;
-                        best_q = q;
-                }
-        }
-        return best_q;
-}
-
 /* JSON when the client prefers it to the route's own type; a tie keeps the route's type. */
 static int
 wants_json(const char *accept, const char *native)
 {
-        return accept_q(accept, "application/json") > accept_q(accept, native);
+        const char *const types[] = {native, "application/json"};
+        int q[2];
+
+        negotiate_weigh(accept, types, q, 2);
+        return q[1] > q[0];
 }
 
 static void

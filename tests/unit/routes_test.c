@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "negotiate.h"
 #include "routes.h"
 
 #define BROWSER_ACCEPT "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -306,6 +307,14 @@ test_accept_negotiation(void **state)
             {"application/json;q=0", HTML, PLAIN},
             {"image/png", HTML, PLAIN},
             {"*/*;q=0.1, application/json", JSON, JSON},
+            /* RFC 9110 weights: only a parameter named q, and only a valid qvalue. */
+            {"application/json;xq=0", JSON, JSON},
+            {"text/html;q=NaN, application/json;q=0.5", JSON, JSON},
+            {"application/json;q=2, text/html", HTML, PLAIN},
+            {"application/json;q=1e999, text/html", HTML, PLAIN},
+            {"application/json;q=0.0001, text/plain;q=0", HTML, PLAIN},
+            {"text/plain;q=0.5, application/json;Q=0.6", JSON, JSON},
+            {"application/json;v=\"a,b;q=0\", text/html;q=0.2", JSON, JSON},
         };
         struct fixture *f = *state;
         struct clock_text clock = {0};
@@ -326,6 +335,126 @@ test_accept_negotiation(void **state)
                                  cases[i].accept ? cases[i].accept : "(none)", cases[i].visits_type,
                                  r.head);
         }
+}
+
+/* negotiate_weigh() for text/html and application/json: the weight of each, in thousandths. */
+struct weights {
+        const char *accept;
+        int html, json;
+};
+
+static void
+test_accept_weights_follow_rfc_9110(void **state)
+{
+        static const struct weights cases[] = {
+            {NULL, 1000, 1000},
+            {"", 1000, 1000},
+            {"application/json", 0, 1000},
+            {"application/json;xq=0", 0, 1000},
+            {"application/json;q=0", 0, 0},
+            {"application/json;q=0.001", 0, 1},
+            {"application/json;q=0.25", 0, 250},
+            {"application/json;q=1.000", 0, 1000},
+            {"application/json;q=1.", 0, 1000},
+            {"application/json;q=0.", 0, 0},
+            /* not qvalues: the range is ignored */
+            {"application/json;q=NaN", 0, 0},
+            {"application/json;q=1e999", 0, 0},
+            {"application/json;q=2", 0, 0},
+            {"application/json;q=1.001", 0, 0},
+            {"application/json;q=0.0001", 0, 0},
+            {"application/json;q=.5", 0, 0},
+            {"application/json;q=-0", 0, 0},
+            {"application/json;q=0.5x", 0, 0},
+            {"application/json;q=\"0.5\"", 0, 0},
+            {"application/json;q=", 0, 0},
+            {"application/json;q", 0, 0},
+            {"application/json;q = 0.5", 0, 0},
+            {"application/json;q=0.5;q=0.6", 0, 0},
+            {"*/*;q=0.3, application/json;q=inf", 300, 300},
+            /* case, whitespace, parameters */
+            {"APPLICATION/Json;Q=0.7", 0, 700},
+            {"application/json ; q=0.7", 0, 700},
+            {"\tapplication/json\t;\tq=0.8\t", 0, 800},
+            {"application/json;charset=\"utf-8\";q=0.3", 0, 300},
+            {"application/json;q=0.3;charset=utf-8", 0, 300},
+            {"application/json;x=\"a\\\"b\";q=0.6", 0, 600},
+            {"application/json;x=\"a,b;q=0\", text/html;q=0.2", 200, 1000},
+            {"application/json;x=\"open, text/html", 0, 0},
+            {"application/json;", 0, 1000},
+            {"application/json;;q=0.3", 0, 300},
+            {"application/json;=x", 0, 0},
+            {"application /json", 0, 0},
+            {"application/ json", 0, 0},
+            {"application/json x", 0, 0},
+            /* the list */
+            {",,, application/json;q=0.4 ,,", 0, 400},
+            {"application/json, garbage, text/html;q=0.9", 900, 1000},
+            {"garbage;q=1, text/html;q=0.9", 900, 0},
+            {"text/html;q=0.5, text/html;q=0.9", 500, 0},
+            /* specificity: type/subtype over type/ * over * / * */
+            {"*/*;q=0.1, application/json", 100, 1000},
+            {"application/json;q=0.2, */*", 1000, 200},
+            {"text/*;q=0.3, */*;q=0.1", 300, 100},
+            {"application/*;q=0.4, text/html;q=0.6", 600, 400},
+            {"*/html", 0, 0},
+            {"*", 0, 0},
+            {"text/html;level=1;q=0.4", 400, 0},
+            {" ", 0, 0},
+        };
+        const char *const types[] = {"text/html", "application/json"};
+        int q[2];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                negotiate_weigh(cases[i].accept, types, q, 2);
+                if (q[0] != cases[i].html || q[1] != cases[i].json)
+                        fail_msg("Accept \"%s\": html %d json %d, expected %d %d",
+                                 cases[i].accept ? cases[i].accept : "(none)", q[0], q[1],
+                                 cases[i].html, cases[i].json);
+        }
+}
+
+/* prefix ("a/b, " repeated) so that the value reaches `len` bytes with tail at its end. */
+static char *
+padded_accept(size_t len, const char *tail)
+{
+        size_t tail_len = strlen(tail);
+        char *s = malloc(len + 1);
+
+        assert_non_null(s);
+        assert_true(len >= tail_len);
+        memset(s, ' ', len - tail_len);
+        for (size_t i = 0; i + 5 <= len - tail_len; i += 5)
+                memcpy(s + i, "a/b, ", 5);
+        memcpy(s + len - tail_len, tail, tail_len + 1);
+        return s;
+}
+
+/* Only the first NEGOTIATE_MAX bytes count, and a range cut there counts for nothing. */
+static void
+test_accept_looks_at_a_bounded_prefix(void **state)
+{
+        const char *const types[] = {"text/html", "application/json"};
+        int q[2];
+        char *s;
+
+        (void)state;
+        s = padded_accept(NEGOTIATE_MAX, "*/*;q=0.1, application/json;q=0.25");
+        negotiate_weigh(s, types, q, 2);
+        assert_int_equal(q[1], 250); /* ends exactly at the bound: whole */
+        free(s);
+
+        s = padded_accept(NEGOTIATE_MAX + 1, "*/*;q=0.1, application/json;q=0.25");
+        negotiate_weigh(s, types, q, 2);
+        assert_int_equal(q[0], 100);
+        assert_int_equal(q[1], 100); /* "q=0.2" seen, but cut: the range is ignored */
+        free(s);
+
+        s = padded_accept(1 << 20, "application/json");
+        negotiate_weigh(s, types, q, 2);
+        assert_int_equal(q[1], 0); /* past the bound */
+        free(s);
 }
 
 static void
@@ -416,6 +545,8 @@ routes_tests(void)
             TEST(test_path_len_bounds_the_route),
             TEST(test_other_methods_are_405),
             TEST(test_accept_negotiation),
+            cmocka_unit_test(test_accept_weights_follow_rfc_9110),
+            cmocka_unit_test(test_accept_looks_at_a_bounded_prefix),
             TEST(test_counter_write_failure_is_503),
             TEST(test_page_escapes_the_format),
             TEST(test_city_comes_from_the_zone),

@@ -1,0 +1,250 @@
+/*
+ * The Accept header (RFC 9110 12.5.1), parsed in one forward pass: every
+ * function here only moves the cursor on, so the work is linear in the bytes
+ * looked at, and those are at most NEGOTIATE_MAX.
+ *
+ *   Accept      = #( media-range [ weight ] )
+ *   media-range = ( "* / *" / type "/" "*" / type "/" subtype ) parameters
+ *   parameters  = *( OWS ";" OWS [ parameter ] )
+ *   parameter   = token "=" ( token / quoted-string )
+ *   weight      = "q=" qvalue, as any parameter named q (RFC 9110: in any place)
+ *   qvalue      = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+ *
+ * Parameters other than q are checked and then play no part in matching: no
+ * representation here has a parameter a client could choose by.
+ */
+#include "negotiate.h"
+
+#include <string.h>
+#include <strings.h>
+
+struct cursor {
+        const char *s;
+        size_t i, n;
+        int cut; /* the value goes on past n: the range that reaches n is incomplete */
+};
+
+struct range {
+        const char *type, *sub;
+        size_t type_len, sub_len;
+        int q; /* thousandths */
+};
+
+static int
+is_tchar(int c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c > 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The byte at the cursor, or -1 at the end. */
+static int
+peek(const struct cursor *c)
+{
+        return c->i < c->n ? (unsigned char)c->s[c->i] : -1;
+}
+
+static void
+skip_ows(struct cursor *c)
+{
+        while (peek(c) == ' ' || peek(c) == '\t')
+                c->i++;
+}
+
+/* Moves past the token at the cursor; returns its length (0: none there). */
+static size_t
+token(struct cursor *c)
+{
+        size_t start = c->i;
+
+        while (is_tchar(peek(c)))
+                c->i++;
+        return c->i - start;
+}
+
+static int
+is_ctl(int c)
+{
+        return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* Moves past the quoted-string that starts at the cursor; -1 if it is malformed or unended. */
+static int
+quoted_string(struct cursor *c)
+{
+        c->i++; /* the opening quote */
+        while (c->i < c->n) {
+                int ch = (unsigned char)c->s[c->i++];
+                if (ch == '"')
+                        return 0;
+                if (ch == '\\') {
+                        if (c->i == c->n)
+                                return -1;
+                        ch = (unsigned char)c->s[c->i++];
+                }
+                if (is_ctl(ch))
+                        return -1;
+        }
+        return -1;
+}
+
+/* len bytes of a qvalue into thousandths; -1 if they are not one. */
+static int
+qvalue(const char *s, size_t len, int *q)
+{
+        int v = 0, scale = 100;
+
+        if (len == 0 || (s[0] != '0' && s[0] != '1') || (len > 1 && s[1] != '.') || len > 5)
+                return -1;
+        for (size_t i = 2; i < len; i++, scale /= 10) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -1;
+                v += (s[i] - '0') * scale;
+        }
+        if (s[0] == '1' && v != 0)
+                return -1;
+        *q = s[0] == '1' ? NEGOTIATE_Q_MAX : v;
+        return 0;
+}
+
+/* One "name=value" at the cursor; a q sets r->q (once). -1 if malformed. */
+static int
+parameter(struct cursor *c, struct range *r, int *seen_q)
+{
+        const char *name = c->s + c->i;
+        size_t name_len = token(c);
+
+        if (name_len == 0 || peek(c) != '=')
+                return -1;
+        c->i++;
+        int is_q = name_len == 1 && (name[0] == 'q' || name[0] == 'Q');
+        if (peek(c) == '"')
+                return is_q ? -1 : quoted_string(c);
+        const char *value = c->s + c->i;
+        size_t value_len = token(c);
+        if (value_len == 0)
+                return -1;
+        if (!is_q)
+                return 0;
+        if (*seen_q)
+                return -1;
+        *seen_q = 1;
+        return qvalue(value, value_len, &r->q);
+}
+
+static int
+is_star(const char *s, size_t len)
+{
+        return len == 1 && s[0] == '*';
+}
+
+/* One media range, up to the ',' after it or the end. -1 if it does not parse. */
+static int
+media_range(struct cursor *c, struct range *r)
+{
+        int seen_q = 0;
+
+        r->type = c->s + c->i;
+        r->type_len = token(c);
+        if (r->type_len == 0 || peek(c) != '/')
+                return -1;
+        c->i++;
+        r->sub = c->s + c->i;
+        r->sub_len = token(c);
+        if (r->sub_len == 0 || (is_star(r->type, r->type_len) && !is_star(r->sub, r->sub_len)))
+                return -1;
+        r->q = NEGOTIATE_Q_MAX;
+        for (;;) {
+                skip_ows(c);
+                if (peek(c) == -1)
+                        return c->cut ? -1 : 0;
+                if (peek(c) == ',')
+                        return 0;
+                if (peek(c) != ';')
+                        return -1;
+                c->i++;
+                skip_ows(c);
+                if (peek(c) == ';' || peek(c) == ',' || peek(c) == -1)
+                        continue; /* an empty parameter is allowed */
+                if (parameter(c, r, &seen_q) != 0)
+                        return -1;
+        }
+}
+
+/* After a range that did not parse: on to the ',' that ends it (not one in quotes), or the end. */
+static void
+skip_range(struct cursor *c)
+{
+        while (peek(c) != -1 && peek(c) != ',') {
+                if (peek(c) == '"')
+                        (void)quoted_string(c);
+                else
+                        c->i++;
+        }
+}
+
+/* How specifically r names type: 2 type/subtype, 1 type/ *, 0 * / *, -1 not at all. */
+static int
+specificity(const struct range *r, const char *type)
+{
+        const char *slash = strchr(type, '/');
+        size_t major = slash ? (size_t)(slash - type) : strlen(type);
+
+        if (is_star(r->type, r->type_len))
+                return 0;
+        if (r->type_len != major || strncasecmp(r->type, type, major) != 0 || slash == NULL)
+                return -1;
+        if (is_star(r->sub, r->sub_len))
+                return 1;
+        if (r->sub_len == strlen(slash + 1) && strncasecmp(r->sub, slash + 1, r->sub_len) == 0)
+                return 2;
+        return -1;
+}
+
+/* A range that parsed: it sets the weight of each type it names more specifically than before. */
+static void
+apply(const struct range *r, const char *const types[], int q[], int rank[], size_t n)
+{
+        for (size_t t = 0; t < n; t++) {
+                int s = specificity(r, types[t]);
+                if (s > rank[t]) { /* a tie keeps the first */
+                        rank[t] = s;
+                        q[t] = r->q;
+                }
+        }
+}
+
+void
+negotiate_weigh(const char *accept, const char *const types[], int q[], size_t n)
+{
+        size_t len = accept ? strnlen(accept, NEGOTIATE_MAX + 1) : 0;
+        int rank[NEGOTIATE_TYPES_MAX];
+
+        for (size_t t = 0; t < n; t++)
+                q[t] = len == 0 ? NEGOTIATE_Q_MAX : 0;
+        if (len == 0)
+                return;
+        if (n > NEGOTIATE_TYPES_MAX)
+                n = NEGOTIATE_TYPES_MAX; /* the rest stay at 0 */
+        for (size_t t = 0; t < n; t++)
+                rank[t] = -1;
+        struct cursor c = {.s = accept, .n = len, .cut = len > NEGOTIATE_MAX};
+        if (c.cut)
+                c.n = NEGOTIATE_MAX;
+        while (peek(&c) != -1) {
+                struct range r;
+                skip_ows(&c);
+                if (peek(&c) == ',') { /* an empty element is allowed */
+                        c.i++;
+                        continue;
+                }
+                if (peek(&c) == -1)
+                        break;
+                if (media_range(&c, &r) == 0)
+                        apply(&r, types, q, rank, n);
+                else
+                        skip_range(&c);
+                if (peek(&c) == ',')
+                        c.i++;
+        }
+}
