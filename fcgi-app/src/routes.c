@@ -23,6 +23,13 @@ const char routes_page_style[] =
     "time{display:block;font-size:clamp(2rem,8vw,4rem);font-variant-numeric:tabular-nums}"
     "p{margin:1.5rem 0 0;color:#555}";
 
+/*
+ * What a client learns of a counter failure. The detail (path, errno text)
+ * is for the operator: the counter logs it when the failure starts.
+ */
+#define UNAVAILABLE_TEXT "the visit could not be counted; try again shortly"
+#define NOT_READY_TEXT   "not ready: the counter file cannot be used"
+
 /* Also the index of the route's label in /metrics. */
 enum route {
         ROUTE_ROOT = METRICS_ROUTE_ROOT,
@@ -220,9 +227,9 @@ route_root(const struct app *app, struct clock_text *clock, const struct request
         uint64_t n;
 
         if (r->send_body) {
-                char why[256];
+                char why[256]; /* the counter logs it; clients get no paths or errno text */
                 if (counter_visit(app->counter, &n, why, sizeof(why)) != 0) {
-                        plain(r, 503, "Retry-After: 1\r\n", why);
+                        plain(r, 503, "Retry-After: 1\r\n", UNAVAILABLE_TEXT);
                         return;
                 }
         } else {
@@ -327,9 +334,7 @@ route_ready(const struct app *app, struct response *r)
         char why[256];
 
         if (counter_check(app->counter, why, sizeof(why)) != 0) {
-                char text[300];
-                snprintf(text, sizeof(text), "not ready: %s", why);
-                plain(r, 503, "Retry-After: 1\r\n", text);
+                plain(r, 503, "Retry-After: 1\r\n", NOT_READY_TEXT);
                 return;
         }
         plain(r, 200, NULL, "ready");

@@ -463,7 +463,6 @@ test_counter_write_failure_is_503(void **state)
         struct fixture *f = *state;
         struct clock_text clock = {0};
         struct response get, ready, head;
-        char want[MSG_MAX];
 
         fsize_lower(f, 0);
         handle(f, &clock, "GET", "/", NULL, &get);
@@ -474,16 +473,13 @@ test_counter_write_failure_is_503(void **state)
         assert_int_equal(get.status, 503);
         assert_int_equal(get.send_body, 1);
         assert_head(&get, "503 Service Unavailable", PLAIN, "Retry-After: 1\r\n");
-        snprintf(want, sizeof(want), "cannot write the counter file %s: File too large\n",
-                 f->cfg.counter_path);
-        assert_string_equal(get.body, want);
+        /* A short generic reason: no path, no errno text (those go to the log). */
+        assert_string_equal(get.body, "the visit could not be counted; try again shortly\n");
 
         assert_int_equal(ready.status, 503);
         assert_head(&ready, "503 Service Unavailable", PLAIN, "Retry-After: 1\r\n");
-        snprintf(want, sizeof(want),
-                 "not ready: cannot write the counter file %s: File too large\n",
-                 f->cfg.counter_path);
-        assert_string_equal(ready.body, want);
+        assert_string_equal(ready.body, "not ready: the counter file cannot be used\n");
+        assert_not_contains(ready.body, f->cfg.counter_path);
 
         /* HEAD writes nothing, so it still answers. */
         assert_int_equal(head.status, 200);
