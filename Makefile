@@ -19,7 +19,19 @@ LIB_SRC  := $(filter-out fcgi-app/src/main.c,$(SRC))
 HDR      := $(wildcard fcgi-app/src/*.h)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all build deps run test unit integration lint format bench image test-image clean
+# libFuzzer harnesses: tests/fuzz/NAME/fuzz.c (with its seed corpus in
+# tests/fuzz/NAME/corpus/) becomes build/fuzz/NAME. A new harness needs only
+# its directory; tests/fuzz/run.sh runs every one.
+FUZZ_CC      ?= clang-14
+FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer -g -O1
+FUZZERS      := $(patsubst tests/fuzz/%/fuzz.c,%,$(wildcard tests/fuzz/*/fuzz.c))
+FUZZ_SECONDS ?= 300
+# (clang, unlike gcc, asks for a format attribute on every vsnprintf wrapper;
+# the gcc build keeps -Wformat=2 whole.)
+
+.PHONY: all build deps run test unit integration lint format bench image test-image clean \
+        fuzz fuzz-build
 
 all: build
 build: $(BUILD)/moscow-time
@@ -45,15 +57,20 @@ $(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g -Ifcgi-app/src $(LDFLAGS) -o $@ \
 		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
 
-# libFuzzer harness of the server's reading of FastCGI records (tests/fuzz/fastcgi/):
-# it includes server.c to run its static handlers. (clang, unlike gcc, flags the
-# vsnprintf wrappers that carry a format attribute: -Wno-format-nonliteral.)
-FUZZ_CC   ?= clang-14
-FUZZ_SAN  := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(BUILD)/fuzz-fastcgi: tests/fuzz/fastcgi/fuzz_fastcgi.c $(LIB_SRC) $(HDR)
-	@mkdir -p $(BUILD)
-	$(FUZZ_CC) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -g -O1 -I/usr/include/iniparser -Ifcgi-app/src -o $@ \
-		$< $(filter-out fcgi-app/src/server.c,$(LIB_SRC)) $(LIBS)
+# A harness that #includes a module to reach its static functions names it in
+# FUZZ_OWN_<name>, so that it is not linked twice.
+FUZZ_OWN_fastcgi := fcgi-app/src/server.c
+$(BUILD)/fuzz/%: tests/fuzz/%/fuzz.c tests/fuzz/common.c tests/fuzz/fuzz.h $(LIB_SRC) $(HDR)
+	@mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -DMT_VERSION='"$(VERSION)"' \
+		-I/usr/include/iniparser -Ifcgi-app/src -Itests/fuzz -o $@ $< tests/fuzz/common.c \
+		$(filter-out $(FUZZ_OWN_$*),$(LIB_SRC)) $(LIBS)
+
+fuzz-build: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+
+# Each harness for FUZZ_SECONDS (default 300), one after the other, niced.
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 deps:
 	scripts/install-deps.sh run
@@ -84,7 +101,8 @@ test-image:
 	scripts/test.sh image
 
 format:
-	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h tests/fuzz/*.[ch] \
+		tests/fuzz/*/*.c)
 
 clean:
 	rm -rf $(BUILD)

@@ -8,7 +8,7 @@
 #   ok - name # SKIP why   a skip: counted apart, never as a pass
 # A suite that exits non-zero without reporting a failure counts as one.
 #
-#   test.sh [SUITE...]     run only these (lint unit integration browser chart;
+#   test.sh [SUITE...]     run only these (lint unit fuzz integration browser chart;
 #                          image is not in the default set: `make test-image`)
 set -uo pipefail
 
@@ -24,6 +24,8 @@ suite_cmd() {
     case $1 in
     lint) echo "scripts/lint.sh" ;;
     unit) echo "env CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=$top/fcgi-app/config.ini build/unit-tests" ;;
+    # Each libFuzzer harness for a short bounded time (make fuzz: minutes).
+    fuzz) echo "env FUZZ_SECONDS=${FUZZ_SECONDS:-12} tests/fuzz/run.sh" ;;
     integration | browser) echo "$pytest tests/$1" ;;
     chart) echo "tests/chart/run.sh" ;;
     image) echo "tests/image/run.sh" ;;
@@ -31,7 +33,7 @@ suite_cmd() {
 }
 
 suites=("$@")
-((${#suites[@]})) || suites=(lint unit integration browser chart)
+((${#suites[@]})) || suites=(lint unit fuzz integration browser chart)
 
 passed=0 failed=0 skipped=0
 log=$(mktemp)

@@ -19,7 +19,7 @@
  *  - libfcgi never waits and never refuses what fcgi_scan() accepted (it
  *    would log "libfcgi refused"), and leaves no byte of a request unread.
  *
- *   make build/fuzz-fastcgi && build/fuzz-fastcgi tests/fuzz/fastcgi/corpus
+ *   tests/fuzz/run.sh fastcgi     (builds build/fuzz/fastcgi; see tests/fuzz/run.sh)
  */
 #include "../../../fcgi-app/src/server.c"
 
