@@ -7,7 +7,8 @@ out and this plugin prints one line per test instead:
     not ok - integration/test_counter.py::test_name      + "# " lines: the failure
     ok - integration/test_x.py::test_y # SKIP reason       a skip, counted apart
 
-It also makes sure that no process a test started outlives the test.
+It also makes sure that no process a test started outlives the test, and fails
+a test whose processes printed a sanitizer report (make test-asan).
 """
 
 import os
@@ -83,3 +84,20 @@ def pytest_internalerror(excrepr):
 def _no_leftover_processes():
     yield
     harness.kill_leftovers()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Under make test-asan: a test whose processes printed a sanitizer report
+    # fails, whatever it checked itself. Decided on the test's own report (not
+    # in a teardown) so that the test shows once, as "not ok".
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or report.skipped:
+        return
+    harness.kill_leftovers()  # their output is whole from here on
+    reports = harness.sanitizer_reports()
+    if reports:
+        before = f"{report.longreprtext}\n" if report.failed else ""
+        report.outcome = "failed"
+        report.longrepr = before + "sanitizer report:\n" + "\n".join(reports)

@@ -27,6 +27,12 @@ NGINX_CONF = os.path.join(TOP, "nginx-conf", "nginx.conf")
 EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 65, 69, 78
 
 _live = []  # every process started, so that a crashed test cannot leak one
+_started = []  # every process started since the last sanitizer_reports()
+
+# What AddressSanitizer, LeakSanitizer and UBSan print (make test-asan runs the
+# responder built with them, MOSCOW_TIME_BIN=build/moscow-time-asan).
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: |"
+                              r"SUMMARY: UndefinedBehaviorSanitizer")
 
 
 class TestFailure(AssertionError):
@@ -114,6 +120,7 @@ class Proc:
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
         _live.append(self)
+        _started.append(self)
 
     def _drain(self):
         for chunk in iter(lambda: self.p.stdout.read1(65536), b""):
@@ -163,6 +170,22 @@ def kill_leftovers():
             proc.stop(signal.SIGKILL, 5)
         except TestFailure:
             pass
+
+
+def sanitizer_reports():
+    """Sanitizer reports in the output of the processes started since the last call.
+
+    Call once they have stopped (kill_leftovers), so that their output is whole.
+    """
+    found = []
+    for proc in _started:
+        out = proc.output()
+        m = SANITIZER_REPORT.search(out)
+        if m:
+            start = out.rfind("\n", 0, max(0, m.start() - 300)) + 1
+            found.append(f"{proc.p.args[0]} (pid {proc.pid}):\n{out[start:start + 6000]}")
+    _started.clear()
+    return found
 
 
 class Response:
