@@ -23,7 +23,9 @@ mkdir -p "$prefix/nginx" "$prefix/sock"
 if [[ -n $listen ]]; then
     mkdir -p "$prefix/nginx/conf"
     ln -sfn "$conf" "$prefix/nginx/conf/nginx.conf"
-    printf 'listen %s;\n%s\n' "$listen" "${NGINX_SERVER_EXTRA:-}" >"$prefix/nginx/conf/listen.conf"
+    # backlog as in nginx-conf/listen.conf (why: there)
+    printf 'listen %s backlog=4096;\n%s\n' "$listen" "${NGINX_SERVER_EXTRA:-}" \
+        >"$prefix/nginx/conf/listen.conf"
     conf=$prefix/nginx/conf/nginx.conf
 fi
 

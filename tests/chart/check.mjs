@@ -87,7 +87,8 @@ const lines = (s, n = 12) => s.trim().split('\n').slice(-n);
 function facts(files) {
     const ini = parseIni(text(files.configIni));
     const nginx = parseNginx(text(files.nginxConf));
-    const listen = /listen\s+(?:[^\s;]*:)?(\d+)\s*;/.exec(text(files.listenConf));
+    // "listen [addr:]port [parameters];", on a line of its own (not in a comment).
+    const listen = /^\s*listen\s+(?:[^\s;]*:)?(\d+)(?:\s+[^;]*)?;/m.exec(text(files.listenConf));
     return {
         files,
         chart: files.chart,
