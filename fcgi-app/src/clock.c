@@ -327,7 +327,7 @@ clock_format(time_t t, const char *fmt, struct clock_text *out)
         char off[8];
 
         out->sec = t;
-        out->local[0] = out->iso[0] = '\0';
+        out->local[0] = out->iso[0] = out->tick[0] = '\0';
         if (localtime_r(&t, &tm) == NULL)
                 return;
                 /* fmt is the operator's [clock] format, checked by clock_format_check(). */
@@ -340,6 +340,43 @@ clock_format(time_t t, const char *fmt, struct clock_text *out)
         /* %z gives +0300; RFC 3339 wants +03:00. */
         if (strftime(off, sizeof(off), "%z", &tm) == 5)
                 snprintf(out->iso + n, sizeof(out->iso) - n, "%.3s:%.2s", off, off + 3);
+        clock_tick_format(fmt, &tm, out->tick, sizeof(out->tick));
+}
+
+void
+clock_tick_format(const char *fmt, const struct tm *tm, char *out, size_t len)
+{
+        size_t n = 0;
+
+        out[0] = '\0';
+        for (const char *p = fmt; *p; p++) {
+                char piece[64] = {*p, '\0'};
+                if (*p == '%') {
+                        p++;
+                        if (*p != '\0' && strchr("YmdHMS%", *p))
+                                snprintf(piece, sizeof(piece), "%%%c", *p);
+                        else if (*p == 'F')
+                                snprintf(piece, sizeof(piece), "%%Y-%%m-%%d");
+                        else if (*p == 'T')
+                                snprintf(piece, sizeof(piece), "%%H:%%M:%%S");
+                        else if (*p == 'Z' && strftime(piece, sizeof(piece), "%Z", tm) > 0)
+                                ;
+                        else if (*p == 'z' && strftime(piece, sizeof(piece), "%z", tm) > 0)
+                                ;
+                        else
+                                goto none;
+                        if (strchr(piece, '%') != NULL && (*p == 'Z' || *p == 'z'))
+                                goto none; /* a '%' in a zone's name would read as a conversion */
+                }
+                size_t k = strlen(piece);
+                if (n + k >= len)
+                        goto none;
+                memcpy(out + n, piece, k + 1);
+                n += k;
+        }
+        return;
+none:
+        out[0] = '\0';
 }
 
 const struct clock_text *

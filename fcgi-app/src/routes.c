@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +15,7 @@
 
 #include "answer.h"
 #include "negotiate.h"
-
-const char routes_page_style[] =
-    "body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;"
-    "font-family:system-ui,sans-serif;background:#f6f5f2;color:#1d1d1f}"
-    "main{text-align:center;padding:2rem}"
-    "h1{font-weight:500;font-size:1.25rem;margin:0 0 1rem;color:#555}"
-    "time{display:block;font-size:clamp(2rem,8vw,4rem);font-variant-numeric:tabular-nums}"
-    "p{margin:1.5rem 0 0;color:#555}";
+#include "page.h"
 
 /*
  * What a client learns of a counter failure. The detail (path, errno text)
@@ -75,22 +69,6 @@ body_printf(struct response *r, const char *fmt, ...)
         va_end(ap);
         if (n > 0)
                 r->body_len += (size_t)n < room ? (size_t)n : room - 1;
-}
-
-/* Appends s with the characters HTML gives meaning to escaped. */
-static void
-body_html(struct response *r, const char *s)
-{
-        for (; *s; s++) {
-                switch (*s) {
-                case '<': body_printf(r, "&lt;"); break;
-                case '>': body_printf(r, "&gt;"); break;
-                case '&': body_printf(r, "&amp;"); break;
-                case '"': body_printf(r, "&quot;"); break;
-                case '\'': body_printf(r, "&#39;"); break;
-                default: body_printf(r, "%c", *s);
-                }
-        }
 }
 
 static const char *
@@ -149,22 +127,22 @@ zone_city(const char *zone, char *out, size_t len)
 static void
 render_page(struct response *r, const struct app *app, const struct clock_text *t, uint64_t n)
 {
+        /* On the worker's stack (about 100 KiB at most): no allocation per page. */
+        struct cluster_view v;
         char city[64];
+        struct expo e;
 
         zone_city(app->cfg->timezone, city, sizeof(city));
-        body_printf(r, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                       "<title>Time in ");
-        body_html(r, city);
-        body_printf(r, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n<h1>Current time in ",
-                    routes_page_style);
-        body_html(r, city);
-        body_printf(r, "</h1>\n<time id=\"time\" datetime=\"%s\">", t->iso);
-        body_html(r, t->local);
-        body_printf(r,
-                    "</time>\n<p>Visits: <span id=\"visits\">%" PRIu64 "</span></p>\n"
-                    "</main>\n</body>\n</html>\n",
-                    n);
+        if (app->cluster != NULL)
+                cluster_view(app->cluster, &v, cluster_now_ns());
+        struct page p = {.city = city, .t = t, .visits = n, .cluster = app->cluster ? &v : NULL};
+        expo_init(&e, r->body, sizeof(r->body));
+        page_render(&p, &e);
+        r->body_len = e.len;
+        if (e.overflow) {
+                plain(r, 500, NULL, "the page does not fit in a response");
+                return;
+        }
         finish(r, 200, "text/html; charset=utf-8", "Vary: Accept\r\n");
 }
 
@@ -271,17 +249,14 @@ query_param(const char *query, const char *key, const char **val, size_t *n)
 static void
 route_cluster(const struct app *app, const struct request *req, struct response *r)
 {
-        struct cluster_view *v = malloc(sizeof(*v));
+        /* On the worker's stack (about 100 KiB at most): no allocation per answer. */
+        struct cluster_view view, *v = &view;
         struct expo e;
 
-        if (v == NULL) {
-                plain(r, 503, "Retry-After: 1\r\n", "out of memory");
-                return;
-        }
         if (app->cluster != NULL) {
                 cluster_view(app->cluster, v, cluster_now_ns());
         } else {
-                memset(v, 0, sizeof(*v));
+                memset(v, 0, offsetof(struct cluster_view, e) + sizeof(v->e[0]));
                 v->total = v->own = v->e[0].visits = v->e[0].reported = counter_get(app->counter);
                 v->n = 1;
         }
@@ -291,7 +266,6 @@ route_cluster(const struct app *app, const struct request *req, struct response 
                 answer_cluster_json(v, &e);
         else
                 answer_cluster_text(v, &e);
-        free(v);
         r->body_len = e.len;
         if (e.overflow) {
                 plain(r, 500, NULL, "the cluster answer does not fit in a response");

@@ -55,7 +55,4 @@ struct app {
 void routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
                    struct response *resp);
 
-/* The page's inline stylesheet: nginx's Content-Security-Policy carries its hash. */
-extern const char routes_page_style[];
-
 #endif

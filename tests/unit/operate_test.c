@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "answer.h"
+#include "page.h"
 #include "routes.h"
 
 #define PLAIN   "text/plain; charset=utf-8"
@@ -254,6 +256,61 @@ test_json_strings_are_escaped(void **state)
         assert_string_equal(buf, "\"a\\\"b\\\\c\\u000ad\\u0001\"");
 }
 
+/* What the page's script can keep ticking, and what it must leave alone. */
+static void
+test_tick_format(void **state)
+{
+        static const char *const cases[][2] = {
+            {"%Y-%m-%d %H:%M:%S %Z", "%Y-%m-%d %H:%M:%S MSK"},
+            {"%F %T (%z)", "%Y-%m-%d %H:%M:%S (+0300)"},
+            {"100%% %H", "100%% %H"},
+            {"<b>%H</b>", "<b>%H</b>"},
+            {"%A %H:%M", ""}, /* a day name: wrong after midnight */
+            {"%-d.%m", ""},   /* a flag */
+            {"%e %b", ""},    /* a month name */
+            {"%H:%M %p", ""}, /* AM/PM */
+        };
+        struct tm tm;
+        time_t t = 1764547200; /* 2025-12-01 00:00 UTC */
+        char out[128];
+
+        (void)state;
+        localtime_r(&t, &tm); /* the unit tests run in Europe/Moscow */
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                clock_tick_format(cases[i][0], &tm, out, sizeof(out));
+                if (strcmp(out, cases[i][1]) != 0)
+                        fail_msg("\"%s\": \"%s\", expected \"%s\"", cases[i][0], out, cases[i][1]);
+        }
+        clock_tick_format("%Y%Y%Y%Y", &tm, out, 8);
+        assert_string_equal(out, ""); /* does not fit: no format rather than a cut one */
+}
+
+/* The page without a cluster (unit tests) and with one: the bar widths are the shares. */
+static void
+test_page_shares(void **state)
+{
+        struct op_fixture *o = *state;
+        int64_t now = cluster_now_ns();
+
+        cluster_record(&o->cluster, "10.0.0.1:8080", 58, "pod-1", now);
+        const struct response *r = get(o, "GET", "/", NULL, "text/html");
+        assert_int_equal(r->status, 200);
+        assert_contains(r->body, "<strong id=\"pod\">pod-0</strong>");
+        assert_contains(r->body, "<strong id=\"total\">100</strong>");
+        assert_contains(r->body, "<span id=\"partial\">");
+        assert_contains(r->body, "<li class=\"self\"><span>pod-0</span>");
+        assert_contains(r->body, "<rect class=\"bar\" width=\"420\" height=\"10\"/></svg>"
+                                 "<span class=\"n\">42 · 42%</span></li>");
+        assert_contains(r->body, "<rect class=\"bar\" width=\"580\"");
+        assert_contains(r->body, "<li class=\"unreached\"><span>10.0.0.2:8080</span>");
+        assert_contains(r->body, "<rect class=\"bar\" width=\"0\"");
+        assert_contains(r->body, "0 · 0% unreached</span>");
+        char want[4096];
+        snprintf(want, sizeof(want), "<script>%s</script>", page_script);
+        assert_contains(r->body, want);
+        assert_contains(r->body, "<body data-clock-format=\"%Y-%m-%d %H:%M:%S MSK\">");
+}
+
 #define OP(fn) cmocka_unit_test_setup_teardown(fn, op_setup, op_teardown)
 
 int
@@ -264,6 +321,7 @@ operate_tests(void)
             OP(test_metrics_off_is_404),        OP(test_counter_errors_reach_the_metrics),
             OP(test_cluster_scope_json),        OP(test_cluster_scope_text),
             OP(test_bad_scope_is_400),          cmocka_unit_test(test_json_strings_are_escaped),
+            cmocka_unit_test(test_tick_format), OP(test_page_shares),
         };
         return cmocka_run_group_tests_name("operate routes", tests, NULL, NULL);
 }

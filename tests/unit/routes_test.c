@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "negotiate.h"
+#include "page.h"
 #include "routes.h"
 
 #define BROWSER_ACCEPT "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -84,7 +85,7 @@ test_get_root_html(void **state)
         assert_memory_equal(r.body, "<!doctype html>\n", 16);
         assert_contains(r.body, "<title>Time in Moscow</title>");
         assert_contains(r.body, "<h1>Current time in Moscow</h1>");
-        snprintf(want, sizeof(want), "<style>%s</style>", routes_page_style);
+        snprintf(want, sizeof(want), "<style>%s</style>", page_style);
         assert_contains(r.body, want);
         snprintf(want, sizeof(want), "<time id=\"time\" datetime=\"%s\">%s</time>", clock.iso,
                  clock.local);

@@ -1,0 +1,144 @@
+/*
+ * The page / answers a browser: the time in the zone, which pod served it,
+ * this pod's count, the service's total and each pod's share as a bar.
+ * Nothing is loaded from elsewhere: one inline stylesheet and one inline
+ * script, each allowed by nginx's Content-Security-Policy through its
+ * sha256 (tests recompute both). Bars are SVG rects sized by attribute,
+ * which the policy allows without 'unsafe-inline' (style attributes it
+ * would not). Light and dark follow prefers-color-scheme; the layout is one
+ * column that fits a phone.
+ */
+#include "page.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+const char page_style[] =
+    ":root{color-scheme:light dark;--bg:#f6f5f2;--fg:#1d1d1f;--muted:#5c5c63;--track:#e2dfd8;"
+    "--bar:#b3123a;--other:#8e8e96}"
+    "@media (prefers-color-scheme:dark){:root{--bg:#15161a;--fg:#ededf0;--muted:#a4a4ad;"
+    "--track:#2d2e34;--bar:#ff6b81;--other:#6c6d76}}"
+    "body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;"
+    "font-family:system-ui,sans-serif;background:var(--bg);color:var(--fg)}"
+    "main{text-align:center;padding:2rem 1.25rem;width:100%;max-width:34rem;box-sizing:border-box}"
+    "h1{font-weight:500;font-size:1.25rem;margin:0 0 1rem;color:var(--muted)}"
+    "time{display:block;font-size:clamp(2rem,8vw,4rem);font-variant-numeric:tabular-nums;"
+    "line-height:1.15;text-wrap:balance}"
+    "p{margin:1.5rem 0 0;color:var(--muted)}"
+    "strong{color:var(--fg);font-weight:600;overflow-wrap:anywhere}"
+    "ul{list-style:none;margin:1rem 0 0;padding:0;text-align:left}"
+    "li{display:grid;grid-template-columns:minmax(0,10rem) minmax(0,1fr) 7.5rem;gap:.3rem .75rem;"
+    "align-items:center;margin:.45rem 0;font-size:.9rem;color:var(--muted)}"
+    "@media (max-width:30rem){li{grid-template-columns:minmax(0,1fr) auto}"
+    "li svg{grid-column:1/3;grid-row:2}li .n{grid-column:2;grid-row:1}}"
+    "li span{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
+    "li svg{display:block;width:100%;height:.7rem}"
+    ".track{fill:var(--track)}.bar{fill:var(--other)}"
+    "li.self{color:var(--fg);font-weight:600}li.self .bar{fill:var(--bar)}"
+    "li.stale,li.unreached{font-style:italic}"
+    ".n{font-variant-numeric:tabular-nums;text-align:right}";
+
+/*
+ * Keeps the clock current from the server's time: the offset comes from the
+ * time's datetime attribute, the format from the body's data-clock-format (only plain numeric
+ * conversions: see clock_tick_format()); the time advances with the
+ * browser's monotonic clock, not its wall clock, which may be wrong.
+ */
+const char page_script[] =
+    "(function(){"
+    "var t=document.getElementById(\"time\"),f=document.body.getAttribute(\"data-clock-format\");"
+    "if(!t||!f)return;"
+    "var iso=t.getAttribute(\"datetime\"),z=/([+-])(\\d\\d):(\\d\\d)$/.exec(iso);"
+    "if(!z)return;"
+    "var off=(z[1]===\"-\"?-1:1)*(z[2]*60+ +z[3])*60000,"
+    "base=Date.parse(iso)-performance.now();"
+    "function two(n){return(n<10?\"0\":\"\")+n}"
+    "function tick(){"
+    "var now=base+performance.now(),d=new Date(now+off),"
+    "v={Y:d.getUTCFullYear(),m:two(d.getUTCMonth()+1),d:two(d.getUTCDate()),"
+    "H:two(d.getUTCHours()),M:two(d.getUTCMinutes()),S:two(d.getUTCSeconds()),\"%\":\"%\"};"
+    "t.textContent=f.replace(/%([YmdHMS%])/g,function(_,c){return v[c]});"
+    "t.setAttribute(\"datetime\",v.Y+\"-\"+v.m+\"-\"+v.d+\"T\"+v.H+\":\"+v.M+\":\"+v.S+z[0]);"
+    "setTimeout(tick,1000-now%1000+5)}"
+    "setTimeout(tick,1000-(base+performance.now())%1000+5)"
+    "})();";
+
+/* s with the characters HTML gives meaning to escaped. */
+static void
+html(struct expo *e, const char *s)
+{
+        for (; *s; s++) {
+                switch (*s) {
+                case '<': expo_printf(e, "&lt;"); break;
+                case '>': expo_printf(e, "&gt;"); break;
+                case '&': expo_printf(e, "&amp;"); break;
+                case '"': expo_printf(e, "&quot;"); break;
+                case '\'': expo_printf(e, "&#39;"); break;
+                default: expo_printf(e, "%c", *s);
+                }
+        }
+}
+
+/* One pod's row: name, bar, count and share. */
+static void
+pod_row(const struct cluster_view_entry *p, uint64_t total, struct expo *e)
+{
+        /* Tenths of a percent, in integers: no floating point on a request's path. */
+        uint64_t permille = total ? (p->visits * 1000 + total / 2) / total : 0;
+
+        expo_printf(e, "<li class=\"%s\"><span>", cluster_state_name(p->state));
+        html(e, p->name);
+        expo_printf(e,
+                    "</span><svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" "
+                    "aria-hidden=\"true\"><rect class=\"track\" width=\"1000\" height=\"10\"/>"
+                    "<rect class=\"bar\" width=\"%" PRIu64 "\" height=\"10\"/></svg>"
+                    "<span class=\"n\">%" PRIu64 " · %" PRIu64 "%%%s</span></li>\n",
+                    permille, p->visits, (permille + 5) / 10,
+                    p->state == CLUSTER_STALE       ? " stale"
+                    : p->state == CLUSTER_UNREACHED ? " unreached"
+                                                    : "");
+}
+
+static void
+cluster_part(const struct cluster_view *v, struct expo *e)
+{
+        expo_printf(e, "<p>Served by pod <strong id=\"pod\">");
+        html(e, v->self);
+        expo_printf(e,
+                    "</strong> &middot; <strong id=\"total\">%" PRIu64
+                    "</strong> visits to the service%s</p>\n"
+                    "<ul id=\"pods\" aria-label=\"Each pod's share of the visits\">\n",
+                    v->total,
+                    v->partial
+                        ? " <span id=\"partial\">(partial: a pod is stale or unreached)</span>"
+                        : "");
+        for (size_t i = 0; i < v->n && i < PAGE_PODS_SHOWN; i++)
+                pod_row(&v->e[i], v->total, e);
+        if (v->n > PAGE_PODS_SHOWN)
+                expo_printf(e, "<li><span>and %zu more pods</span></li>\n", v->n - PAGE_PODS_SHOWN);
+        expo_printf(e, "</ul>\n");
+}
+
+void
+page_render(const struct page *p, struct expo *e)
+{
+        expo_printf(e, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                       "<meta name=\"color-scheme\" content=\"light dark\">\n<title>Time in ");
+        html(e, p->city);
+        expo_printf(e, "</title>\n<style>%s</style>\n</head>\n<body", page_style);
+        if (p->t->tick[0]) {
+                expo_printf(e, " data-clock-format=\"");
+                html(e, p->t->tick);
+                expo_printf(e, "\"");
+        }
+        expo_printf(e, ">\n<main>\n<h1>Current time in ");
+        html(e, p->city);
+        expo_printf(e, "</h1>\n<time id=\"time\" datetime=\"%s\">", p->t->iso);
+        html(e, p->t->local);
+        expo_printf(e, "</time>\n<p>Visits: <span id=\"visits\">%" PRIu64 "</span></p>\n",
+                    p->visits);
+        if (p->cluster != NULL)
+                cluster_part(p->cluster, e);
+        expo_printf(e, "</main>\n<script>%s</script>\n</body>\n</html>\n", page_script);
+}
