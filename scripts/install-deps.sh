@@ -13,7 +13,7 @@ test_pkgs=(libcmocka-dev python3 python3-pytest curl cppcheck clang-format shell
     clang-14 libclang-rt-14-dev)
 bench_pkgs=(wrk apache2-utils curl)
 image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl)
-optional_test_pkgs=(chromium)
+optional_test_pkgs=(chromium python3-websocket)
 
 case ${1:-run} in
 run) want=("${run_pkgs[@]}") optional=() ;;
