@@ -5,7 +5,10 @@ Every number is compared with a reference measured in the same run on the
 same nginx (same worker count, same access log): a location that answers
 `return 200` itself, the ceiling any FastCGI route can reach. Prints one table
 and exits non-zero when a target is missed. Not part of `make test`: a
-benchmark is a measurement, not a pass/fail unit test of timing.
+benchmark is a measurement, not a pass/fail unit test of timing. Two
+comparisons have no ceiling but a twin in the same run: GET / with metrics
+against the same responder with [metrics] enabled = false, and the
+responder with the outside-change check against one built without it.
 
     BENCH_SECONDS=10 WORKERS=4 scripts/bench.py
 """
@@ -157,6 +160,40 @@ def outside_check_cost(config, rounds=5):
             for name, r in runs.items()}
 
 
+def metrics_cost(config, rounds=5):
+    """GET / with [metrics] enabled against the same responder with them off, in the same
+    run: alternating rounds, medians of throughput and of the responder's CPU per visit."""
+    seconds = max(3, SECONDS // 3)
+    with Stack(config=config) as on, \
+            Stack(config={**config, ("metrics", "enabled"): "false"}) as off:
+        runs = {"with": [], "without": []}
+        for _ in range(rounds + 1):  # the first round warms up
+            for name, s in (("with", on), ("without", off)):
+                before = settled_count(s)
+                cpu0 = cpu_seconds(s.responder.pid)
+                r = wrk(s.port, "/", 32, seconds=seconds)
+                visits = settled_count(s) - before
+                runs[name].append((r["rps"], (cpu_seconds(s.responder.pid) - cpu0) / visits * 1e6))
+    return {name: [statistics.median(x[i] for x in r[1:]) for i in range(2)]
+            for name, r in runs.items()}
+
+
+def cluster_answer(config):
+    """GET /visits?scope=cluster on one of three pods that poll each other every second."""
+    from peers import make_peers, wait_cluster  # tests/integration, as harness
+    names = ["pod-0", "pod-1", "pod-2"]
+    with Stack(config=config, counter="100\n") as a, Stack(config=config, counter="200\n") as b, \
+            Stack(config=config, counter="300\n") as c:
+        make_peers([a, b, c], names, interval_ms=1000, timeout_ms=500)
+        for st in (a, b, c):
+            wait_cluster(st, lambda x: sorted(x["pods"]) == names and not x["partial"], "peers")
+        wrk(a.port, "/visits?scope=cluster", 32, seconds=2)
+        text = wrk(a.port, "/visits?scope=cluster", 32)
+        as_json = wrk(a.port, "/visits?scope=cluster", 32, accept="application/json")
+        total = a.get("/visits?scope=cluster").text.split("\n")[0]
+    return text, as_json, total
+
+
 def machine():
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -305,6 +342,22 @@ def main():
           f"{all_with:.1f} us")
     target("GET / with the outside-change check", rps_with >= 0.95 * rps_without,
            f"{rps_with / rps_without:.2f}x the throughput without it (>= 0.95x)")
+    m = metrics_cost(config)
+    (m_rps, m_us), (n_rps, n_us) = m["with"], m["without"]
+    print(f"\nmetrics ([metrics] enabled), medians of 5 alternating rounds:\n"
+          f"  GET / {m_rps:.0f} req/s with them, {n_rps:.0f} without ({m_rps / n_rps:.2f}x); "
+          f"CPU per visit: responder {m_us:.1f} us with, {n_us:.1f} us without "
+          f"({m_us - n_us:+.1f} us)")
+    target("GET / with metrics", m_rps >= 0.97 * n_rps,
+           f"{m_rps / n_rps:.3f}x the throughput without them (>= 0.97x)")
+    ctext, cjson, total = cluster_answer(config)
+    print(f"\nGET /visits?scope=cluster, three pods polling each other (total {total}):")
+    for name, r in (("text", ctext), ("JSON", cjson)):
+        print(f"  {name:5} {r['rps']:9.0f} req/s  p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms  "
+              f"{r['failed']} failed")
+        target(f"GET /visits?scope=cluster ({name}) p99 at c=32, three peers",
+               r["p99"] <= 5 and r["failed"] == 0,
+               f"{r['p99']:.2f} ms (<= 5 ms), {r['failed']} failed")
     stall_matrix(target)
     print()
     for name, ok, text in verdicts:
