@@ -12,7 +12,7 @@ run_pkgs=(gcc make libc6-dev libfcgi-dev libiniparser-dev libcurl4-openssl-dev n
 test_pkgs=(libcmocka-dev python3 python3-pytest curl cppcheck clang-format shellcheck yamllint unzip procps prometheus
     clang-14 libclang-rt-14-dev)
 bench_pkgs=(wrk apache2-utils curl)
-image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl)
+image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl golang-github-containernetworking-plugin-dnsname)
 optional_test_pkgs=(chromium python3-websocket)
 
 case ${1:-run} in

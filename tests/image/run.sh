@@ -43,7 +43,11 @@ check() {
     shift
     : >"$tmp/notes"
     set +e
-    ("$@") >"$tmp/out" 2>&1
+    # set -e again inside: the subshell would inherit the set +e above.
+    (
+        set -e
+        "$@"
+    ) >"$tmp/out" 2>&1
     status=$?
     set -e
     if ((status == 0)); then
@@ -160,6 +164,8 @@ cleanup() {
     ((${#ids[@]} == 0)) || podman rm -f -v -t 0 "${ids[@]}" >/dev/null 2>&1 || true
     mapfile -t ids < <(podman volume ls -q --filter "name=^$run_id-" 2>/dev/null)
     ((${#ids[@]} == 0)) || podman volume rm -f "${ids[@]}" >/dev/null 2>&1 || true
+    mapfile -t ids < <(podman network ls -q --filter "name=^$run_id-" 2>/dev/null)
+    ((${#ids[@]} == 0)) || podman network rm -f "${ids[@]}" >/dev/null 2>&1 || true
 }
 trap 'cleanup; rm -rf "$tmp"' EXIT
 
@@ -509,6 +515,84 @@ t_delete_pod() {
     expect "/visits through the upstream" "$visits" "2 2 3 3 4 4"
 }
 check "deleting one pod keeps its count; the others keep theirs" t_delete_pod
+
+# --- the service's total: three containers that poll each other -------------------
+
+# cluster_config DIR PEERS: config.ini for a container of the cluster, in DIR
+# (mounted read-only at /etc/moscow-time/cluster, so that a change of it is a
+# reload), with [cluster] peers = PEERS.
+cluster_config() {
+    mkdir -p "$1"
+    chmod 755 "$1"
+    sed -e "s/^peers =.*/peers = $2/" -e 's/^poll_interval_ms = .*/poll_interval_ms = 300/' \
+        fcgi-app/config.ini >"$1/config.ini.new"
+    chmod 644 "$1/config.ini.new"
+    mv "$1/config.ini.new" "$1/config.ini"
+}
+# cluster_total NAME: the container's /visits?scope=cluster total and whether it is partial.
+cluster_total() {
+    get "$(port_of "$1")" '/visits?scope=cluster' | sed -n '1p;2s/:.*//p' | paste -sd ' '
+}
+# wait_total NAME WANT: waits up to 15 s for "TOTAL complete" on the container.
+wait_total() {
+    local i got=''
+    for i in $(seq 150); do
+        got=$(cluster_total "$1") || true
+        [[ $got == "$2" ]] && return 0
+        sleep 0.1
+    done
+    get "$(port_of "$1")" '/visits?scope=cluster' | sed 's/^/  /'
+    fail "$1: cluster total \"$got\", expected \"$2\""
+}
+
+# Three containers on a network of their own, each with its volume, its
+# hostname (a pod's name) and the peer list the chart would render. They
+# reach each other by name where podman's network has DNS (the dnsname CNI
+# plugin); where it has not, by address, the list rewritten once their
+# addresses are known, which each responder takes as a reload.
+t_cluster_by_name() {
+    local i net=$run_id-net peers='' by=name
+    podman network create "$net" >/dev/null
+    for i in 0 1 2; do peers+="${peers:+,}moscow-time-$i:8080"; done
+    for i in 0 1 2; do
+        cluster_config "$tmp/cluster$i" "$peers"
+        podman volume create "$run_id-c$i" >/dev/null
+        run --name "$run_id-c$i" --read-only --read-only-tmpfs=false --tmpfs /tmp \
+            --tmpfs "${TMPFS_RUN:-/run}" -v "$run_id-c$i:/data" -p 127.0.0.1::8080 \
+            --network "$net" --network-alias "moscow-time-$i" --hostname "moscow-time-$i" \
+            -v "$tmp/cluster$i:/etc/moscow-time/cluster:ro" "$image" \
+            moscow-time-serve /etc/moscow-time/cluster/config.ini /run/moscow-time >/dev/null
+    done
+    for i in 0 1 2; do
+        wait_ready "c$i"
+        visit "c$i" $((i + 1)) >/dev/null # 1 + 2 + 3
+    done
+    if ! podman exec "$run_id-c0" getent hosts moscow-time-1 >/dev/null 2>&1; then
+        by=address
+        peers=''
+        for i in 0 1 2; do
+            peers+="${peers:+,}$(podman inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" "$run_id-c$i"):8080"
+        done
+        for i in 0 1 2; do cluster_config "$tmp/cluster$i" "$peers"; done
+    fi
+    note "peers reached by $by: $peers"
+    for i in 0 1 2; do wait_total "c$i" "6 complete"; done
+    expect "pod name" "$(get "$(port_of c1)" /visits | tr -d '\n')" 2
+    local json
+    json=$(curl -s -H 'Accept: application/json' "http://127.0.0.1:$(port_of c1)/visits")
+    expect "c1's own answer" "$json" '{"visits":2,"pod":"moscow-time-1"}'
+    # One stopped: its count stays in the others' totals, marked stale.
+    podman stop -t 10 "$run_id-c2" >/dev/null
+    visit c0 1 >/dev/null
+    for i in $(seq 100); do
+        [[ $(cluster_total c0) == "7 partial" ]] && break
+        sleep 0.1
+    done
+    expect "c0's total with c2 stopped" "$(cluster_total c0)" "7 partial"
+    get "$(port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
+        fail "/metrics: moscow_time_cluster_visits is not 7"
+}
+check "three containers poll each other by name (or address): the service's total" t_cluster_by_name
 
 # --- leftovers --------------------------------------------------------------------
 
