@@ -3,10 +3,19 @@
 #
 #   serve.sh CONFIG PREFIX [LISTEN]
 #
-# If either process exits, the other is stopped and the script exits non-zero;
-# SIGTERM or SIGINT stops both cleanly (the responder flushes its counter).
 # The container's default command and `make run` both use it; the Helm chart
 # runs the two processes as separate containers instead.
+#
+# - One serve.sh per PREFIX: a second one refuses (exit 69) before it touches
+#   anything (PREFIX/serve.lock, held while any process of the first lives).
+# - If the responder fails at start, nginx is never started and the script
+#   exits with the responder's code (65 corrupt counter, 69 in use, 74 counter
+#   I/O, 78 config, ...).
+# - If either process exits later, the other is stopped and the script exits
+#   with the status of the one that exited (1 if that was 0), within seconds.
+# - SIGTERM, SIGINT or SIGHUP stop both cleanly: nginx first and gracefully
+#   (requests in flight finish), then the responder, which flushes its
+#   counter; the exit status is 0 unless one of them failed.
 set -euo pipefail
 
 config=${1:?usage: serve.sh CONFIG PREFIX [LISTEN]}
@@ -17,55 +26,148 @@ responder=${MOSCOW_TIME_BIN:-$here/../build/moscow-time}
 [[ -x $responder ]] || responder=$(command -v moscow-time)
 start_nginx=$here/start-nginx.sh
 [[ -x $start_nginx ]] || start_nginx=$(command -v moscow-time-nginx)
+# Seconds the processes get to stop once one of them has failed.
+stop_deadline=4
+
+log() { echo "moscow-time: $*" >&2; }
+
+# With a tmpfs over /run (docker run --read-only --tmpfs /run) this starts empty.
+mkdir -p "$prefix"
+lock=$prefix/serve.lock
+# The descriptor is inherited by nginx and the responder: the lock lasts as
+# long as any of them, also when this script is killed.
+exec {lock_fd}>>"$lock"
+if ! flock -n "$lock_fd"; then
+    holder=$(cat "$lock" 2>/dev/null || true)
+    log "$prefix is in use by another moscow-time (process ${holder:-?}); stop it first or use another folder"
+    exit 69 # EX_UNAVAILABLE
+fi
+echo "$$" >"$lock"
+# nginx would say only "Address already in use" and exit.
+if [[ $listen == *:* ]] && (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then
+    log "$listen is taken by another program; choose another port (make run: PORT=8081 make run)"
+    exit 69 # EX_UNAVAILABLE
+fi
 
 socket=$(sed -n 's/^[[:space:]]*socket[[:space:]]*=[[:space:]]*\([^;#[:space:]]*\).*/\1/p' "$config" | head -n1)
 [[ -n $socket ]] || socket=/run/moscow-time/sock/fcgi.sock
-# With a tmpfs over /run (docker run --read-only --tmpfs /run) these start empty.
 mkdir -p "$(dirname "$socket")" "$prefix/nginx"
 
-responder_pid='' nginx_pid=''
-# nginx first and gracefully (SIGQUIT: requests in flight finish), then the
-# responder, which finishes its own and flushes the counter.
-stop() {
-    trap - TERM INT
+# A descriptor that never becomes readable: `read -t` on it sleeps without a
+# fork, and a trapped signal is handled at once during it.
+exec {tick}<> <(:)
+nap() { read -r -t "$1" -u "$tick" || true; }
+
+# Running, not a zombie: inside a trap handler bash reaps no children, and
+# kill -0 succeeds on a zombie.
+alive() {
+    local stat
+    [[ -n $1 ]] && read -r stat 2>/dev/null <"/proc/$1/stat" && [[ ${stat##*) } != Z* ]]
+}
+
+# The PIDs of a process's descendants, from /proc (no procps in the image).
+descendants() {
+    local f stat pid ppid rest
+    for f in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null <"$f" || continue
+        pid=${stat%% *}
+        read -r _ ppid rest <<<"${stat##*) }"
+        if [[ $ppid == "$1" ]]; then
+            echo "$pid"
+            descendants "$pid"
+        fi
+    done
+}
+
+# stop_one PID SIGNAL [SECONDS]: sends SIGNAL, waits up to SECONDS (without
+# SECONDS: as long as it takes), then SIGKILLs the process and its
+# descendants. Sets `status` to its exit status. Not in $(...): only this
+# shell can wait for its children.
+stop_one() {
+    local pid=$1 sig=$2 limit=${3:-} i=0
+    if alive "$pid"; then
+        kill "-$sig" "$pid" 2>/dev/null || true
+        while alive "$pid"; do
+            if [[ -n $limit ]] && ((i >= limit * 10)); then
+                log "process $pid did not stop within $limit s; killing it"
+                # shellcheck disable=SC2046 # one PID per word
+                kill -KILL $(descendants "$pid") "$pid" 2>/dev/null || true
+                break
+            fi
+            nap 0.1
+            i=$((i + 1))
+        done
+    fi
+    set +e
+    wait "$pid" 2>/dev/null
+    status=$?
+    set -e
+}
+
+responder_pid='' nginx_pid='' stopping=0 status=0
+# nginx first and gracefully (start-nginx.sh turns SIGTERM into nginx's
+# SIGQUIT: requests in flight finish), then the responder, which finishes
+# its own and flushes the counter. Without SECONDS, as long as they take (a
+# supervisor sends SIGKILL when it has waited enough).
+stop_all() {
+    nginx_status=0 responder_status=0
     if [[ -n $nginx_pid ]]; then
-        kill -QUIT "$nginx_pid" 2>/dev/null || true
-        wait "$nginx_pid" 2>/dev/null || true
+        stop_one "$nginx_pid" TERM "$@"
+        nginx_status=$status
     fi
     if [[ -n $responder_pid ]]; then
-        kill -TERM "$responder_pid" 2>/dev/null || true
-        wait "$responder_pid" 2>/dev/null || true
+        stop_one "$responder_pid" TERM "$@"
+        responder_status=$status
     fi
 }
 # shellcheck disable=SC2317 # invoked by the trap
 on_signal() {
-    echo "moscow-time: stopping" >&2
-    stop
-    exit 0
+    ((stopping == 0)) || return 0
+    stopping=1
+    log "stopping"
+    stop_all
+    if ((responder_status != 0)); then
+        exit "$responder_status"
+    fi
+    exit "$nginx_status"
 }
-trap on_signal TERM INT
+trap on_signal TERM INT HUP
 
 "$responder" --config "$config" &
 responder_pid=$!
-# nginx may start at once (it answers 502 until the socket exists), but the
-# first requests go better with the responder ready.
+# nginx could start at once (it answers 502 until the socket exists), but a
+# responder that fails at start must not leave an nginx behind, and the first
+# requests go better with the responder ready.
 for _ in $(seq 100); do
     [[ -S $socket ]] && break
-    kill -0 "$responder_pid" 2>/dev/null || break
-    sleep 0.05
+    alive "$responder_pid" || break
+    nap 0.05
 done
+if ! alive "$responder_pid"; then
+    set +e
+    wait "$responder_pid"
+    status=$?
+    set -e
+    log "the responder exited at start ($status)"
+    exit $((status == 0 ? 1 : status))
+fi
 
 "$start_nginx" "$prefix" ${listen:+"$listen"} &
 nginx_pid=$!
 
-set +e
-wait -n "$responder_pid" "$nginx_pid"
-status=$?
-set -e
-if kill -0 "$responder_pid" 2>/dev/null; then
-    echo "moscow-time: nginx exited ($status); stopping the responder" >&2
+# Poll rather than `wait -n`: bash's `wait -n PID...` never returns for a
+# process that has already exited.
+while alive "$responder_pid" && alive "$nginx_pid"; do
+    nap 0.25
+done
+stopping=1
+if alive "$responder_pid"; then
+    stop_one "$nginx_pid" KILL # already gone: only its status
+    log "nginx exited ($status); stopping the responder"
 else
-    echo "moscow-time: the responder exited ($status); stopping nginx" >&2
+    stop_one "$responder_pid" KILL
+    log "the responder exited ($status); stopping nginx"
 fi
-stop
-exit $((status == 0 ? 1 : status))
+first=$status
+stop_all "$stop_deadline"
+exit $((first == 0 ? 1 : first))

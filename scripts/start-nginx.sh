@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs nginx in the foreground for moscow-time.
+# Runs nginx in the foreground for moscow-time (the image's moscow-time-nginx,
+# the chart's nginx container).
 #
 #   start-nginx.sh PREFIX [LISTEN]
 #
@@ -10,6 +11,12 @@
 # NGINX_CONF names the nginx.conf to use (default: the repository's, or
 # /etc/moscow-time/nginx.conf in the image). NGINX_SERVER_EXTRA, with LISTEN,
 # adds directives to the server block (the benchmark's reference location).
+#
+# Stopping: SIGTERM (what Kubernetes and docker send), SIGINT and SIGQUIT all
+# become nginx's graceful stop, SIGQUIT: it closes its listening socket and
+# idle connections and finishes every request in flight, also on kept-alive
+# connections. nginx's own SIGTERM is a fast stop that drops them. The script
+# exits with nginx's status.
 set -euo pipefail
 
 prefix=$(cd "${1:?usage: start-nginx.sh PREFIX [LISTEN]}" && pwd)
@@ -18,6 +25,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 conf=${NGINX_CONF:-$here/../nginx-conf/nginx.conf}
 [[ -f $conf ]] || conf=/etc/moscow-time/nginx.conf
 conf=$(cd "$(dirname "$conf")" && pwd)/$(basename "$conf")
+
+# Debian installs nginx in /usr/sbin, which is not on a normal user's PATH.
+nginx=$(PATH=$PATH:/usr/sbin:/sbin type -P nginx || true)
+if [[ -z $nginx ]]; then
+    echo "start-nginx.sh: nginx is not installed (not on PATH nor in /usr/sbin); run: make deps" >&2
+    exit 69 # EX_UNAVAILABLE
+fi
 
 mkdir -p "$prefix/nginx" "$prefix/sock"
 if [[ -n $listen ]]; then
@@ -37,5 +51,55 @@ if [[ $(id -u) == 0 ]]; then
     globals+=' user root root;'
 fi
 
+# A descriptor that never becomes readable: `read -t` on it sleeps without a
+# fork, and a trapped signal is handled at once during it.
+exec {tick}<> <(:)
+nap() { read -r -t "$1" -u "$tick" || true; }
+# Running, not a zombie: inside a trap handler bash reaps no children, and
+# kill -0 succeeds on a zombie.
+alive() {
+    local stat
+    read -r stat 2>/dev/null <"/proc/$1/stat" && [[ ${stat##*) } != Z* ]]
+}
+
+nginx_pid='' stopping=0
+# The whole stop happens in the handler, which exits. Nothing here waits in
+# `wait` for a running nginx: bash 5.2 loses the status of a child that exits
+# while such a `wait` is interrupted by a trap (it reports -1).
+# SIGQUIT is sent again until nginx is gone: harmless to a stopping nginx,
+# and it covers one that came before nginx could take it.
+# shellcheck disable=SC2317 # invoked by the trap
+graceful() {
+    ((stopping == 0)) || return 0
+    stopping=1
+    [[ -n $nginx_pid ]] || return 0
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    while alive "$nginx_pid"; do
+        nap 0.5
+        kill -QUIT "$nginx_pid" 2>/dev/null || true
+    done
+    set +e
+    wait "$nginx_pid"
+    exit $?
+}
+trap graceful TERM INT QUIT
+
 cd "$prefix"
-exec nginx -p "$prefix/" -c "$conf" -e stderr -g "$globals"
+# A background job of a script starts with SIGINT and SIGQUIT ignored; nginx
+# installs its own handlers, but a SIGQUIT before it has would be lost. The
+# subshell restores them first.
+(
+    trap - INT QUIT
+    exec "$nginx" -p "$prefix/" -c "$conf" -e stderr -g "$globals"
+) &
+nginx_pid=$!
+if ((stopping)); then # a signal came before nginx_pid was set
+    stopping=0
+    graceful
+fi
+while alive "$nginx_pid"; do
+    nap 0.5
+done
+set +e
+wait "$nginx_pid"
+exit $?
