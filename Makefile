@@ -37,6 +37,7 @@ all: build
 build: $(BUILD)/moscow-time
 
 $(BUILD)/moscow-time: $(SRC) $(HDR) fcgi-app/VERSION
+	@scripts/install-deps.sh check build
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(SRC) $(LIBS)
 
