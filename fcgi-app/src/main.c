@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "probe.h"
 #include "routes.h"
 #include "server.h"
 
@@ -46,6 +47,8 @@ usage(FILE *f)
             "       moscow-time --check-config PATH  validate PATH: exit 0, or 78 with the reason\n"
             "       moscow-time --print-config PATH  the effective configuration, one\n"
             "                                        \"[section] key = value\" a line\n"
+            "       moscow-time --probe PATH [SECS]  liveness: exit 0 if the responder on PATH's\n"
+            "                                        socket answers within SECS (2), else 69\n"
             "       moscow-time --version | --help\n");
 }
 
@@ -291,6 +294,8 @@ main(int argc, char **argv)
                 usage(stdout);
                 return EX_OK;
         }
+        if ((argc == 3 || argc == 4) && strcmp(argv[1], "--probe") == 0)
+                return probe_main(argv[2], argc == 4 ? argv[3] : NULL);
         const char *mode = argc == 3 ? argv[1] : "";
         int check = strcmp(mode, "--check-config") == 0;
         int print = strcmp(mode, "--print-config") == 0;
