@@ -394,45 +394,240 @@ check "plain 'docker run -p 8080:8080 IMAGE' (image's own folders, anonymous vol
 
 # As the Helm chart runs it: the responder with the chart's config file, nginx
 # with its own command, sharing only the socket folder; read-only, no
-# capabilities. emptyDirs are world-writable folders of the host, as in
-# Kubernetes (a tmpfs over a folder of the image would keep its mode 0755).
-t_chart() {
-    local d
+# capabilities, each its own /tmp. emptyDirs are world-writable folders of the
+# host, as in Kubernetes (a tmpfs over a folder of the image would keep its
+# mode 0755). start_pod POD VOLUME: containers POD-responder and POD-nginx.
+start_pod() {
+    local pod=$1 volume=$2 d
     for d in sock nginx tmp-responder tmp-nginx; do
-        mkdir -p "$tmp/$d"
-        chmod 1777 "$tmp/$d"
+        mkdir -p "$tmp/$pod/$d"
+        chmod 1777 "$tmp/$pod/$d"
     done
     local secure=(--read-only --read-only-tmpfs=false --cap-drop=all
-        --security-opt=no-new-privileges -v "$tmp/sock:/run/moscow-time/sock")
-    mkdir -p "$tmp/config"
-    sed 's/^workers = .*/workers = 3/' fcgi-app/config.ini >"$tmp/config/config.ini"
-    chmod 755 "$tmp/config"
-    chmod 644 "$tmp/config/config.ini"
-    podman volume create "$run_id-chart" >/dev/null
-    run --name "$run_id-responder" --network none "${secure[@]}" -v "$tmp/tmp-responder:/tmp" \
-        -v "$run_id-chart:/data" -v "$tmp/config:/etc/moscow-time/config:ro" \
+        --security-opt=no-new-privileges -v "$tmp/$pod/sock:/run/moscow-time/sock")
+    mkdir -p "$tmp/$pod/config"
+    sed 's/^workers = .*/workers = 3/' fcgi-app/config.ini >"$tmp/$pod/config/config.ini"
+    chmod 755 "$tmp/$pod" "$tmp/$pod/config"
+    chmod 644 "$tmp/$pod/config/config.ini"
+    podman volume create "$run_id-$volume" >/dev/null
+    run --name "$run_id-$pod-responder" --network none "${secure[@]}" \
+        -v "$tmp/$pod/tmp-responder:/tmp" -v "$run_id-$volume:/data" \
+        -v "$tmp/$pod/config:/etc/moscow-time/config:ro" \
         "$image" moscow-time --config /etc/moscow-time/config/config.ini >/dev/null
-    run --name "$run_id-nginx" "${secure[@]}" -v "$tmp/tmp-nginx:/tmp" \
-        -v "$tmp/nginx:/run/moscow-time/nginx" -p 127.0.0.1::8080 \
+    run --name "$run_id-$pod-nginx" "${secure[@]}" -v "$tmp/$pod/tmp-nginx:/tmp" \
+        -v "$tmp/$pod/nginx:/run/moscow-time/nginx" -p 127.0.0.1::8080 \
         "$image" moscow-time-nginx /run/moscow-time >/dev/null
-    wait_ready nginx
-    expect "first visit" "$(visit nginx 1)" 1
-    expect "/visits" "$(get "$(port_of nginx)" /visits)" 1
-    log_has responder '(of 3)' # the chart's config.ini: [server] workers = 3
-    expect "responder uid" "$(podman exec "$run_id-responder" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
-    expect "nginx uid" "$(podman exec "$run_id-nginx" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
-    podman exec "$run_id-nginx" sleep 0.1 # the chart's preStop
+    wait_ready "$pod-nginx"
+}
+# The chart's exec liveness probe of the responder container.
+probe_responder() {
+    podman exec "$run_id-$1-responder" moscow-time --probe /etc/moscow-time/config/config.ini
+}
+
+t_chart() {
+    start_pod chart chart
+    expect "first visit" "$(visit chart-nginx 1)" 1
+    expect "/visits" "$(get "$(port_of chart-nginx)" /visits)" 1
+    log_has chart-responder '(of 3)' # the chart's config.ini: [server] workers = 3
+    expect "responder uid" "$(podman exec "$run_id-chart-responder" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
+    expect "nginx uid" "$(podman exec "$run_id-chart-nginx" awk '/^Uid:/ { print $2 }' /proc/1/status)" 10001
+    probe_responder chart
+    podman exec "$run_id-chart-nginx" sleep 0.1 # the chart's preStop
     # The pod stops: nginx, then the responder; both cleanly and at once.
     local t0 ms
     t0=$(now_ms)
-    podman stop -t 10 "$run_id-nginx" "$run_id-responder" >/dev/null
+    podman stop -t 10 "$run_id-chart-nginx" >/dev/null
+    probe_responder chart # nginx gone, the responder alive: liveness holds
+    podman stop -t 10 "$run_id-chart-responder" >/dev/null
     ms=$(($(now_ms) - t0))
     ((ms <= 5000)) || fail "stopping took $ms ms"
-    expect "nginx exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-nginx")" 0
-    expect "responder exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-responder")" 0
+    expect "nginx exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-chart-nginx")" 0
+    expect "responder exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-chart-responder")" 0
     expect "counter file" "$(volume_file chart)" 1
 }
-check "chart layout: moscow-time and moscow-time-nginx as two containers sharing the socket" t_chart
+check "chart layout: moscow-time and moscow-time-nginx as two containers sharing the socket; moscow-time --probe" t_chart
+
+# load PORT CLIENTS URLS: CLIENTS curls on kept-alive connections, each
+# GETting / URLS times; one line "HTTP_CODE CURL_EXIT" per request in
+# $tmp/load.N. Runs in the background; wait for it.
+load() {
+    local port=$1 clients=$2 n=$3 i j args=()
+    for ((j = 0; j < n; j++)); do args+=(-o /dev/null "http://127.0.0.1:$port/"); done
+    for ((i = 0; i < clients; i++)); do
+        curl -s --max-time 30 -w '%{http_code} %{exitcode}\n' "${args[@]}" >"$tmp/load.$i" 2>&1 &
+    done
+}
+
+# A pod's termination under load: Kubernetes sends SIGTERM to both containers
+# (the responder's later, its preStop is longer). Requests in flight, also on
+# kept-alive connections, must all be answered: the nginx entry point turns
+# SIGTERM into nginx's graceful stop. The responder is held still (SIGSTOP)
+# while nginx is told to stop, so that requests are certainly in flight then.
+t_stop_under_load() {
+    start_pod load load
+    local port pids
+    port=$(port_of load-nginx)
+    load "$port" 8 400
+    sleep 0.5
+    podman kill -s STOP "$run_id-load-responder" >/dev/null
+    sleep 0.3
+    podman stop -t 20 "$run_id-load-nginx" >/dev/null &
+    pids=$!
+    sleep 1
+    podman kill -s CONT "$run_id-load-responder" >/dev/null
+    wait "$pids"
+    wait
+    expect "nginx exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-load-nginx")" 0
+    podman stop -t 10 "$run_id-load-responder" >/dev/null
+    local ok refused failed
+    ok=$(cat "$tmp"/load.* | grep -c '^200 0$' || true)
+    # curl exit 7: could not connect, i.e. after nginx had closed its port:
+    # never sent (in a pod, the endpoints had dropped it before).
+    refused=$(cat "$tmp"/load.* | grep -c '^000 7$' || true)
+    failed=$(cat "$tmp"/load.* | grep -v -e '^200 0$' -e '^000 7$' || true)
+    note "$ok answered 200, $refused not sent (nginx had closed its port)"
+    [[ -z $failed ]] || fail "failed requests: $(sort <<<"$failed" | uniq -c | tr '\n' ' ')"
+    ((ok > 0)) || fail "no request was answered"
+    expect "counter file (every 200 is a visit)" "$(volume_file load)" "$ok"
+}
+check "pod termination under load: no request in flight fails while nginx stops (SIGTERM -> graceful)" t_stop_under_load
+
+# The default command exits at once with the responder's code when it
+# cannot start: 65 corrupt counter, 74 counter not a file, 69 counter held
+# by another container's responder, 78 bad config.ini.
+# exits_with NAME CODE RUN-ARGS...: the container exits with CODE within 5 s.
+exits_with() {
+    local name=$1 code=$2
+    shift 2
+    run_readonly "$name" "$@"
+    expect "$name exit code" "$(wait_exit "$name" 5)" "$code"
+}
+t_exit_codes() {
+    local mp
+    podman volume create "$run_id-bad" >/dev/null
+    mp=$(podman volume inspect -f '{{.Mountpoint}}' "$run_id-bad")
+    printf 'garbage\n' >"$mp/visits"
+    chown 10001:10001 "$mp" "$mp/visits"
+    exits_with corrupt 65 "$run_id-bad"
+    log_has corrupt 'is corrupt'
+    expect "corrupt file untouched" "$(cat "$mp/visits")" garbage
+    rm "$mp/visits"
+    mkdir "$mp/visits"
+    chown 10001:10001 "$mp/visits"
+    exits_with unopenable 74 "$run_id-bad"
+    rmdir "$mp/visits"
+    run_readonly holder "$run_id-bad"
+    wait_ready holder
+    exits_with busy 69 "$run_id-bad"
+    log_has busy 'flock held'
+    podman stop -t 10 "$run_id-holder" >/dev/null
+    sed 's/^workers = .*/workers = 0/' fcgi-app/config.ini >"$tmp/bad.ini"
+    chmod 644 "$tmp/bad.ini"
+    exits_with badconfig 78 "$run_id-bad" -v "$tmp/bad.ini:/etc/moscow-time/config.ini:ro"
+    log_has badconfig '[server] workers'
+}
+check "a responder that cannot start ends the container at once with its code (65, 74, 69, 78)" t_exit_codes
+
+# --- a fresh Debian and a normal user: the README's commands -------------------
+
+# The Debian base the image is built from, as a fresh machine: the
+# repository's files (tracked and new, not ignored: a fresh clone of this
+# tree) and a user "tester" with a normal user's PATH (no /usr/sbin). Only
+# make is installed first, as the README says.
+debian_base() {
+    local b
+    for b in localhost/moscow-time-base:bookworm docker.io/library/debian:bookworm-slim; do
+        podman image exists "$b" && echo "$b" && return 0
+    done
+    fail "no Debian base image (scripts/image.sh build makes one)"
+}
+clone_tar() {
+    [[ -f $tmp/clone.tar ]] && return 0
+    git ls-files -co --exclude-standard -z | tar --null -T - -cf "$tmp/clone.tar"
+    chmod 644 "$tmp/clone.tar"
+}
+as_tester() {
+    podman exec --user tester --workdir /home/tester/moscow-time "$run_id-debian" \
+        env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin "$@"
+}
+
+# Without the network apt fails: its output is shown then, and only then.
+t_deps_failure() {
+    local base out
+    base=$(debian_base)
+    clone_tar
+    out=$(podman run --rm --name "$run_id-offline" --network none -v "$tmp/clone.tar:/clone.tar:ro" \
+        "$base" bash -c 'mkdir /r && tar -xf /clone.tar -C /r && /r/scripts/install-deps.sh run' 2>&1) &&
+        fail "install-deps.sh succeeded offline: $out"
+    echo "$out"
+    grep -Eq '^deps: installing [0-9]+ packages: gcc .*nginx-light' <<<"$out" || fail "no install step line"
+    grep -q '^deps: apt-get failed; the end of its output' <<<"$out" || fail "no failure line"
+    grep -q '^    E: ' <<<"$out" || fail "apt's own errors are not shown"
+}
+check "install-deps.sh: when apt fails (offline), its output is shown" t_deps_failure
+
+t_fresh_debian() {
+    local base out
+    base=$(debian_base)
+    clone_tar
+    run --name "$run_id-debian" -v "$tmp/clone.tar:/clone.tar:ro" "$base" sleep infinity >/dev/null
+    podman exec "$run_id-debian" bash -c 'apt-get update -qq && apt-get install -qq -y make' \
+        >"$tmp/make.log" 2>&1 || { tail -n 20 "$tmp/make.log"; fail "apt-get install make"; }
+    podman exec "$run_id-debian" useradd -m -s /bin/bash tester
+    podman exec --user tester "$run_id-debian" bash -c \
+        'mkdir ~/moscow-time && tar -xf /clone.tar -C ~/moscow-time'
+    # Nothing installed yet: each command says what to do, and none says sudo.
+    out=$(as_tester make 2>&1) && fail "make succeeded without a compiler: $out"
+    grep -q 'install them with: make deps (as root)' <<<"$out" || fail "make: $out"
+    out=$(as_tester make run 2>&1) && fail "make run succeeded: $out"
+    grep -q '^    apt-get update && apt-get install -y --no-install-recommends gcc .*nginx-light' \
+        <<<"$out" || fail "make run: $out"
+    out+=$(as_tester make test 2>&1) && fail "make test succeeded: $out"
+    grep -q 'optional, for the browser test (it says SKIP without them): chromium' <<<"$out" ||
+        fail "make test: $out"
+    ! grep -qi sudo <<<"$out" || fail "a hint says sudo: $out"
+    # As root: one line per step.
+    out=$(podman exec --workdir /home/tester/moscow-time "$run_id-debian" make -s deps 2>&1) ||
+        fail "make deps as root: $out"
+    echo "$out"
+    expect "make deps output" "$(grep -vc '^deps: ' <<<"$out")" 0
+    (($(wc -l <<<"$out") <= 4)) || fail "make deps printed $(wc -l <<<"$out") lines"
+    # The normal user's make run, as the README says.
+    podman exec -d --user tester --workdir /home/tester/moscow-time "$run_id-debian" \
+        env -i HOME=/home/tester PATH=/usr/local/bin:/usr/bin:/bin PORT=8080 \
+        bash -c 'make run >/tmp/run.log 2>&1'
+    local i body
+    for i in $(seq 120); do
+        body=$(debian_get /readyz) && [[ $body == *"200 OK"* ]] && break
+        sleep 0.5
+    done
+    [[ $body == *"200 OK"* ]] || fail "make run as tester does not serve: $(debian_log)"
+    body=$(debian_get /)
+    [[ $body == *'<span id="visits">1</span>'* ]] || fail "GET /: $body"
+    expect "users of nginx and moscow-time" "$(debian_procs | awk '{ print $2 }' | sort -u)" tester
+    podman exec "$run_id-debian" bash -c 'kill -TERM "$(cat ~tester/moscow-time/run/serve.lock)"'
+    for i in $(seq 50); do
+        [[ -z $(debian_procs) ]] && break
+        sleep 0.1
+    done
+    [[ -z $(debian_procs) ]] || fail "still running: $(debian_procs)"
+    debian_log | grep -q 'moscow-time: stopping' || fail "no clean stop: $(debian_log)"
+}
+# In the fresh Debian (no curl, no procps there): GET PATH on 127.0.0.1:8080,
+# the nginx and moscow-time processes as "NAME USER", make run's output.
+debian_get() {
+    podman exec "$run_id-debian" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080 &&
+        printf "GET %s HTTP/1.0\r\n\r\n" "$0" >&3 && cat <&3' "$1"
+}
+debian_procs() {
+    podman exec "$run_id-debian" bash -c 'for f in /proc/[0-9]*/status; do
+        awk "/^Name:/ { n = \$2 } /^Uid:/ { u = \$2 } END { if (n == \"nginx\" || n == \"moscow-time\") print n, u }" "$f" 2>/dev/null
+        done' | while read -r name uid; do
+        echo "$name $(podman exec "$run_id-debian" id -nu "$uid")"
+    done
+}
+debian_log() { podman exec "$run_id-debian" cat /tmp/run.log; }
+check "a fresh Debian, a normal user: make, make run, make test say what to do; make deps (root) is quiet; then make run serves" t_fresh_debian
 
 # --- three "pods", three volumes, one nginx upstream (the lab's observation) ---
 
