@@ -4,6 +4,9 @@
 # exits non-zero if any check failed. scripts/test.sh runs it as suite "chart".
 #
 #   tests/chart/run.sh            from anywhere; works on the repository it is in
+#   tests/chart/run.sh --write-readme
+#                                 writes the values table of the chart's README
+#                                 from values.yaml (the checks fail when it differs)
 #
 # It installs its own pinned tools under .tools/chart/ (git-ignored) at the
 # repository root and reuses them on later runs:
@@ -183,4 +186,7 @@ export CHART_TEST_NODE_MODULES=$tools/node/node_modules
 export CHART_TEST_CLIENT_MODELS=$tools/client-node/package/dist/gen/models
 export CHART_TEST_RESPONDER=$responder
 export CHART_TEST_YAMLLINT=$yamllint
-exec node "$here/check.mjs" "$top"
+# Not exec: the EXIT trap must still remove the log.
+set +e
+node "$here/check.mjs" "$top" "$@"
+exit $?
