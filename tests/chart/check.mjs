@@ -11,7 +11,8 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
-import { checksumOf, probeTarget, rules } from './lib/rules.mjs';
+import { replaceTable, tableOf, valuesTable } from './lib/readme.mjs';
+import { checksumOf, imageOf, probeTarget, rules } from './lib/rules.mjs';
 import { helmRunner, isMap, keySet, mergeValues, parseIni, parseNginx, parseYaml, run, yamlLib } from './lib/util.mjs';
 import { Validator } from './lib/validate.mjs';
 
@@ -22,6 +23,7 @@ yamlLib(env.CHART_TEST_NODE_MODULES);
 const scratch = mkdtempSync(join(tmpdir(), 'chart-test-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const helm = helmRunner(env.CHART_TEST_HELM, scratch);
+const YAML = yamlLib(env.CHART_TEST_NODE_MODULES);
 const validator = new Validator(env.CHART_TEST_NODE_MODULES, env.CHART_TEST_CLIENT_MODELS);
 const RELEASE = 'mt';
 const NAMESPACE = 'moscow';
@@ -182,6 +184,11 @@ const globalChecks = {
         if (c.type !== 'application') p.push(`type ${c.type}, expected application`);
         if (c.appVersion !== f.appVersion) p.push(`appVersion ${JSON.stringify(c.appVersion)} but fcgi-app/VERSION is ${f.appVersion}`);
         if (!/^\d+\.\d+\.\d+/.test(c.version ?? '')) p.push(`version ${c.version} is not SemVer`);
+        if (!/^(https:\/\/|data:image\/)/.test(c.icon ?? '')) p.push('no icon (an https: or data:image/ URL)');
+        if (!(c.keywords?.length >= 3)) p.push('fewer than 3 keywords');
+        if (!c.maintainers?.length || c.maintainers.some((m) => !m.name)) p.push('no maintainers with a name');
+        for (const u of [c.home, ...(c.sources ?? [])].filter((x) => x !== undefined)) if (!/^https:\/\//.test(u)) p.push(`home/sources ${u} is not an https URL`);
+        if (!c.kubeVersion) p.push('no kubeVersion');
         return p;
     },
 
@@ -333,28 +340,77 @@ const globalChecks = {
         const [d, o] = await Promise.all([img([]), img(['image.repository=localhost/moscow-time', 'image.tag=dev'])]);
         if (JSON.stringify(d) !== JSON.stringify([`moscow-time:${f.appVersion}`, `moscow-time:${f.appVersion}`])) p.push(`default images ${d}, expected moscow-time:${f.appVersion}`);
         if (JSON.stringify(o) !== JSON.stringify(['localhost/moscow-time:dev', 'localhost/moscow-time:dev'])) p.push(`overridden images ${o}`);
+        const digest = `sha256:${'ab'.repeat(32)}`;
+        const cases = [
+            [['image.registry=reg.example.com:5000', 'image.tag=dev'], 'reg.example.com:5000/moscow-time:dev'],
+            [['image.registry=reg.example.com', `image.digest=${digest}`, 'image.tag=dev'], `reg.example.com/moscow-time@${digest}`],
+            [['image.registry=reg.example.com', 'global.imageRegistry=mirror.local/cache'], `mirror.local/cache/moscow-time:${f.appVersion}`],
+        ];
+        for (const [sets, want] of cases) {
+            const got = await img(sets);
+            if (JSON.stringify(got) !== JSON.stringify([want, want])) p.push(`--set ${sets.join(',')}: images ${got}, expected ${want}`);
+        }
         return p;
     },
 
-    // The README's values table names every value (down to the schema's own
-    // objects: a probe or resources is one row).
+    // The README's values table is the one generated from values.yaml.
     readmeValues(f) {
         const readme = text(join(f.chart, 'README.md'));
-        const p = [];
-        const walk = (value, node, path) => {
-            const inline = node && !node.$ref && !node.allOf && node.properties;
-            if (path && !(isMap(value) && inline)) {
-                if (!readme.includes(`| \`${path}\` |`)) p.push(`README.md: no row for \`${path}\``);
-                return;
-            }
-            for (const [k, v] of Object.entries(value)) walk(v, node?.properties?.[k], path ? `${path}.${k}` : k);
-        };
-        walk(f.defaults, f.schema, '');
-        return p;
+        const { table, problems } = valuesTable(text(join(f.chart, 'values.yaml')), YAML);
+        const have = tableOf(readme);
+        if (have === null) return [...problems, 'README.md: no generated values table (markers missing)'];
+        if (have !== table) {
+            const a = have.split('\n');
+            const b = table.split('\n');
+            const diff = [];
+            for (let i = 0; i < Math.max(a.length, b.length) && diff.length < 6; i++) if (a[i] !== b[i]) diff.push(`README: ${a[i] ?? '(none)'}`, `values.yaml: ${b[i] ?? '(none)'}`);
+            problems.push('README.md: the values table differs from values.yaml (run tests/chart/run.sh --write-readme)', ...diff);
+        }
+        return problems;
     },
 
     notes(f) {
         return notesProblems(f);
+    },
+
+    // persistentVolumeClaimRetentionPolicy is ignored before Kubernetes 1.27:
+    // the chart refuses it there instead of letting it be ignored silently.
+    async retentionKubeVersion(f) {
+        const p = [];
+        const custom = join(here, 'values/single-custom.yaml'); // sets retentionPolicy
+        const t = (kv, files) => helm.template(f.chart, { files, release: RELEASE, namespace: NAMESPACE, extra: ['--kube-version', kv] });
+        const [old, ok, plain] = await Promise.all([t('1.26.9', [custom]), t('1.27.0', [custom]), t('1.25.0', [])]);
+        if (old.ok || !/persistence\.retentionPolicy needs Kubernetes 1\.27 or later; this cluster is v1\.26\.9/.test(old.stderr)) p.push(`Kubernetes 1.26 with a retentionPolicy: ${old.ok ? 'accepted' : lines(old.stderr, 2).join(' ')}`);
+        if (!ok.ok) p.push(`Kubernetes 1.27 with a retentionPolicy: ${lines(ok.stderr, 2).join(' ')}`);
+        if (!plain.ok) p.push(`Kubernetes 1.25 without a retentionPolicy: ${lines(plain.stderr, 2).join(' ')}`);
+        return p;
+    },
+
+    // An upgrade that renames the StatefulSet (nameOverride, fullnameOverride)
+    // is refused: its claims would be orphaned. `lookup` answers nothing
+    // without a cluster, so the decision is rendered in a copy of the chart
+    // with what lookup returns from a cluster (a List of StatefulSets).
+    async renameRefused(f) {
+        const p = [];
+        const src = text(join(f.chart, 'templates/statefulset.yaml'));
+        if (!/\.Release\.IsUpgrade[\s\S]{0,80}moscow-time\.checkRename[^\n]*lookup "apps\/v1" "StatefulSet"/.test(src)) p.push('templates/statefulset.yaml does not run moscow-time.checkRename on what lookup finds, on upgrade');
+        const sts = (name, instance) => ({ metadata: { name, labels: { 'app.kubernetes.io/instance': instance }, annotations: { 'meta.helm.sh/release-name': instance } } });
+        const render = async (items, sets = []) => {
+            const dir = mkdtempSync(join(scratch, 'rename-'));
+            const chart = join(dir, 'moscow-time');
+            cpSync(f.chart, chart, { recursive: true });
+            writeFileSync(join(chart, 'templates', 'zz-rename.yaml'), `{{- include "moscow-time.checkRename" (dict "existing" (${JSON.stringify(JSON.stringify({ items }))} | fromJson) "context" .) }}\n`);
+            return helm.template(chart, { sets, release: RELEASE, namespace: NAMESPACE, extra: ['--show-only', 'templates/configmap.yaml'] });
+        };
+        const [renamed, same, other, none] = await Promise.all([
+            render([sts('mt-moscow-time', RELEASE)], ['fullnameOverride=clock']),
+            render([sts('mt-moscow-time', RELEASE)]),
+            render([sts('other-moscow-time', 'other')]),
+            render([]),
+        ]);
+        if (renamed.ok || !/renames the StatefulSet mt-moscow-time to clock[\s\S]*visits-mt-moscow-time-N would be orphaned[\s\S]*--set fullnameOverride=mt-moscow-time/.test(renamed.stderr)) p.push(`a renamed StatefulSet: ${renamed.ok ? 'accepted' : lines(renamed.stderr, 2).join(' ')}`);
+        for (const [what, r] of [['the same name', same], ["another release's StatefulSet", other], ['a first install', none]]) if (!r.ok) p.push(`${what}: refused: ${lines(r.stderr, 2).join(' ')}`);
+        return p;
     },
 
     async schemaRejectsUnknownKey(f) {
@@ -375,18 +431,18 @@ function mergeSchemas(a, b) {
 const VALUE_SETS = [['defaults', []], ...readdirSync(join(here, 'values')).filter((x) => x.endsWith('.yaml')).sort().map((x) => [basename(x, '.yaml'), [join(here, 'values', x)]])];
 
 const RULE_NAMES = {
-    statefulset: 'StatefulSet: replicas, podManagementPolicy, updateStrategy, serviceName = headless, two containers of the one image',
-    labels: 'names, labels and selectors consistent and upgrade-safe',
+    statefulset: 'StatefulSet: replicas, podManagementPolicy, updateStrategy, serviceName = headless, two containers of the one image (registry, digest), commands, pull secrets',
+    labels: 'names, labels, annotations, namespace and selectors consistent and upgrade-safe; no selector picks the test pod',
     persistence: 'visits volume: claim template (or emptyDir) mounted at /data, fsGroup',
     config: 'config.ini in the ConfigMap = values, keys = fcgi-app/config.ini, mounted read-only, checksum/config',
-    mounts: 'mounts match the socket, nginx temp and counter paths',
-    probes: 'probes as in values, on nginx port, on nginx.conf locations that never count',
-    helmTest: 'helm test pod checks /healthz, / and /visits',
+    mounts: 'mounts match the socket, nginx temp and counter paths; a /tmp per container; extra volumes',
+    probes: 'probes as in values: HTTP on nginx port to locations that never count; the responder its own exec probe',
+    helmTest: 'helm test pod checks /healthz, /readyz and /visits, counts no visit',
     services: 'services: headless with publishNotReadyAddresses, main as in values',
     security: 'security context: non-root 10001, read-only root, no privilege escalation, drop ALL, RuntimeDefault, no token',
-    availability: 'PodDisruptionBudget and NetworkPolicy as in values',
+    availability: 'PodDisruptionBudget, NetworkPolicy and Ingress as in values',
     termination: 'termination: grace period, nginx preStop delay, responder outlives nginx',
-    podSettings: 'resources (requests and limits), env, scheduling values',
+    podSettings: 'resources (requests and limits), env, sidecars, init containers, scheduling values and anti-affinity preset',
 };
 
 async function valueSetChecks(g, f, name, files) {
@@ -408,7 +464,7 @@ async function valueSetChecks(g, f, name, files) {
 
 async function checkConfig(rendered) {
     if (!env.CHART_TEST_RESPONDER) return { skip: 'build/moscow-time is not built and `make build` failed (no compiler or libraries)' };
-    const cm = rendered.objs.find((o) => o.kind === 'ConfigMap');
+    const cm = rendered.objs.find((o) => o.kind === 'ConfigMap' && o.data?.['config.ini'] !== undefined);
     const file = join(mkdtempSync(join(scratch, 'config-')), 'config.ini');
     writeFileSync(file, cm?.data?.['config.ini'] ?? '');
     const r = await run(env.CHART_TEST_RESPONDER, ['--check-config', file]);
@@ -425,7 +481,9 @@ function defaultNames(rendered) {
     if (s?.spec.replicas !== 3 || s?.spec.podManagementPolicy !== 'Parallel') p.push('defaults are not 3 replicas, Parallel');
     const svc = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'mt-moscow-time');
     if (svc?.spec.type !== 'LoadBalancer' || svc?.spec.ports?.[0]?.port !== 8080) p.push('main service is not LoadBalancer on 8080 by default');
-    if (!objs.some((o) => o.kind === 'PodDisruptionBudget') || objs.some((o) => o.kind === 'NetworkPolicy')) p.push('defaults: expected a PDB and no NetworkPolicy');
+    if (!objs.some((o) => o.kind === 'PodDisruptionBudget') || !objs.some((o) => o.kind === 'NetworkPolicy')) p.push('defaults: expected a PDB and a NetworkPolicy');
+    if (!s?.spec.template.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution) p.push('defaults: no soft pod anti-affinity');
+    if (objs.some((o) => o.kind === 'Ingress')) p.push('defaults: an Ingress');
     return p;
 }
 
@@ -440,7 +498,7 @@ async function main() {
         await g.test('config keys: values.yaml config = fcgi-app/config.ini sections, keys and defaults', () => globalChecks.configKeysValues(f));
         await g.test('config keys: values.schema.json config = fcgi-app/config.ini, no other key accepted', () => globalChecks.configKeysSchema(f));
         await g.test('values.schema.json describes every value of values.yaml and rejects unknown keys', () => globalChecks.schemaCoverage(f));
-        await g.test("README.md: the values table lists every value", () => globalChecks.readmeValues(f));
+        await g.test('README.md: the values table is the one generated from values.yaml', () => globalChecks.readmeValues(f));
         await g.test('nginx.conf: every probe path the schema allows is an exact location that does not count', () => globalChecks.nginxProbePaths(f));
     });
     group((g) => g.test('checksum/config changes with each config value, not with other values', () => globalChecks.checksum(f)));
@@ -456,8 +514,10 @@ async function main() {
 
     group(async (g) => {
         await g.test('a fullnameOverride of 70 characters is cut to 52 (pod label controller-revision-hash)', () => globalChecks.fullnameTruncation(f));
-        await g.test('image tag defaults to appVersion; image.tag overrides it', () => globalChecks.imageTag(f));
-        await g.test('NOTES.txt: how to reach the service, each pod count by exec and by pod DNS, persistence warning', () => globalChecks.notes(f));
+        await g.test('persistence.retentionPolicy refused below Kubernetes 1.27 (it would be ignored), accepted from 1.27', () => globalChecks.retentionKubeVersion(f));
+        await g.test('an upgrade that renames the StatefulSet (and orphans its claims) is refused; lookup result rendered in a chart copy', () => globalChecks.renameRefused(f));
+        await g.test('NOTES.txt: how to reach the service, each pod count by exec and by pod DNS, persistence warning, replicaCount 0, names that keep the claims', () => globalChecks.notes(f));
+        await g.test('image: tag defaults to appVersion; image.tag, registry, digest (wins over the tag), global.imageRegistry', () => globalChecks.imageTag(f));
     });
 
     group(async (g) => {
@@ -541,7 +601,7 @@ async function notesProblems(f) {
     const need = (notes, what, re) => {
         if (!re.test(notes)) p.push(`${what}: no ${re}`);
     };
-    const [d, off, cip] = await Promise.all([renderNotes(f), renderNotes(f, [join(here, 'values/persistence-off.yaml')]), renderNotes(f, [join(here, 'values/clusterip-netpol.yaml')])]);
+    const [d, off, cip, zero] = await Promise.all([renderNotes(f), renderNotes(f, [join(here, 'values/persistence-off.yaml')]), renderNotes(f, [join(here, 'values/clusterip-netpol.yaml')]), renderNotes(f, [join(here, 'values/replicas-zero.yaml')])]);
     need(d, 'defaults', /kubectl exec --namespace moscow mt-moscow-time-\$i -c responder -- cat \/data\/visits/);
     need(d, 'defaults', /mt-moscow-time-\$i\.mt-moscow-time-headless\.moscow\.svc\.cluster\.local:8080\/visits/);
     need(d, 'defaults', /loadBalancer\.ingress/);
@@ -550,7 +610,12 @@ async function notesProblems(f) {
     if (/WARNING/.test(d)) p.push('defaults: warns about persistence although it is on');
     need(off, 'persistence-off', /WARNING: persistence.enabled is false[\s\S]*lost when its pod is deleted/);
     need(cip, 'clusterip-netpol', /kubectl port-forward --namespace moscow svc\/mt-moscow-time 80:80/);
-    need(cip, 'clusterip-netpol', /NetworkPolicy lets in only TCP port 8080/);
+    need(cip, 'clusterip-netpol', /NetworkPolicy lets in only TCP port 8080, and only from pods labelled\s+mt-moscow-time-client=true/);
+    need(d, 'defaults', /3 pods, mt-moscow-time-0 \.\. mt-moscow-time-2, each/);
+    need(d, 'defaults', /never change\s+nameOverride or fullnameOverride/);
+    need(d, 'defaults', /counts no visit/);
+    need(zero, 'replicas-zero', /no pods: replicaCount is 0/);
+    if (/-0 \.\.|--1|seq 0 -1/.test(zero)) p.push(`replicas-zero: pod ranges for 0 pods: ${zero.match(/.*(-0 \.\.|--1|seq 0 -1).*/)?.[0]}`);
     return p;
 }
 
@@ -566,8 +631,9 @@ const BITES = [
     { name: 'replicas rendered as a string is rejected', edits: [['chart', 'templates/statefulset.yaml', 'replicas: {{ .Values.replicaCount }}', 'replicas: {{ .Values.replicaCount | quote }}']], check: 'api', expect: /spec\.replicas: must be integer/ },
     { name: 'a probe template on / is caught', edits: [['chart', 'templates/_helpers.tpl', 'path: {{ .probe.path }}', 'path: /']], check: 'probes', expect: /counting route/ },
     { name: "nginx's liveness through the responder (/readyz) is caught", sets: ['nginx.livenessProbe.path=/readyz'], check: 'probes', expect: /a dead responder would restart nginx/ },
-    { name: "the responder's liveness answered by nginx alone (/healthz) is caught", sets: ['responder.livenessProbe.path=/healthz'], check: 'probes', expect: /a hung responder would never restart/ },
-    { name: 'a probe switched off in values but rendered is caught', edits: [['chart', 'templates/statefulset.yaml', /\{\{- with \.Values\.nginx\.startupProbe \}\}\n(\s*)\{\{- if \.enabled \}\}/, '{{- with .Values.nginx.startupProbe }}\n$1{{- if true }}']], sets: ['nginx.startupProbe.enabled=false'], check: 'probes', expect: /disabled in the values but rendered/ },
+    { name: "the responder's liveness through nginx (an HTTP probe, not moscow-time --probe) is caught", edits: [['chart', 'templates/_helpers.tpl', '{{- if hasKey $probe "path" }}', '{{- if true }}']], check: 'probes', expect: /responder\.livenessProbe: exec \(moscow-time --probe, no nginx\)/ },
+    { name: 'a probe switched off in values but rendered is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- else if $probe.enabled }}', '{{- else if true }}']], sets: ['nginx.startupProbe.enabled=false'], check: 'probes', expect: /disabled in the values but rendered/ },
+    { name: 'a custom probe ignored is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- if $custom }}', '{{- if false }}']], files: ['values/extras.yaml'], check: 'probes', expect: /\(custom\)/ },
     { name: 'a socket mount elsewhere than the config socket is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ $runDir }}/sock', 'mountPath: {{ $runDir }}/socket']], check: 'mounts', expect: /socket/ },
     { name: 'nginx temp folder not mounted is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ $runDir }}/nginx', 'mountPath: /var/cache/nginx']], check: 'mounts', expect: /nginx\/nginx\.pid \(nginx\.conf\) is not on a writable emptyDir/ },
     { name: 'the counter off the visits volume is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ include "moscow-time.dataDir" . }}', 'mountPath: /var/lib/visits']], check: 'mounts', expect: /\[counter\] path \/data\/visits is not on the writable visits volume/ },
@@ -579,7 +645,20 @@ const BITES = [
     { name: 'root user is caught', sets: ['podSecurityContext.runAsUser=0', 'containerSecurityContext.runAsUser=0'], check: 'security', expect: /runs as uid 0/ },
     { name: 'a mounted API token is caught', sets: ['serviceAccount.automountServiceAccountToken=true'], check: 'security', expect: /automountServiceAccountToken: true, expected false/ },
     { name: 'publishNotReadyAddresses false is caught', edits: [['chart', 'templates/service-headless.yaml', 'publishNotReadyAddresses: true', 'publishNotReadyAddresses: false']], check: 'services', expect: /publishNotReadyAddresses/ },
-    { name: 'a NetworkPolicy that lets in another port is caught', edits: [['chart', 'templates/networkpolicy.yaml', '- port: {{ include "moscow-time.containerPort" . }}', '- port: 80']], sets: ['networkPolicy.enabled=true'], check: 'availability', expect: /NetworkPolicy ingress ports/ },
+    { name: 'a NetworkPolicy that lets in another port is caught', edits: [['chart', 'templates/networkpolicy.yaml', '  ingress:\n    - ports:\n        - port: {{ $port }}', '  ingress:\n    - ports:\n        - port: 80']], check: 'availability', expect: /NetworkPolicy ingress ports/ },
+    { name: 'a NetworkPolicy with open egress is caught', edits: [['chart', 'templates/networkpolicy.yaml', '{{- if $np.allowExternalEgress }}', '{{- if true }}']], check: 'availability', expect: /egress unrestricted/ },
+    { name: 'a NetworkPolicy that ignores allowExternal=false is caught', edits: [['chart', 'templates/networkpolicy.yaml', '{{- if not $np.allowExternal }}', '{{- if false }}']], files: ['values/clusterip-netpol.yaml'], check: 'availability', expect: /allowExternal false, but anyone may connect/ },
+    { name: 'an Ingress to the wrong port is caught', edits: [['chart', 'templates/ingress.yaml', 'number: {{ $port }}', 'number: 80']], files: ['values/extras.yaml'], check: 'availability', expect: /Ingress rules/ },
+    { name: 'a PDB that ignores minAvailable is caught', edits: [['chart', 'templates/pdb.yaml', '{{- if ne (toString .Values.pdb.minAvailable) "" }}', '{{- if false }}']], files: ['values/extras.yaml'], check: 'availability', expect: /PDB minAvailable/ },
+    { name: 'a helm test pod with the selector labels is caught', edits: [['chart', 'templates/tests/test-connection.yaml', 'app.kubernetes.io/name: {{ $name }}', 'app.kubernetes.io/name: {{ include "moscow-time.name" . }}']], check: 'labels', expect: /Service\/mt-moscow-time selects Pod\/mt-moscow-time-test-connection/ },
+    { name: 'a helm test pod that counts a visit is caught', edits: [['chart', 'templates/tests/test-connection.yaml', 'echo "GET /visits";', 'get {{ $url }}/ >/dev/null; echo "GET /visits";']], check: 'helmTest', expect: /requests http:\/\/mt-moscow-time:8080\/, which counts a visit/ },
+    { name: 'one /tmp shared by both containers is caught', edits: [['chart', 'templates/statefulset.yaml', '- name: tmp-responder\n              mountPath: /tmp', '- name: tmp-nginx\n              mountPath: /tmp']], check: 'mounts', expect: /share one \/tmp/ },
+    { name: 'an object without commonAnnotations is caught', edits: [['chart', 'templates/configmap.yaml', 'include "moscow-time.annotations" (dict "context" $)', 'dict']], files: ['values/extras.yaml'], check: 'labels', expect: /ConfigMap\/[a-z-]+: lacks commonAnnotations/ },
+    { name: 'an object ignoring namespaceOverride is caught', edits: [['chart', 'templates/service.yaml', 'namespace: {{ include "moscow-time.namespace" . }}', 'namespace: {{ .Release.Namespace }}']], files: ['values/extras.yaml'], check: 'labels', expect: /Service\/[a-z-]+: namespace moscow, expected clocks/ },
+    { name: 'an ignored image digest is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- if .image.digest }}', '{{- if false }}']], files: ['values/extras.yaml'], check: 'statefulset', expect: /nginx: image/ },
+    { name: 'an ignored podAntiAffinityPreset is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- else if .Values.podAntiAffinityPreset }}', '{{- else if false }}']], check: 'podSettings', expect: /podAntiAffinityPreset "soft"/ },
+    { name: 'sidecars that are not rendered are caught', edits: [['chart', 'templates/statefulset.yaml', '{{- with .Values.sidecars }}', '{{- with list }}']], files: ['values/extras.yaml'], check: 'statefulset', expect: /containers: / },
+    { name: 'extraEnvVarsCM on one container only is caught', edits: [['chart', 'templates/statefulset.yaml', /(- name: responder[\s\S]*?)\{\{- with include "moscow-time\.env" \. \}\}/, '$1{{- with "" }}']], files: ['values/extras.yaml'], check: 'podSettings', expect: /responder: envFrom/ },
     { name: 'a responder that stops before nginx is caught', edits: [['chart', 'templates/statefulset.yaml', '["sleep", {{ .Values.responder.preStopDelaySeconds | quote }}]', '["sleep", "1"]']], check: 'termination', expect: /would stop before nginx/ },
     { name: 'claim template labels with the chart version are caught (upgrades would fail)', edits: [['chart', 'templates/statefulset.yaml', /(name: visits\n\s+labels:\n\s+\{\{- include )"moscow-time.selectorLabels"/, '$1"moscow-time.labels"']], check: 'labels', expect: /volumeClaimTemplates visits: labels/ },
     { name: 'appVersion other than fcgi-app/VERSION is caught', edits: [['chart', 'Chart.yaml', /appVersion: ".*"/, 'appVersion: "9.9.9"']], check: 'chartMetadata', expect: /appVersion "9\.9\.9" but fcgi-app\/VERSION/ },
@@ -594,17 +673,23 @@ const BITES = [
     { name: 'a duplicate key in a rendered manifest is caught by yamllint', edits: [['chart', 'templates/statefulset.yaml', '  replicas: {{ .Values.replicaCount }}', '  replicas: {{ .Values.replicaCount }}\n  replicas: 1']], check: 'yamllintRendered', expect: /duplication of key "replicas"/ },
     { name: 'a value the template ignores (podManagementPolicy) is caught', edits: [['chart', 'templates/statefulset.yaml', 'podManagementPolicy: {{ .Values.podManagementPolicy }}', 'podManagementPolicy: OrderedReady']], check: 'statefulset', expect: /spec\.podManagementPolicy: "OrderedReady", expected "Parallel"/ },
     { name: 'the default serviceName not the headless service is caught', edits: [['chart', 'templates/statefulset.yaml', 'serviceName: {{ include "moscow-time.headlessServiceName" . }}', 'serviceName: {{ include "moscow-time.fullname" . }}']], check: 'statefulset', expect: /serviceName \(the headless service\)/ },
-    { name: 'the image default command (moscow-time-serve) is caught', edits: [['chart', 'templates/statefulset.yaml', 'command: ["moscow-time-nginx", {{ $runDir | quote }}]', 'command: ["moscow-time-serve"]']], check: 'statefulset', expect: /moscow-time-serve, meant for docker run only/ },
+    { name: 'the image default command (moscow-time-serve) is caught', edits: [['chart', 'templates/statefulset.yaml', '(list "moscow-time-nginx" $runDir)', '(list "moscow-time-serve")']], check: 'statefulset', expect: /moscow-time-serve, meant for docker run only/ },
     { name: 'a claim size the template ignores is caught', edits: [['chart', 'templates/statefulset.yaml', 'storage: {{ .Values.persistence.size | quote }}', 'storage: "10Gi"']], check: 'persistence', expect: /claim size/ },
     { name: 'persistence off without an emptyDir is caught', edits: [['chart', 'templates/statefulset.yaml', 'emptyDir: {}', 'hostPath:\n            path: /var/visits']], files: ['values/persistence-off.yaml'], check: 'persistence', expect: /no emptyDir "visits"/ },
     { name: 'a helm test that skips /visits is caught', edits: [['chart', 'templates/tests/test-connection.yaml', '{{ $url }}/visits', '{{ $url }}/healthz']], check: 'helmTest', expect: /does not GET http:\/\/mt-moscow-time:8080\/visits/ },
     { name: 'containers without limits are caught', sets: ['responder.resources.limits=null'], check: 'podSettings', expect: /responder: no limits\.cpu/ },
-    { name: 'extraEnv on one container only is caught', edits: [['chart', 'templates/statefulset.yaml', /(- name: responder[\s\S]*?)\{\{- with \.Values\.extraEnv \}\}/, '$1{{- with list }}']], values: { extraEnv: [{ name: 'A', value: 'b' }] }, check: 'podSettings', expect: /responder: env/ },
+    { name: 'extraEnv on one container only is caught', edits: [['chart', 'templates/statefulset.yaml', /(- name: responder[\s\S]*?)\{\{- with include "moscow-time\.env" \. \}\}/, '$1{{- with "" }}']], values: { extraEnv: [{ name: 'A', value: 'b' }] }, check: 'podSettings', expect: /responder: env/ },
     { name: 'a StatefulSet name over 52 characters is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}', '{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}']], check: 'fullnameTruncation', expect: /StatefulSet name has 63 characters/ },
     { name: 'an image tag other than appVersion by default is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- default .Chart.AppVersion .Values.image.tag }}', '{{- default "latest" .Values.image.tag }}']], check: 'imageTag', expect: /default images moscow-time:latest/ },
     { name: 'NOTES.txt without the persistence warning is caught', edits: [['chart', 'templates/NOTES.txt', 'WARNING: persistence.enabled is false.', 'Note: persistence.enabled is false.']], check: 'notes', expect: /persistence-off: no/ },
     { name: 'NOTES.txt without the pod DNS names is caught', edits: [['chart', 'templates/NOTES.txt', '{{ $fullname }}-$i.{{ $headless }}.{{ $ns }}.svc.{{ .Values.clusterDomain }}', '{{ $fullname }}']], check: 'notes', expect: /svc\\.cluster\\.local/ },
-    { name: 'a value missing from the README table is caught', edits: [['chart', 'README.md', /\n\| `service\.externalTrafficPolicy` \|[^\n]*/, '']], check: 'readmeValues', expect: /no row for `service\.externalTrafficPolicy`/ },
+    { name: 'a value missing from the README table is caught', edits: [['chart', 'README.md', /\n\| `service\.externalTrafficPolicy` \|[^\n]*/, '']], check: 'readmeValues', expect: /the values table differs from values\.yaml/ },
+    { name: 'a value without a description is caught', edits: [['chart', 'values.yaml', '# -- The cluster\'s DNS domain, used in NOTES.txt for the pods\' DNS names.\n', '']], check: 'readmeValues', expect: /clusterDomain has no "# --" comment/ },
+    { name: 'NOTES.txt with pod ranges for replicaCount 0 is caught', edits: [['chart', 'templates/NOTES.txt', '{{- if eq $n 0 }}', '{{- if false }}']], check: 'notes', expect: /replicas-zero/ },
+    { name: 'a retentionPolicy let through on Kubernetes 1.26 is caught', edits: [['chart', 'templates/_helpers.tpl', '(semverCompare "<1.27.0-0" .Capabilities.KubeVersion.Version)', 'false']], check: 'retentionKubeVersion', expect: /Kubernetes 1\.26 with a retentionPolicy: accepted/ },
+    { name: 'a rename check that passes renames is caught', edits: [['chart', 'templates/_helpers.tpl', '(ne .metadata.name $name)', 'false']], check: 'renameRefused', expect: /a renamed StatefulSet: accepted/ },
+    { name: 'a rename check not run on upgrade is caught', edits: [['chart', 'templates/statefulset.yaml', '{{- if .Release.IsUpgrade }}', '{{- if false }}']], check: 'renameRefused', expect: /does not run moscow-time\.checkRename/ },
+    { name: 'Chart.yaml without an icon is caught', edits: [['chart', 'Chart.yaml', /\nicon: [^\n]*/, '']], check: 'chartMetadata', expect: /no icon/ },
     { name: 'a default of 1 replica is caught', edits: [['chart', 'values.yaml', 'replicaCount: 3', 'replicaCount: 1']], check: 'defaultNames', expect: /not 3 replicas, Parallel/ },
     { name: 'a config.ini the responder refuses is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- range $section, $keys := .Values.config }}', '[extra]\nunknown = 1\n{{- range $section, $keys := .Values.config }}']], check: 'checkConfig', expect: /unknown section/, needsResponder: true },
 ];
@@ -647,6 +732,18 @@ function setValue(values, assignment) {
     return mergeValues(values, over);
 }
 
+if (process.argv[3] === '--write-readme') {
+    const readmePath = join(REAL.chart, 'README.md');
+    const { table, problems } = valuesTable(text(join(REAL.chart, 'values.yaml')), YAML);
+    const out = replaceTable(text(readmePath), table);
+    if (problems.length || out === null) {
+        console.log(`not ok - write the README's values table\n${[...problems, ...(out === null ? ['README.md has no table markers'] : [])].map((x) => `# ${x}`).join('\n')}`);
+        process.exit(1);
+    }
+    writeFileSync(readmePath, out);
+    console.log(`ok - wrote the values table of ${readmePath}`);
+    process.exit(0);
+}
 if (!existsSync(env.CHART_TEST_HELM ?? '')) {
     console.log('not ok - chart checks: CHART_TEST_HELM not set (run tests/chart/run.sh)');
     process.exit(1);

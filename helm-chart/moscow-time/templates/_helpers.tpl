@@ -73,6 +73,26 @@ The ServiceAccount the pods run as.
 {{- end }}
 
 {{/*
+The namespace of every object: namespaceOverride or the release's.
+*/}}
+{{- define "moscow-time.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride }}
+{{- end }}
+
+{{/*
+An object's annotations: commonAnnotations and its own (which win), as an
+"annotations:" block, or nothing when there are none.
+Usage: include "moscow-time.annotations" (dict "own" .Values.service.annotations "context" $)
+*/}}
+{{- define "moscow-time.annotations" -}}
+{{- $all := merge (dict) (.own | default dict) .context.Values.commonAnnotations }}
+{{- with $all }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
 The image tag: image.tag, or the chart's appVersion.
 */}}
 {{- define "moscow-time.imageTag" -}}
@@ -80,10 +100,65 @@ The image tag: image.tag, or the chart's appVersion.
 {{- end }}
 
 {{/*
+An image reference: [registry/]repository, then @digest or :tag. A digest wins
+over the tag; global.imageRegistry wins over the image's own registry.
+Usage: include "moscow-time.imageRef" (dict "image" .Values.image "tag" "1.0.0" "global" .Values.global)
+*/}}
+{{- define "moscow-time.imageRef" -}}
+{{- $registry := .image.registry | default "" }}
+{{- with .global }}{{ with .imageRegistry }}{{ $registry = . }}{{ end }}{{ end }}
+{{- $name := .image.repository }}
+{{- if $registry }}{{ $name = printf "%s/%s" $registry $name }}{{ end }}
+{{- if .image.digest }}
+{{- printf "%s@%s" $name .image.digest }}
+{{- else }}
+{{- printf "%s:%s" $name (toString .tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The image of both containers.
 */}}
 {{- define "moscow-time.image" -}}
-{{- printf "%s:%s" .Values.image.repository (include "moscow-time.imageTag" .) }}
+{{- include "moscow-time.imageRef" (dict "image" .Values.image "tag" (include "moscow-time.imageTag" .) "global" .Values.global) }}
+{{- end }}
+
+{{/*
+The pods' imagePullSecrets: global.imagePullSecrets and imagePullSecrets,
+each name once, as a list.
+*/}}
+{{- define "moscow-time.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat (.Values.global.imagePullSecrets | default list) .Values.imagePullSecrets }}
+{{- $name := . }}
+{{- if kindIs "map" . }}{{ $name = get . "name" }}{{ end }}
+{{- if and $name (not (has $name $names)) }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- range $names }}
+- name: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pods' affinity: .Values.affinity when set, else the podAntiAffinityPreset
+(soft: prefer nodes without a pod of the release; hard: require them).
+*/}}
+{{- define "moscow-time.affinity" -}}
+{{- if .Values.affinity }}
+{{- toYaml .Values.affinity }}
+{{- else if .Values.podAntiAffinityPreset }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "moscow-time.selectorLabels" . | fromYaml)) }}
+podAntiAffinity:
+{{- if eq .Values.podAntiAffinityPreset "hard" }}
+  requiredDuringSchedulingIgnoredDuringExecution:
+    {{- toYaml (list $term) | nindent 4 }}
+{{- else }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 1
+      podAffinityTerm:
+        {{- toYaml $term | nindent 8 }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -140,8 +215,19 @@ as integers.
 {{- end }}
 
 {{/*
-An HTTP probe from a value such as .Values.nginx.livenessProbe; every probe goes
-to nginx's port (a container's probe may target any port of its pod).
+A probe's timings, from a value such as .Values.nginx.livenessProbe.
+*/}}
+{{- define "moscow-time.probeTimings" -}}
+initialDelaySeconds: {{ .initialDelaySeconds }}
+periodSeconds: {{ .periodSeconds }}
+timeoutSeconds: {{ .timeoutSeconds }}
+failureThreshold: {{ .failureThreshold }}
+successThreshold: {{ .successThreshold }}
+{{- end }}
+
+{{/*
+An HTTP probe from a value such as .Values.nginx.livenessProbe; every HTTP
+probe goes to nginx's port (a container's probe may target any port of its pod).
 Usage: include "moscow-time.probe" (dict "probe" .Values.nginx.livenessProbe "port" 8080)
 */}}
 {{- define "moscow-time.probe" -}}
@@ -149,11 +235,81 @@ httpGet:
   path: {{ .probe.path }}
   port: {{ .port }}
   scheme: HTTP
-initialDelaySeconds: {{ .probe.initialDelaySeconds }}
-periodSeconds: {{ .probe.periodSeconds }}
-timeoutSeconds: {{ .probe.timeoutSeconds }}
-failureThreshold: {{ .probe.failureThreshold }}
-successThreshold: {{ .probe.successThreshold }}
+{{ include "moscow-time.probeTimings" .probe }}
+{{- end }}
+
+{{/*
+The responder's own probe: `moscow-time --probe CONFIG SECONDS` speaks FastCGI
+to its socket (no nginx, no curl); it gives up a second before the kubelet.
+Usage: include "moscow-time.execProbe" (dict "probe" .Values.responder.livenessProbe "config" "/etc/.../config.ini")
+*/}}
+{{- define "moscow-time.execProbe" -}}
+exec:
+  command: ["moscow-time", "--probe", {{ .config | quote }}, {{ max 1 (sub (int .probe.timeoutSeconds) 1) | toString | quote }}]
+{{ include "moscow-time.probeTimings" .probe }}
+{{- end }}
+
+{{/*
+A container's probe of one kind: its custom probe when set, else the chart's
+when enabled, else nothing. Usage: include "moscow-time.containerProbe"
+(dict "kind" "livenessProbe" "values" .Values.nginx "port" "http" "config" $cfg)
+*/}}
+{{- define "moscow-time.containerProbe" -}}
+{{- $custom := get .values (printf "custom%s" (title .kind)) }}
+{{- $probe := get .values .kind }}
+{{- if $custom }}
+{{- .kind }}:
+  {{- toYaml $custom | nindent 2 }}
+{{- else if $probe.enabled }}
+{{- .kind }}:
+{{- if hasKey $probe "path" }}
+  {{- include "moscow-time.probe" (dict "probe" $probe "port" .port) | nindent 2 }}
+{{- else }}
+  {{- include "moscow-time.execProbe" (dict "probe" $probe "config" .config) | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The environment of both containers: extraEnv, and extraEnvVarsCM /
+extraEnvVarsSecret as envFrom.
+*/}}
+{{- define "moscow-time.env" -}}
+{{- with .Values.extraEnv }}
+env:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if or .Values.extraEnvVarsCM .Values.extraEnvVarsSecret }}
+envFrom:
+  {{- with .Values.extraEnvVarsCM }}
+  - configMapRef:
+      name: {{ . }}
+  {{- end }}
+  {{- with .Values.extraEnvVarsSecret }}
+  - secretRef:
+      name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Upgrades must not rename the StatefulSet: its claims are named after it
+(visits-<name>-N), so a new name starts every count at 0 on new claims and
+orphans the old ones. existing: the release's StatefulSets as `lookup` returns
+them (a List). `helm template` and `--dry-run` without a cluster get nothing
+from lookup, so there the check passes.
+Usage: include "moscow-time.checkRename" (dict "existing" (lookup ...) "context" $)
+*/}}
+{{- define "moscow-time.checkRename" -}}
+{{- $ctx := .context }}
+{{- $name := include "moscow-time.fullname" $ctx }}
+{{- range (.existing | default dict).items | default list }}
+{{- $labels := .metadata.labels | default dict }}
+{{- $annotations := .metadata.annotations | default dict }}
+{{- if and (eq (get $labels "app.kubernetes.io/instance") $ctx.Release.Name) (eq (get $annotations "meta.helm.sh/release-name") $ctx.Release.Name) (ne .metadata.name $name) }}
+{{- fail (printf "this upgrade renames the StatefulSet %s to %s (nameOverride or fullnameOverride changed): its claims visits-%s-N would be orphaned and every count would restart at 0. Keep the old name (--set fullnameOverride=%s), or move the data yourself first (see the chart's README)" .metadata.name $name .metadata.name .metadata.name) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -175,5 +331,15 @@ Checks across values that the schema cannot express; a failure stops the install
 {{- end }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (add (int .Values.responder.preStopDelaySeconds) 2 | int) }}
 {{- fail "terminationGracePeriodSeconds must be at least responder.preStopDelaySeconds + 2: the responder needs time to flush its counter after the delay" }}
+{{- end }}
+{{- if and .Values.persistence.enabled .Values.persistence.retentionPolicy (semverCompare "<1.27.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "persistence.retentionPolicy needs Kubernetes 1.27 or later; this cluster is %s, which ignores it (the StatefulSetAutoDeletePVC feature is alpha and off there): claims would be kept whatever it says. Leave persistence.retentionPolicy empty (claims are kept) or upgrade the cluster" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- $pdb := .Values.pdb }}
+{{- if and $pdb.create (ne (toString $pdb.minAvailable) "") (ne (toString $pdb.maxUnavailable) "") }}
+{{- fail "pdb: set minAvailable or maxUnavailable, not both" }}
+{{- end }}
+{{- if and $pdb.create (not (kindIs "string" $pdb.minAvailable)) (gt (int .Values.replicaCount) 0) (ge (int $pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- fail (printf "pdb.minAvailable %d with replicaCount %d lets no pod be evicted: no node could be drained. Use a smaller minAvailable or pdb.maxUnavailable" (int $pdb.minAvailable) (int .Values.replicaCount)) }}
 {{- end }}
 {{- end }}

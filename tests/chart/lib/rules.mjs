@@ -12,6 +12,8 @@ export const CONTRACT = {
     gid: 10001,
     nginxCommand: ['moscow-time-nginx', '/run/moscow-time'],
     responderCommand: ['moscow-time', '--config', '/etc/moscow-time/config/config.ini'],
+    // The responder's exec probe: `moscow-time --probe CONFIG SECONDS`.
+    probeCommand: (timeoutSeconds) => ['moscow-time', '--probe', '/etc/moscow-time/config/config.ini', String(Math.max(1, timeoutSeconds - 1))],
     dataDir: '/data',
     unusedCommand: 'moscow-time-serve',
 };
@@ -69,6 +71,29 @@ function mountOf(r, c, path) {
     return { ...best, volume };
 }
 
+// The image reference the values ask for: [registry/]repository, @digest or :tag.
+export function imageOf(image, global, defaultTag) {
+    const registry = global?.imageRegistry || image.registry;
+    const name = registry ? `${registry}/${image.repository}` : image.repository;
+    return image.digest ? `${name}@${image.digest}` : `${name}:${image.tag || defaultTag}`;
+}
+
+function pullSecretsOf(values) {
+    const names = [];
+    for (const s of [...(values.global?.imagePullSecrets ?? []), ...(values.imagePullSecrets ?? [])]) {
+        const n = typeof s === 'string' ? s : s?.name;
+        if (n && !names.includes(n)) names.push(n);
+    }
+    return names.map((name) => ({ name }));
+}
+
+export function namespaceOf(r) {
+    return r.values.namespaceOverride || r.namespace;
+}
+
+// The names of the pod's containers that the chart itself defines.
+const OWN = ['nginx', 'responder'];
+
 function check(problems, cond, message) {
     if (!cond) problems.push(message);
 }
@@ -102,16 +127,18 @@ export const rules = {
         check(p, hs.length === 1, `expected one headless service, found ${hs.length}`);
         same(p, 'spec.serviceName (the headless service)', s.spec.serviceName, hs[0]?.metadata?.name);
         const names = (s.spec.template.spec.containers ?? []).map((c) => c.name);
-        same(p, 'containers', names, ['nginx', 'responder']);
-        const image = `${v.image.repository}:${v.image.tag || r.appVersion}`;
-        for (const c of s.spec.template.spec.containers ?? []) {
+        same(p, 'containers', names, [...OWN, ...(v.sidecars ?? []).map((c) => c.name)]);
+        same(p, 'initContainers', (s.spec.template.spec.initContainers ?? []).map((c) => c.name), (v.initContainers ?? []).map((c) => c.name));
+        const image = imageOf(v.image, v.global, r.appVersion);
+        for (const c of (s.spec.template.spec.containers ?? []).filter((x) => OWN.includes(x.name))) {
             same(p, `${c.name}: image`, c.image, image);
             same(p, `${c.name}: imagePullPolicy`, c.imagePullPolicy, v.image.pullPolicy);
             check(p, !(c.command ?? []).concat(c.args ?? []).some((a) => String(a).includes(CONTRACT.unusedCommand)), `${c.name}: runs ${CONTRACT.unusedCommand}, meant for docker run only`);
         }
-        same(p, 'nginx: command', container(r, 'nginx').command, CONTRACT.nginxCommand);
-        same(p, 'responder: command', container(r, 'responder').command, CONTRACT.responderCommand);
-        same(p, 'imagePullSecrets', s.spec.template.spec.imagePullSecrets ?? [], v.imagePullSecrets);
+        same(p, 'nginx: command', container(r, 'nginx').command, v.nginx.command?.length ? v.nginx.command : CONTRACT.nginxCommand);
+        same(p, 'responder: command', container(r, 'responder').command, v.responder.command?.length ? v.responder.command : CONTRACT.responderCommand);
+        for (const c of OWN) same(p, `${c}: args`, container(r, c).args ?? [], v[c].args ?? []);
+        same(p, 'imagePullSecrets (global and own, each once)', s.spec.template.spec.imagePullSecrets ?? [], pullSecretsOf(v));
         return p;
     },
 
@@ -127,9 +154,20 @@ export const rules = {
             const id = `${o.kind}/${o.metadata?.name}`;
             const name = o.metadata?.name ?? '';
             check(p, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) && name.length <= 63, `${id}: not a valid DNS label name`);
-            check(p, o.metadata?.namespace === r.namespace, `${id}: namespace ${o.metadata?.namespace}, expected the release's ${r.namespace}`);
+            check(p, o.metadata?.namespace === namespaceOf(r), `${id}: namespace ${o.metadata?.namespace}, expected ${namespaceOf(r)} (namespaceOverride or the release's)`);
             for (const l of STANDARD_LABELS) check(p, typeof o.metadata?.labels?.[l] === 'string', `${id}: no label ${l}`);
             check(p, hasLabels(o.metadata?.labels, r.values.commonLabels), `${id}: lacks commonLabels`);
+            check(p, hasLabels(o.metadata?.annotations, r.values.commonAnnotations), `${id}: lacks commonAnnotations`);
+        }
+        // Every selector of the release selects its StatefulSet's pods and no other pod.
+        const selectors = [
+            ...find(r.objs, 'Service').map((o) => [`Service/${o.metadata.name}`, o.spec.selector]),
+            ...find(r.objs, 'PodDisruptionBudget').map((o) => [`PodDisruptionBudget/${o.metadata.name}`, o.spec.selector?.matchLabels]),
+            ...find(r.objs, 'NetworkPolicy').map((o) => [`NetworkPolicy/${o.metadata.name}`, o.spec.podSelector?.matchLabels]),
+            [`StatefulSet/${s.metadata.name}`, selector],
+        ];
+        for (const pod of find(r.objs, 'Pod')) {
+            for (const [who, sel] of selectors) check(p, !(sel && Object.keys(sel).length && hasLabels(pod.metadata?.labels, sel)), `${who} selects Pod/${pod.metadata.name} (its labels carry the selector labels)`);
         }
         check(p, hasLabels(s.spec.template.metadata?.labels, r.values.podLabels), 'the pods lack podLabels');
         for (const svc of find(r.objs, 'Service')) same(p, `Service/${svc.metadata.name}: selector`, svc.spec.selector, selector);
@@ -175,7 +213,8 @@ export const rules = {
         const p = [];
         const cm = configMap(r);
         const responder = container(r, 'responder');
-        const configPath = responder.command[responder.command.indexOf('--config') + 1];
+        const argv = [...(responder.command ?? []), ...(responder.args ?? [])];
+        const configPath = argv[argv.indexOf('--config') + 1];
         const file = posix.basename(configPath ?? '');
         const text = cm.data?.[file];
         if (typeof text !== 'string') return [`ConfigMap ${cm.metadata.name} has no key ${file}`];
@@ -212,10 +251,14 @@ export const rules = {
             const m = mountOf(r, nginx, abs);
             check(p, m?.volume?.emptyDir !== undefined && !m.readOnly, `nginx: ${abs} (nginx.conf) is not on a writable emptyDir`);
         }
-        for (const c of [nginx, responder]) {
+        const tmps = [nginx, responder].map((c) => {
             const m = mountOf(r, c, '/tmp/x');
             check(p, m?.mountPath === '/tmp' && m.volume?.emptyDir !== undefined, `${c.name}: /tmp is not an emptyDir`);
-        }
+            return m?.name;
+        });
+        check(p, tmps[0] !== tmps[1], `nginx and the responder share one /tmp (volume ${tmps[0]})`);
+        for (const c of OWN) same(p, `${c}: extraVolumeMounts`, container(r, c).volumeMounts.filter((m) => (r.values[c].extraVolumeMounts ?? []).some((x) => x.name === m.name && x.mountPath === m.mountPath)), r.values[c].extraVolumeMounts ?? []);
+        for (const v of r.values.extraVolumes ?? []) check(p, (podSpec(r).volumes ?? []).some((x) => deepEqual(x, v)), `extraVolumes: ${v.name} not in the pod`);
         const counter = mountOf(r, responder, cfg.counter.path);
         check(p, cfg.counter.path.startsWith(`${CONTRACT.dataDir}/`), `[counter] path ${cfg.counter.path} is not under ${CONTRACT.dataDir}/`);
         check(p, counter?.name === 'visits' && !counter.readOnly, `[counter] path ${cfg.counter.path} is not on the writable visits volume`);
@@ -223,7 +266,7 @@ export const rules = {
         // Every mount has its volume and every volume is used.
         const volumes = (podSpec(r).volumes ?? []).map((v) => v.name).concat((sts(r).spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name));
         const used = new Set();
-        for (const c of podSpec(r).containers ?? []) {
+        for (const c of [...(podSpec(r).initContainers ?? []), ...(podSpec(r).containers ?? [])]) {
             for (const m of c.volumeMounts ?? []) {
                 used.add(m.name);
                 check(p, volumes.includes(m.name), `${c.name}: mount ${m.mountPath} names no volume (${m.name})`);
@@ -233,21 +276,35 @@ export const rules = {
         return p;
     },
 
-    // Probes: where the values say, on nginx's port, never on a counting route.
+    // Probes: where the values say. nginx's and the responder's readiness are
+    // HTTP to nginx's port, never on a counting route; the responder's
+    // startup and liveness probes are its own exec probe (moscow-time
+    // --probe), which needs no nginx. A custom probe replaces the chart's.
     probes(r) {
         const p = [];
         const port = r.listenPort;
         const nginx = container(r, 'nginx');
         const named = Object.fromEntries((nginx.ports ?? []).map((x) => [x.name, x.containerPort]));
         same(p, 'nginx containerPort (listen.conf)', named.http, port);
-        for (const cname of ['nginx', 'responder']) {
+        for (const cname of OWN) {
             const c = container(r, cname);
             for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
                 const want = r.values[cname][kind];
+                const custom = r.values[cname][`custom${kind[0].toUpperCase()}${kind.slice(1)}`];
                 const got = c[kind];
                 const id = `${cname}.${kind}`;
+                if (custom && Object.keys(custom).length) {
+                    same(p, `${id} (custom)`, got, custom);
+                    continue;
+                }
                 if (!want.enabled) {
                     check(p, got === undefined, `${id}: disabled in the values but rendered`);
+                    continue;
+                }
+                for (const f of ['initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'successThreshold']) same(p, `${id}.${f}`, got?.[f], want[f]);
+                if (want.path === undefined) {
+                    same(p, `${id}: exec (moscow-time --probe, no nginx)`, got?.exec?.command, CONTRACT.probeCommand(want.timeoutSeconds));
+                    check(p, !got?.httpGet && !got?.tcpSocket, `${id}: goes through the network, not moscow-time --probe`);
                     continue;
                 }
                 if (!got?.httpGet) {
@@ -258,12 +315,11 @@ export const rules = {
                 const targetPort = typeof got.httpGet.port === 'string' ? (c.ports ?? []).find((x) => x.name === got.httpGet.port)?.containerPort : got.httpGet.port;
                 check(p, targetPort === port, `${id}: port ${JSON.stringify(got.httpGet.port)} of container ${cname} is not nginx's ${port}`);
                 same(p, `${id}: path`, path, want.path);
-                for (const f of ['initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'successThreshold']) same(p, `${id}.${f}`, got[f], want[f]);
                 p.push(...probeTarget(r, id, path));
             }
         }
-        // The roles (issue 3): liveness is nginx alone, readiness reaches the
-        // responder, and so does the responder's own liveness probe.
+        // The roles: nginx's liveness is nginx alone, its readiness reaches
+        // the responder; the responder's liveness is its own (the exec probe).
         const role = (c, kind, wantFastcgi, what) => {
             const pr = container(r, c)[kind];
             if (!r.values[c][kind].enabled || !pr?.httpGet) return;
@@ -272,22 +328,28 @@ export const rules = {
         };
         role('nginx', 'livenessProbe', false, 'goes to the responder; a dead responder would restart nginx');
         role('nginx', 'readinessProbe', true, 'is answered by nginx alone; readiness must reach the responder');
-        role('responder', 'livenessProbe', true, 'does not reach the responder; a hung responder would never restart');
         return p;
     },
 
-    // The `helm test` pod: /healthz, / and /visits through the main service.
+    // The `helm test` pod: /healthz, /readyz and /visits through the main
+    // service, and no request that counts a visit.
     helmTest(r) {
         const p = [];
         const pods = find(r.objs, 'Pod', (o) => o.metadata?.annotations?.['helm.sh/hook'] === 'test');
         if (pods.length !== 1) return [`expected one helm test pod, found ${pods.length}`];
         const script = JSON.stringify(pods[0].spec.containers);
         const svc = mainService(r)[0];
-        for (const path of ['/healthz', '/', '/visits']) {
-            const url = `http://${svc?.metadata?.name}:${svc?.spec?.ports?.[0]?.port}${path}`;
+        const base = `http://${svc?.metadata?.name}:${svc?.spec?.ports?.[0]?.port}`;
+        for (const path of ['/healthz', '/readyz', '/visits']) {
+            const url = `${base}${path}`;
             check(p, new RegExp(`${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w/])`).test(script), `the test pod does not GET ${url}`);
         }
+        for (const m of script.matchAll(/https?:\/\/[^\s"'\\]+/g)) {
+            const path = new URL(m[0]).pathname;
+            check(p, !r.countingPaths.includes(path), `the test pod requests ${m[0]}, which counts a visit`);
+        }
         same(p, 'test pod restartPolicy', pods[0].spec.restartPolicy, 'Never');
+        same(p, 'test pod image', pods[0].spec.containers?.[0]?.image, imageOf(r.values.tests.image, r.values.global, r.values.tests.image.tag));
         return p;
     },
 
@@ -304,8 +366,9 @@ export const rules = {
         same(p, 'headless ports', h.spec.ports?.map((x) => [x.port, x.targetPort, x.protocol]), [[r.listenPort, 'http', 'TCP']]);
         same(p, 'service type', m.spec.type, v.type);
         same(p, 'service ports', m.spec.ports?.map((x) => [x.port, x.targetPort, x.protocol]), [[v.port, 'http', 'TCP']]);
-        same(p, 'service annotations', m.metadata.annotations ?? {}, v.annotations);
-        same(p, 'headless service annotations', h.metadata.annotations ?? {}, r.values.headlessService.annotations);
+        const common = r.values.commonAnnotations ?? {};
+        same(p, 'service annotations', m.metadata.annotations ?? {}, { ...common, ...v.annotations });
+        same(p, 'headless service annotations', h.metadata.annotations ?? {}, { ...common, ...r.values.headlessService.annotations });
         same(p, 'loadBalancerSourceRanges', m.spec.loadBalancerSourceRanges ?? [], v.type === 'LoadBalancer' ? v.loadBalancerSourceRanges : []);
         if (v.type !== 'ClusterIP') {
             same(p, 'nodePort', m.spec.ports?.[0]?.nodePort ?? null, v.nodePort ?? null);
@@ -343,7 +406,7 @@ export const rules = {
                 same(p, `${id}: seccompProfile`, (sc.seccompProfile ?? spec.securityContext?.seccompProfile)?.type, 'RuntimeDefault');
             }
         }
-        for (const c of pod.containers ?? []) {
+        for (const c of (pod.containers ?? []).filter((x) => OWN.includes(x.name))) {
             same(p, `${c.name}: runAsUser`, c.securityContext?.runAsUser ?? psc.runAsUser, CONTRACT.uid);
         }
         const sa = r.values.serviceAccount;
@@ -359,26 +422,79 @@ export const rules = {
         return p;
     },
 
-    // PodDisruptionBudget and NetworkPolicy.
+    // PodDisruptionBudget, NetworkPolicy and Ingress.
     availability(r) {
         const p = [];
+        const v = r.values;
         const pdbs = find(r.objs, 'PodDisruptionBudget');
-        if (r.values.pdb.create) {
+        if (v.pdb.create) {
             same(p, 'PodDisruptionBudgets', pdbs.length, 1);
-            same(p, 'PDB maxUnavailable', pdbs[0]?.spec?.maxUnavailable, r.values.pdb.maxUnavailable);
-            check(p, pdbs[0]?.spec?.minAvailable === undefined, 'PDB sets both minAvailable and maxUnavailable');
+            const spec = pdbs[0]?.spec ?? {};
+            if (v.pdb.minAvailable !== '') {
+                same(p, 'PDB minAvailable', spec.minAvailable, v.pdb.minAvailable);
+                check(p, spec.maxUnavailable === undefined, 'PDB sets both minAvailable and maxUnavailable');
+            } else {
+                same(p, 'PDB maxUnavailable', spec.maxUnavailable, v.pdb.maxUnavailable === '' ? 1 : v.pdb.maxUnavailable);
+                check(p, spec.minAvailable === undefined, 'PDB sets both minAvailable and maxUnavailable');
+            }
+            check(p, spec.maxUnavailable !== 0 && spec.maxUnavailable !== '0%', 'PDB maxUnavailable 0 blocks every drain');
         } else {
             same(p, 'PodDisruptionBudgets', pdbs.length, 0);
         }
         const nps = find(r.objs, 'NetworkPolicy');
-        if (r.values.networkPolicy.enabled) {
+        const np = v.networkPolicy;
+        if (np.enabled) {
             same(p, 'NetworkPolicies', nps.length, 1);
-            const np = nps[0]?.spec ?? {};
-            same(p, 'NetworkPolicy policyTypes', np.policyTypes, ['Ingress']);
-            same(p, 'NetworkPolicy ingress ports', (np.ingress ?? []).map((i) => i.ports), [[{ port: r.listenPort, protocol: 'TCP' }]]);
-            same(p, 'NetworkPolicy ingress from', np.ingress?.[0]?.from ?? [], r.values.networkPolicy.from);
+            const spec = nps[0]?.spec ?? {};
+            const self = sts(r).spec.selector.matchLabels;
+            same(p, 'NetworkPolicy policyTypes', spec.policyTypes, ['Ingress', 'Egress']);
+            const ingress = spec.ingress ?? [];
+            same(p, 'NetworkPolicy ingress rules', ingress.length, 1 + (np.extraIngress ?? []).length);
+            same(p, 'NetworkPolicy ingress ports', ingress[0]?.ports, [{ port: r.listenPort, protocol: 'TCP' }]);
+            if (np.allowExternal) {
+                check(p, ingress[0]?.from === undefined, 'NetworkPolicy: allowExternal, but port 8080 is open only to some peers');
+            } else {
+                const from = ingress[0]?.from ?? [];
+                const client = `${sts(r).metadata.name}-client`;
+                check(p, from.some((f) => deepEqual(f, { podSelector: { matchLabels: { [client]: 'true' } } })), `NetworkPolicy: pods labelled ${client}=true are not let in`);
+                check(p, from.some((f) => deepEqual(f, { podSelector: { matchLabels: self } })), "NetworkPolicy: the release's own pods are not let in");
+                if (Object.keys(np.ingressNSMatchLabels ?? {}).length) {
+                    const peer = { namespaceSelector: { matchLabels: np.ingressNSMatchLabels } };
+                    if (Object.keys(np.ingressNSPodMatchLabels ?? {}).length) peer.podSelector = { matchLabels: np.ingressNSPodMatchLabels };
+                    check(p, from.some((f) => deepEqual(f, peer)), `NetworkPolicy: no peer ${JSON.stringify(peer)}`);
+                }
+                check(p, from.length > 0, 'NetworkPolicy: allowExternal false, but anyone may connect');
+            }
+            same(p, 'NetworkPolicy extraIngress', ingress.slice(1), np.extraIngress ?? []);
+            const egress = spec.egress ?? [];
+            if (np.allowExternalEgress) {
+                check(p, egress.some((e) => deepEqual(e, {})), 'NetworkPolicy: allowExternalEgress, but egress is restricted');
+            } else {
+                check(p, !egress.some((e) => !e.to && !e.ports), 'NetworkPolicy: egress unrestricted');
+                check(p, egress.some((e) => !e.to && deepEqual(e.ports, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }])), 'NetworkPolicy: DNS (53/UDP and TCP) not allowed out');
+                check(p, egress.some((e) => deepEqual(e.to, [{ podSelector: { matchLabels: self } }]) && deepEqual(e.ports, [{ port: r.listenPort, protocol: 'TCP' }])), "NetworkPolicy: the release's pods on 8080 (peers) not allowed out");
+                for (const e of egress) {
+                    const known = deepEqual(e.to, [{ podSelector: { matchLabels: self } }]) || (!e.to && (e.ports ?? []).every((x) => x.port === 53)) || (np.extraEgress ?? []).some((x) => deepEqual(x, e));
+                    check(p, known, `NetworkPolicy: egress rule ${JSON.stringify(e)} is not DNS, the peers or extraEgress`);
+                }
+            }
+            for (const e of np.extraEgress ?? []) check(p, egress.some((x) => deepEqual(x, e)), `NetworkPolicy: extraEgress ${JSON.stringify(e)} missing`);
         } else {
             same(p, 'NetworkPolicies', nps.length, 0);
+        }
+        const ings = find(r.objs, 'Ingress');
+        const ing = v.ingress;
+        if (ing.enabled) {
+            same(p, 'Ingresses', ings.length, 1);
+            const spec = ings[0]?.spec ?? {};
+            const svc = mainService(r)[0];
+            same(p, 'Ingress class', spec.ingressClassName ?? '', ing.ingressClassName);
+            same(p, 'Ingress tls', spec.tls ?? [], ing.tls);
+            same(p, 'Ingress annotations', ings[0]?.metadata?.annotations ?? {}, { ...(v.commonAnnotations ?? {}), ...ing.annotations });
+            const want = ing.hosts.map((h) => ({ host: h.host, http: { paths: h.paths.map((x) => ({ path: x.path, pathType: x.pathType, backend: { service: { name: svc?.metadata?.name, port: { number: svc?.spec?.ports?.[0]?.port } } } })) } }));
+            same(p, 'Ingress rules (every path to the main service)', spec.rules, want);
+        } else {
+            same(p, 'Ingresses', ings.length, 0);
         }
         return p;
     },
@@ -410,15 +526,27 @@ export const rules = {
     podSettings(r) {
         const p = [];
         const pod = podSpec(r);
-        for (const name of ['nginx', 'responder']) {
+        const v = r.values;
+        const envFrom = [...(v.extraEnvVarsCM ? [{ configMapRef: { name: v.extraEnvVarsCM } }] : []), ...(v.extraEnvVarsSecret ? [{ secretRef: { name: v.extraEnvVarsSecret } }] : [])];
+        for (const name of OWN) {
             const c = container(r, name);
-            same(p, `${name}: resources`, c.resources, r.values[name].resources);
+            same(p, `${name}: resources`, c.resources, v[name].resources);
             for (const kind of ['requests', 'limits']) for (const res of ['cpu', 'memory']) check(p, c.resources?.[kind]?.[res] !== undefined, `${name}: no ${kind}.${res}`);
-            same(p, `${name}: env`, c.env ?? [], r.values.extraEnv);
+            same(p, `${name}: env`, c.env ?? [], v.extraEnv);
+            same(p, `${name}: envFrom (extraEnvVarsCM, extraEnvVarsSecret)`, c.envFrom ?? [], envFrom);
         }
-        same(p, 'nodeSelector', pod.nodeSelector ?? {}, r.values.nodeSelector);
-        same(p, 'tolerations', pod.tolerations ?? [], r.values.tolerations);
-        same(p, 'affinity', pod.affinity ?? {}, r.values.affinity);
+        for (const sc of v.sidecars ?? []) same(p, `sidecar ${sc.name}`, (pod.containers ?? []).find((c) => c.name === sc.name), sc);
+        for (const ic of v.initContainers ?? []) same(p, `initContainer ${ic.name}`, (pod.initContainers ?? []).find((c) => c.name === ic.name), ic);
+        same(p, 'nodeSelector', pod.nodeSelector ?? {}, v.nodeSelector);
+        same(p, 'tolerations', pod.tolerations ?? [], v.tolerations);
+        const selectorLabels = sts(r).spec.selector.matchLabels;
+        const term = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selectorLabels } };
+        let affinity = v.affinity;
+        if (!Object.keys(affinity ?? {}).length) {
+            if (v.podAntiAffinityPreset === 'soft') affinity = { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, podAffinityTerm: term }] } };
+            else if (v.podAntiAffinityPreset === 'hard') affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+        }
+        same(p, `affinity (affinity, else podAntiAffinityPreset ${JSON.stringify(v.podAntiAffinityPreset)})`, pod.affinity ?? {}, affinity ?? {});
         const selector = sts(r).spec.selector.matchLabels;
         const tsc = r.values.topologySpreadConstraints.map((c) => (c.labelSelector ? c : { ...c, labelSelector: { matchLabels: selector } }));
         same(p, 'topologySpreadConstraints', pod.topologySpreadConstraints ?? [], tsc);
