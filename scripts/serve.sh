@@ -49,8 +49,8 @@ if [[ $listen == *:* ]] && (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/de
     exit 69 # EX_UNAVAILABLE
 fi
 
-socket=$(sed -n 's/^[[:space:]]*socket[[:space:]]*=[[:space:]]*\([^;#[:space:]]*\).*/\1/p' "$config" | head -n1)
-[[ -n $socket ]] || socket=/run/moscow-time/sock/fcgi.sock
+# The socket as the responder reads it (a bad config.ini stops here: 78).
+socket=$("$responder" --print-config "$config" | sed -n 's/^\[server\] socket = //p')
 mkdir -p "$(dirname "$socket")" "$prefix/nginx"
 
 # A descriptor that never becomes readable: `read -t` on it sleeps without a
