@@ -13,7 +13,7 @@ import { basename, join } from 'node:path';
 
 import { replaceTable, tableOf, valuesTable } from './lib/readme.mjs';
 import { checksumOf, imageOf, probeTarget, rules } from './lib/rules.mjs';
-import { helmRunner, isMap, keySet, mergeValues, parseIni, parseNginx, parseYaml, run, yamlLib } from './lib/util.mjs';
+import { helmRunner, isMap, keySet, mergeValues, parseNginx, parsePrintConfig, parseYaml, printConfig, run, yamlLib } from './lib/util.mjs';
 import { Validator } from './lib/validate.mjs';
 
 const top = process.argv[2];
@@ -87,7 +87,9 @@ const lines = (s, n = 12) => s.trim().split('\n').slice(-n);
 // ------------------------------------------------------------------ facts
 
 function facts(files) {
-    const ini = parseIni(text(files.configIni));
+    // The keys and defaults as the responder has them (its key table), not
+    // as a parser of our own reads the example file.
+    const ini = printConfig(env.CHART_TEST_RESPONDER, files.configIni);
     const nginx = parseNginx(text(files.nginxConf));
     // "listen [addr:]port [parameters];", on a line of its own (not in a comment).
     const listen = /^\s*listen\s+(?:[^\s;]*:)?(\d+)(?:\s+[^;]*)?;/m.exec(text(files.listenConf));
@@ -200,17 +202,17 @@ const globalChecks = {
     configKeysValues(f) {
         const p = [];
         const ini = f.ini;
-        p.push(...ini.problems.map((x) => `fcgi-app/config.ini: ${x}`));
+        p.push(...ini.problems.map((x) => `--print-config fcgi-app/config.ini: ${x}`));
         const cfg = f.defaults.config ?? {};
         const chartKeys = keySet(cfg);
         const missing = f.iniKeys.filter((k) => !chartKeys.includes(k));
         const extra = chartKeys.filter((k) => !f.iniKeys.includes(k));
-        if (missing.length) p.push(`in fcgi-app/config.ini, not in values.yaml config: ${missing.join(', ')}`);
-        if (extra.length) p.push(`in values.yaml config, not in fcgi-app/config.ini: ${extra.join(', ')}`);
+        if (missing.length) p.push(`in the responder (--print-config fcgi-app/config.ini), not in values.yaml config: ${missing.join(', ')}`);
+        if (extra.length) p.push(`in values.yaml config, not in the responder (--print-config): ${extra.join(', ')}`);
         for (const [s, keys] of Object.entries(ini.sections)) {
             for (const [k, v] of Object.entries(keys)) {
                 const mine = cfg[s]?.[k];
-                if (mine !== undefined && String(mine) !== v) p.push(`[${s}] ${k}: values.yaml has ${JSON.stringify(mine)}, fcgi-app/config.ini's default is ${JSON.stringify(v)}`);
+                if (mine !== undefined && String(mine) !== v) p.push(`[${s}] ${k}: values.yaml has ${JSON.stringify(mine)}, the responder's default (--print-config fcgi-app/config.ini) is ${JSON.stringify(v)}`);
             }
         }
         return p;
@@ -223,7 +225,7 @@ const globalChecks = {
         if (!cfg || cfg.additionalProperties !== false) p.push('config: unknown sections are not rejected (additionalProperties is not false)');
         const sections = cfg?.properties ?? {};
         const schemaKeys = keySet(Object.fromEntries(Object.entries(sections).map(([s, v]) => [s, v.properties ?? {}])));
-        if (JSON.stringify(schemaKeys) !== JSON.stringify(f.iniKeys)) p.push(`schema keys ${schemaKeys.join(', ')}\nconfig.ini keys ${f.iniKeys.join(', ')}`);
+        if (JSON.stringify(schemaKeys) !== JSON.stringify(f.iniKeys)) p.push(`schema keys ${schemaKeys.join(', ')}\n--print-config keys ${f.iniKeys.join(', ')}`);
         for (const [s, v] of Object.entries(sections)) {
             if (v.additionalProperties !== false) p.push(`config.${s}: unknown keys are not rejected`);
             const req = [...(v.required ?? [])].sort();
@@ -458,7 +460,7 @@ async function valueSetChecks(g, f, name, files) {
     await g.test(`${name}: every object valid against the Kubernetes API types (${rendered.objs.map((o) => o.kind).join(', ')})`, () => apiProblems(rendered.objs));
     const input = ruleInput(f, rendered);
     for (const [rule, fn] of Object.entries(rules)) await g.test(`${name}: ${RULE_NAMES[rule]}`, () => fn(input));
-    await g.test(`${name}: the responder accepts the rendered config.ini (moscow-time --check-config)`, () => checkConfig(rendered));
+    await g.test(`${name}: the responder accepts the rendered config.ini and reads the values (moscow-time --check-config, --print-config)`, () => checkConfig(rendered));
     return rendered;
 }
 
@@ -468,7 +470,14 @@ async function checkConfig(rendered) {
     const file = join(mkdtempSync(join(scratch, 'config-')), 'config.ini');
     writeFileSync(file, cm?.data?.['config.ini'] ?? '');
     const r = await run(env.CHART_TEST_RESPONDER, ['--check-config', file]);
-    return r.status === 0 ? [] : [`exit ${r.status}: ${(r.stderr + r.stdout).trim()}`];
+    if (r.status !== 0) return [`exit ${r.status}: ${(r.stderr + r.stdout).trim()}`];
+    // And the responder reads exactly the values (quoting of %, ;, # survives).
+    const printed = await run(env.CHART_TEST_RESPONDER, ['--print-config', file]);
+    const got = parsePrintConfig(printed.stdout);
+    const want = Object.fromEntries(Object.entries(rendered.values.config).map(([sec, keys]) => [sec, Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, String(v)]))]));
+    const p = [...got.problems];
+    for (const [sec, keys] of Object.entries(want)) for (const [k, v] of Object.entries(keys)) if (got.sections[sec]?.[k] !== v) p.push(`[${sec}] ${k}: the responder reads ${JSON.stringify(got.sections[sec]?.[k])}, the values say ${JSON.stringify(v)}`);
+    return p;
 }
 
 function defaultNames(rendered) {
@@ -662,8 +671,8 @@ const BITES = [
     { name: 'a responder that stops before nginx is caught', edits: [['chart', 'templates/statefulset.yaml', '["sleep", {{ .Values.responder.preStopDelaySeconds | quote }}]', '["sleep", "1"]']], check: 'termination', expect: /would stop before nginx/ },
     { name: 'claim template labels with the chart version are caught (upgrades would fail)', edits: [['chart', 'templates/statefulset.yaml', /(name: visits\n\s+labels:\n\s+\{\{- include )"moscow-time.selectorLabels"/, '$1"moscow-time.labels"']], check: 'labels', expect: /volumeClaimTemplates visits: labels/ },
     { name: 'appVersion other than fcgi-app/VERSION is caught', edits: [['chart', 'Chart.yaml', /appVersion: ".*"/, 'appVersion: "9.9.9"']], check: 'chartMetadata', expect: /appVersion "9\.9\.9" but fcgi-app\/VERSION/ },
-    { name: 'a key added to fcgi-app/config.ini but not to the chart is caught', edits: [['configIni', null, '[log]\n', '[log]\nformat = json\n']], check: 'configKeysValues', expect: /in fcgi-app\/config.ini, not in values.yaml config: \[log\] format/ },
-    { name: 'a key added to fcgi-app/config.ini but not to the schema is caught', edits: [['configIni', null, '[log]\n', '[log]\nformat = json\n']], check: 'configKeysSchema', expect: /config\.ini keys/ },
+    { name: "a changed default of the responder's example config is caught", edits: [['configIni', null, 'workers = 16', 'workers = 12']], check: 'configKeysValues', expect: /\[server\] workers: values\.yaml has 16, the responder's default \(--print-config fcgi-app\/config\.ini\) is "12"/ },
+    { name: 'a key of the responder missing from the schema is caught', edits: [['chart', 'values.schema.json', (t) => { const j = JSON.parse(t); const c = j.properties.config.properties.counter; delete c.properties.sync_interval_ms; c.required = c.required.filter((k) => k !== 'sync_interval_ms'); return JSON.stringify(j, null, 2); }]], check: 'configKeysSchema', expect: /--print-config keys/ },
     { name: 'a key dropped from values.yaml config is caught', edits: [['chart', 'values.yaml', /\n\s+# -- Milliseconds between fsyncs[^\n]*\n\s+sync_interval_ms: 1000/, '']], check: 'configKeysValues', expect: /not in values.yaml config: \[counter\] sync_interval_ms/ },
     { name: 'a default differing from fcgi-app/config.ini is caught', edits: [['chart', 'values.yaml', 'workers: 16', 'workers: 8']], check: 'configKeysValues', expect: /\[server\] workers: values.yaml has 8/ },
     { name: 'a schema open to unknown top-level keys is caught', edits: [['chart', 'values.schema.json', (s) => JSON.stringify({ ...JSON.parse(s), additionalProperties: true }, null, 2)]], check: 'schemaRejectsUnknownKey', expect: /was accepted/ },

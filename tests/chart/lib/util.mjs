@@ -1,5 +1,5 @@
 // Helpers of the chart tests: helm, YAML, config.ini, nginx.conf, values.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -124,6 +124,35 @@ export function parseIni(text) {
         problems.push(`line ${i + 1}: not a section, key or comment: ${line}`);
     });
     return { sections, order, problems };
+}
+
+// `moscow-time --print-config FILE`: the configuration as the responder will
+// use it, one "[section] key = value" line per key of its key table, in
+// order. The same shape as parseIni.
+export function parsePrintConfig(out) {
+    const sections = {};
+    const order = [];
+    const problems = [];
+    for (const line of out.split('\n')) {
+        if (line === '') continue;
+        const m = /^\[(\w+)\] (\w+) = (.*)$/.exec(line);
+        if (!m) {
+            problems.push(`not a "[section] key = value" line: ${line}`);
+            continue;
+        }
+        (sections[m[1]] ??= {})[m[2]] = m[3];
+        order.push(`${m[1]} ${m[2]}`);
+    }
+    return { sections, order, problems };
+}
+
+export function printConfig(responder, file) {
+    if (!responder) return { sections: {}, order: [], problems: ['build/moscow-time is not built: the keys and defaults come from its --print-config'] };
+    try {
+        return parsePrintConfig(execFileSync(responder, ['--print-config', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    } catch (e) {
+        return { sections: {}, order: [], problems: [`moscow-time --print-config ${file}: exit ${e.status}: ${String(e.stderr ?? e).trim()}`] };
+    }
 }
 
 export function keySet(sections) {
