@@ -26,8 +26,9 @@ responder=${MOSCOW_TIME_BIN:-$here/../build/moscow-time}
 [[ -x $responder ]] || responder=$(command -v moscow-time)
 start_nginx=$here/start-nginx.sh
 [[ -x $start_nginx ]] || start_nginx=$(command -v moscow-time-nginx)
-# Seconds the processes get to stop once one of them has failed.
-stop_deadline=4
+# Seconds each of the two gets to stop once one of them has failed: all is
+# over within 5 s (they need well under one).
+stop_deadline=2
 
 log() { echo "moscow-time: $*" >&2; }
 
