@@ -84,6 +84,32 @@ class RssWatch:
             return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1))
 
 
+ACCEPT_ROUNDS = 3
+
+
+def big_accept_rounds(port):
+    """/visits and the ceiling, each plain and with BIG_ACCEPT, in alternating rounds.
+
+    The ratios are taken within each round (the machine's load moves between
+    rounds) and their medians returned, with the median round's wrk results.
+    """
+    seconds = max(3, SECONDS // 2)
+    rounds = []
+    for _ in range(ACCEPT_ROUNDS):
+        r = {name: wrk(port, path, 32, seconds=seconds, accept=accept) for name, path, accept in (
+            ("visits", "/visits", None), ("visits_accept", "/visits", BIG_ACCEPT),
+            ("ceiling_accept", "/bench/ceiling", BIG_ACCEPT), ("ceiling", "/bench/ceiling", None))}
+        r["visits_ratio"] = r["visits_accept"]["rps"] / r["visits"]["rps"]
+        r["ceiling_ratio"] = r["ceiling_accept"]["rps"] / r["ceiling"]["rps"]
+        r["relative"] = r["visits_ratio"] / r["ceiling_ratio"]
+        rounds.append(r)
+    rounds.sort(key=lambda r: r["relative"])
+    median = rounds[len(rounds) // 2]
+    return {**median, "visits_ratio": statistics.median(r["visits_ratio"] for r in rounds),
+            "ceiling_ratio": statistics.median(r["ceiling_ratio"] for r in rounds),
+            "failed": sum(r["visits_accept"]["failed"] for r in rounds)}
+
+
 def settled_count(stack):
     """The count once requests still in flight when wrk stopped have landed."""
     last = stack.counter_value()
@@ -275,8 +301,7 @@ def main():
         delta = settled_count(s) - before
         root_exact = root["requests"] - root["failed"] <= delta <= root["requests"] + 32
         visits = wrk(s.port, "/visits", 32)
-        visits_accept = wrk(s.port, "/visits", 32, accept=BIG_ACCEPT)
-        ceiling_accept = wrk(s.port, "/bench/ceiling", 32, accept=BIG_ACCEPT)
+        accept_rounds = big_accept_rounds(s.port)
         c1000 = wrk(s.port, "/", 1000)
         before = settled_count(s)
         abres = ab(s.port, "/", 50000, 1000)
@@ -298,8 +323,8 @@ def main():
              else ceiling2, None),
             ("GET /  (counts every visit)", root, 0.35),
             ("GET /visits", visits, 0.40),
-            ("GET /visits  8 KB Accept", visits_accept, None),
-            ("ceiling      8 KB Accept", ceiling_accept, None),
+            ("GET /visits  8 KB Accept", accept_rounds["visits_accept"], None),
+            ("ceiling      8 KB Accept", accept_rounds["ceiling_accept"], None),
             ("GET /  sync=always", always, 0.15),
             ("GET /  wrk -c1000", c1000, None),
             ("GET /  ab -k -n50000 -c1000", abres, None)]
@@ -314,15 +339,15 @@ def main():
     # nginx itself reads an 8 KB header byte by byte, and wrk writes it on the
     # same CPUs: the header slows `return 200` too. What the responder must
     # not add is a slowdown of its own, so /visits's ratio (8 KB / plain) is
-    # held against nginx's ratio for the same header in the same run.
-    big = visits_accept["rps"] / visits["rps"]
-    nginx_big = ceiling_accept["rps"] / ceiling
-    print(f"8 KB Accept: /visits keeps {big:.2f}x of plain /visits; nginx alone (return 200) "
-          f"keeps {nginx_big:.2f}x")
-    target("GET /visits with an 8 KB Accept", big >= 0.8 * nginx_big
-           and visits_accept["failed"] == 0,
-           f"{big:.2f}x of plain /visits (>= 0.8 x nginx's own {nginx_big:.2f}x), "
-           f"{visits_accept['failed']} failed")
+    # held against nginx's ratio for the same header, round by round.
+    big, nginx_big = accept_rounds["visits_ratio"], accept_rounds["ceiling_ratio"]
+    print(f"8 KB Accept (median of {ACCEPT_ROUNDS} alternating rounds): /visits keeps {big:.2f}x "
+          f"of plain /visits, nginx alone (return 200) {nginx_big:.2f}x; /visits keeps "
+          f"{accept_rounds['relative']:.2f} of nginx's ratio")
+    target("GET /visits with an 8 KB Accept", accept_rounds["relative"] >= 0.8
+           and accept_rounds["failed"] == 0,
+           f"{big:.2f}x of plain /visits, {accept_rounds['relative']:.2f} of nginx's own "
+           f"{nginx_big:.2f}x (>= 0.8), {accept_rounds['failed']} failed")
     target("GET / p99 at c=32", root["p99"] <= 5, f"{root['p99']:.2f} ms (<= 5 ms)")
     for name, r in (("wrk -c1000", c1000), ("ab -c1000", abres)):
         target(f"{name}: no failed request", r["failed"] == 0, f"{r['failed']} failed")
