@@ -13,7 +13,7 @@ import { basename, join } from 'node:path';
 
 import { replaceTable, tableOf, valuesTable } from './lib/readme.mjs';
 import { checksumOf, imageOf, probeTarget, rules } from './lib/rules.mjs';
-import { helmRunner, isMap, keySet, mergeValues, parseNginx, parsePrintConfig, parseYaml, printConfig, run, yamlLib } from './lib/util.mjs';
+import { effectiveConfig, helmRunner, isMap, keySet, mergeValues, parseNginx, parsePrintConfig, parseYaml, printConfig, run, yamlLib } from './lib/util.mjs';
 import { Validator } from './lib/validate.mjs';
 
 const top = process.argv[2];
@@ -203,7 +203,9 @@ const globalChecks = {
         const p = [];
         const ini = f.ini;
         p.push(...ini.problems.map((x) => `--print-config fcgi-app/config.ini: ${x}`));
-        const cfg = f.defaults.config ?? {};
+        // config's sections, and [metrics] enabled, which the chart takes from metrics.enabled.
+        const cfg = Object.fromEntries(Object.entries(f.defaults.config ?? {}).filter(([, v]) => isMap(v)));
+        cfg.metrics = { enabled: f.defaults.metrics?.enabled };
         const chartKeys = keySet(cfg);
         const missing = f.iniKeys.filter((k) => !chartKeys.includes(k));
         const extra = chartKeys.filter((k) => !f.iniKeys.includes(k));
@@ -223,8 +225,10 @@ const globalChecks = {
         const p = [];
         const cfg = f.schema.properties?.config;
         if (!cfg || cfg.additionalProperties !== false) p.push('config: unknown sections are not rejected (additionalProperties is not false)');
-        const sections = cfg?.properties ?? {};
-        const schemaKeys = keySet(Object.fromEntries(Object.entries(sections).map(([s, v]) => [s, v.properties ?? {}])));
+        // Its sections (config.reload is the chart's own string), and metrics.enabled for [metrics] enabled.
+        const sections = Object.fromEntries(Object.entries(cfg?.properties ?? {}).filter(([, v]) => v.type === 'object'));
+        const derived = { metrics: f.schema.properties?.metrics?.properties?.enabled ? { enabled: {} } : {} };
+        const schemaKeys = keySet({ ...Object.fromEntries(Object.entries(sections).map(([s, v]) => [s, v.properties ?? {}])), ...derived });
         if (JSON.stringify(schemaKeys) !== JSON.stringify(f.iniKeys)) p.push(`schema keys ${schemaKeys.join(', ')}\n--print-config keys ${f.iniKeys.join(', ')}`);
         for (const [s, v] of Object.entries(sections)) {
             if (v.additionalProperties !== false) p.push(`config.${s}: unknown keys are not rejected`);
@@ -299,22 +303,36 @@ const globalChecks = {
         const base = await helm.template(f.chart, { release: RELEASE, namespace: NAMESPACE });
         const sum = checksumOf(base.objs);
         if (!sum) return ['no checksum/config annotation on the pods'];
+        // config.reload rolling (the default): every key but [cluster] peers, which
+        // follows replicaCount and is taken live (scaling restarts no pod).
+        // live: only the keys a running responder cannot take (config.c's table).
+        const live = await helm.template(f.chart, { sets: ['config.reload=live'], release: RELEASE, namespace: NAMESPACE });
+        const liveSum = checksumOf(live.objs);
         const changes = [
-            ['config.clock.timezone=Europe/Berlin', true],
-            ['config.counter.sync=always', true],
-            ['config.log.level=debug', true],
-            ['config.server.workers=8', true],
-            ['replicaCount=5', false],
-            ['service.type=ClusterIP', false],
+            ['config.clock.timezone=Europe/Berlin', true, true],
+            ['config.counter.sync=always', true, true],
+            ['config.log.level=debug', true, false],
+            ['config.clock.format=%H', true, false],
+            ['config.cluster.poll_interval_ms=2000', true, false],
+            ['config.cluster.timeout_ms=900', true, false],
+            ['config.server.workers=8', true, true],
+            ['metrics.enabled=false', true, true],
+            ['config.cluster.name=x', true, true],
+            ['replicaCount=5', false, false],
+            ['config.cluster.peers=a:1', false, false],
+            ['service.type=ClusterIP', false, false],
         ];
-        for (const [set, rolls] of changes) {
-            const other = await helm.template(f.chart, { sets: [set], release: RELEASE, namespace: NAMESPACE });
-            if (!other.ok) {
-                p.push(`--set ${set}: ${lines(other.stderr, 3).join(' ')}`);
-                continue;
+        for (const [set, rolls, rollsLive] of changes) {
+            for (const [mode, base0, want] of [['rolling', sum, rolls], ['live', liveSum, rollsLive]]) {
+                const sets = mode === 'live' ? ['config.reload=live', set] : [set];
+                const other = await helm.template(f.chart, { sets, release: RELEASE, namespace: NAMESPACE });
+                if (!other.ok) {
+                    p.push(`--set ${sets.join(',')}: ${lines(other.stderr, 3).join(' ')}`);
+                    continue;
+                }
+                const changed = checksumOf(other.objs) !== base0;
+                if (changed !== want) p.push(`config.reload=${mode}, --set ${set}: checksum/config ${changed ? 'changed' : 'did not change'}`);
             }
-            const changed = checksumOf(other.objs) !== sum;
-            if (changed !== rolls) p.push(`--set ${set}: checksum/config ${changed ? 'changed' : 'did not change'}`);
         }
         const fmt = await helm.template(f.chart, { files: [join(here, 'values/single-custom.yaml')], release: RELEASE, namespace: NAMESPACE });
         if (checksumOf(fmt.objs) === sum) p.push('a custom config (values/single-custom.yaml) keeps the checksum');
@@ -415,6 +433,37 @@ const globalChecks = {
         return p;
     },
 
+    // The PrometheusRule as rendered, through promtool: valid rules, and each alert's unit
+    // tests (tests/chart/alerts/alerts_test.yml) pass; an alert without a test fails.
+    async alerts(f) {
+        const r = await helm.template(f.chart, { sets: ['metrics.prometheusRule.enabled=true'], release: RELEASE, namespace: NAMESPACE });
+        if (!r.ok) return lines(r.stderr);
+        const pr = r.objs.find((o) => o.kind === 'PrometheusRule');
+        if (!pr) return ['no PrometheusRule rendered'];
+        const dir = mkdtempSync(join(scratch, 'alerts-'));
+        writeFileSync(join(dir, 'rules.yml'), JSON.stringify(pr.spec, null, 1)); // JSON is YAML
+        const tests = readFileSync(join(here, 'alerts', 'alerts_test.yml'), 'utf8');
+        writeFileSync(join(dir, 'alerts_test.yml'), tests);
+        const p = [];
+        for (const rule of pr.spec.groups.flatMap((g) => g.rules)) {
+            if (!tests.includes(`alertname: ${rule.alert}\n`)) p.push(`${rule.alert} has no test in tests/chart/alerts/alerts_test.yml`);
+        }
+        // promtool finds rules.yml next to the test file.
+        for (const args of [['check', 'rules', join(dir, 'rules.yml')], ['test', 'rules', join(dir, 'alerts_test.yml')]]) {
+            const res = await run('promtool', args);
+            if (res.status !== 0) p.push(`promtool ${args.join(' ')}: exit ${res.status}`, ...lines(res.stdout + res.stderr, 20));
+        }
+        return p;
+    },
+
+    // [cluster] peers past what one config.ini line and the responder take is refused.
+    async peersLimit(f) {
+        const r = await helm.template(f.chart, { sets: ['replicaCount=30'], release: RELEASE, namespace: NAMESPACE });
+        if (r.ok || !/30 pods give a \[cluster\] peers list of \d+ bytes/.test(r.stderr)) return ['replicaCount=30: no clear refusal of a peer list too long for config.ini'];
+        const off = await helm.template(f.chart, { sets: ['replicaCount=30', 'cluster.enabled=false'], release: RELEASE, namespace: NAMESPACE });
+        return off.ok ? [] : ['replicaCount=30 with cluster.enabled=false refused: ' + lines(off.stderr, 2).join(' ')];
+    },
+
     async schemaRejectsUnknownKey(f) {
         const r = await helm.template(f.chart, { sets: ['replicas=3'] });
         return !r.ok && /Additional property replicas is not allowed/.test(r.stderr) ? [] : ['--set replicas=3 (not a value of the chart) was accepted'];
@@ -445,6 +494,7 @@ const RULE_NAMES = {
     availability: 'PodDisruptionBudget, NetworkPolicy and Ingress as in values',
     termination: 'termination: grace period, nginx preStop delay, responder outlives nginx',
     podSettings: 'resources (requests and limits), env, sidecars, init containers, scheduling values and anti-affinity preset',
+    metrics: 'metrics: prometheus.io scrape annotations, ServiceMonitor (the headless service only) and PrometheusRule as in values',
 };
 
 async function valueSetChecks(g, f, name, files) {
@@ -474,7 +524,8 @@ async function checkConfig(rendered) {
     // And the responder reads exactly the values (quoting of %, ;, # survives).
     const printed = await run(env.CHART_TEST_RESPONDER, ['--print-config', file]);
     const got = parsePrintConfig(printed.stdout);
-    const want = Object.fromEntries(Object.entries(rendered.values.config).map(([sec, keys]) => [sec, Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, String(v)]))]));
+    const fullname = rendered.objs.find((o) => o.kind === 'StatefulSet')?.metadata.name;
+    const want = Object.fromEntries(Object.entries(effectiveConfig(rendered.values, fullname)).map(([sec, keys]) => [sec, Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, String(v)]))]));
     const p = [...got.problems];
     for (const [sec, keys] of Object.entries(want)) for (const [k, v] of Object.entries(keys)) if (got.sections[sec]?.[k] !== v) p.push(`[${sec}] ${k}: the responder reads ${JSON.stringify(got.sections[sec]?.[k])}, the values say ${JSON.stringify(v)}`);
     return p;
@@ -538,6 +589,8 @@ async function main() {
             return p;
         });
         await g.test('schema rejects an unknown top-level key (--set replicas=3)', () => globalChecks.schemaRejectsUnknownKey(f));
+        await g.test('alerts: the rendered PrometheusRule passes promtool check rules and its unit tests (promtool test rules); each alert has tests', () => globalChecks.alerts(f));
+        await g.test('cluster: a peer list longer than a config.ini line (replicaCount 30) is refused, unless cluster.enabled is false', () => globalChecks.peersLimit(f));
     });
 
     for (const file of readdirSync(join(here, 'broken-values')).sort()) {
@@ -648,7 +701,12 @@ const BITES = [
     { name: 'the counter off the visits volume is caught', edits: [['chart', 'templates/statefulset.yaml', 'mountPath: {{ include "moscow-time.dataDir" . }}', 'mountPath: /var/lib/visits']], check: 'mounts', expect: /\[counter\] path \/data\/visits is not on the writable visits volume/ },
     { name: 'a writable config mount is caught', edits: [['chart', 'templates/statefulset.yaml', 'readOnly: true', 'readOnly: false']], check: 'config', expect: /config mount is not readOnly/ },
     { name: 'a missing checksum/config annotation is caught', edits: [['chart', 'templates/statefulset.yaml', 'checksum/config:', 'checksum/other:']], check: 'config', expect: /checksum\/config/ },
-    { name: 'a checksum that ignores the config is caught', edits: [['chart', 'templates/statefulset.yaml', 'include (print $.Template.BasePath "/configmap.yaml") . | sha256sum', '"fixed" | sha256sum']], check: 'checksum', expect: /did not change/ },
+    { name: 'an alert whose expression no longer matches its tests is caught (promtool test rules)', edits: [['chart', 'templates/prometheusrule.yaml', 'increase(moscow_time_visits_file_write_errors_total', 'increase(moscow_time_visits_file_writes_total']], check: 'alerts', expect: /promtool test rules/ },
+    { name: 'an alert without a unit test is caught', edits: [['chart', 'templates/prometheusrule.yaml', '- alert: MoscowTimeFsyncFailing', '- alert: MoscowTimeFsyncFailingAgain']], check: 'alerts', expect: /MoscowTimeFsyncFailingAgain has no test/ },
+    { name: 'a ServiceMonitor that also selects the main service (each pod scraped twice) is caught', edits: [['chart', 'templates/servicemonitor.yaml', '      app.kubernetes.io/component: headless\n', '']], files: ['values/metrics.yaml'], check: 'metrics', expect: /Services the ServiceMonitor selects/ },
+    { name: 'pods without the scrape annotations are caught', edits: [['chart', 'templates/statefulset.yaml', 'prometheus.io/scrape: "true"', 'prometheus.io/scrape: "false"']], check: 'metrics', expect: /prometheus\.io annotations absent/ },
+    { name: 'peers not rendered from replicaCount are caught', edits: [['chart', 'templates/_helpers.tpl', '{{- range $i := until (int .Values.replicaCount) -}}', '{{- range $i := until 3 -}}']], files: ['values/metrics.yaml'], check: 'config', expect: /peers and metrics as the chart renders them/ },
+    { name: 'a checksum that ignores the config is caught', edits: [['chart', 'templates/statefulset.yaml', 'include "moscow-time.configChecksum" .', '"fixed" | sha256sum']], check: 'checksum', expect: /did not change/ },
     { name: 'config.ini rendered without quotes breaks the % format (values differ)', edits: [['chart', 'templates/_helpers.tpl', '{{ $key }} = "{{ $value }}"', '{{ $key }} = {{ $value }}']], files: ['values/single-custom.yaml'], check: 'config', expect: /rendered config.ini values vs .Values.config/ },
     { name: 'readOnlyRootFilesystem false is caught', sets: ['containerSecurityContext.readOnlyRootFilesystem=false'], check: 'security', expect: /readOnlyRootFilesystem: false, expected true/ },
     { name: 'root user is caught', sets: ['podSecurityContext.runAsUser=0', 'containerSecurityContext.runAsUser=0'], check: 'security', expect: /runs as uid 0/ },
@@ -700,7 +758,7 @@ const BITES = [
     { name: 'a rename check not run on upgrade is caught', edits: [['chart', 'templates/statefulset.yaml', '{{- if .Release.IsUpgrade }}', '{{- if false }}']], check: 'renameRefused', expect: /does not run moscow-time\.checkRename/ },
     { name: 'Chart.yaml without an icon is caught', edits: [['chart', 'Chart.yaml', /\nicon: [^\n]*/, '']], check: 'chartMetadata', expect: /no icon/ },
     { name: 'a default of 1 replica is caught', edits: [['chart', 'values.yaml', 'replicaCount: 3', 'replicaCount: 1']], check: 'defaultNames', expect: /not 3 replicas, Parallel/ },
-    { name: 'a config.ini the responder refuses is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- range $section, $keys := .Values.config }}', '[extra]\nunknown = 1\n{{- range $section, $keys := .Values.config }}']], check: 'checkConfig', expect: /unknown section/, needsResponder: true },
+    { name: 'a config.ini the responder refuses is caught', edits: [['chart', 'templates/_helpers.tpl', '; cluster and metrics. The keys are those of fcgi-app/config.ini.', '; cluster and metrics.\n[extra]\nunknown = 1']], check: 'checkConfig', expect: /unknown section/, needsResponder: true },
 ];
 
 async function bite(b) {

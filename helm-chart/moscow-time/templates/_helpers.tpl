@@ -191,16 +191,60 @@ The mount of the visits volume; config.counter.path must be under it.
 {{- end }}
 
 {{/*
-config.ini from .Values.config: one [section] per map, one "key = value" per
-entry, in the order of the keys. Strings are written in double quotes, which
-iniparser strips and inside which spaces, ";" and "#" (the format's) are kept;
-the schema forbids double quotes and line breaks in them. Numbers are written
-as integers.
+[cluster] peers as the chart renders it: config.cluster.peers when set, else
+(cluster.enabled) each pod's nginx by its stable DNS name,
+<fullname>-N.<headless>:8080 for N < replicaCount (the pods' DNS search path
+adds <namespace>.svc.<clusterDomain>), this pod's own among them (the
+responder recognises it); empty
+with cluster.enabled false. The list follows replicaCount at `helm upgrade`,
+not at `kubectl scale` (the chart's README says what that means).
 */}}
-{{- define "moscow-time.configIni" -}}
-; moscow-time configuration, rendered by the Helm chart from .Values.config.
-; The keys are those of fcgi-app/config.ini.
-{{- range $section, $keys := .Values.config }}
+{{- define "moscow-time.clusterPeers" -}}
+{{- if .Values.config.cluster.peers -}}
+{{ .Values.config.cluster.peers }}
+{{- else if .Values.cluster.enabled -}}
+{{- $full := include "moscow-time.fullname" . -}}
+{{- $headless := include "moscow-time.headlessServiceName" . -}}
+{{- $port := include "moscow-time.containerPort" . -}}
+{{- $peers := list -}}
+{{- range $i := until (int .Values.replicaCount) -}}
+{{- $peers = append $peers (printf "%s-%d.%s:%s" $full $i $headless $port) -}}
+{{- end -}}
+{{- $text := join "," $peers -}}
+{{- if or (gt (len $peers) 64) (gt (len $text) 1000) -}}
+{{- fail (printf "cluster.enabled: %d pods give a [cluster] peers list of %d bytes; the responder takes at most 64 peers on one config.ini line of at most 1022 bytes: set config.cluster.peers, a shorter fullnameOverride, or cluster.enabled=false" (len $peers) (len $text)) -}}
+{{- end -}}
+{{ $text }}
+{{- end -}}
+{{- end }}
+
+{{/*
+The configuration the responder gets: .Values.config (its sections; the
+chart's own config.reload is not one) with [cluster] peers from
+moscow-time.clusterPeers and [metrics] enabled from metrics.enabled.
+*/}}
+{{- define "moscow-time.effectiveConfig" -}}
+{{- $c := dict -}}
+{{- range $section, $keys := .Values.config -}}
+{{- if kindIs "map" $keys -}}
+{{- $_ := set $c $section (deepCopy $keys) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $c.cluster "peers" (include "moscow-time.clusterPeers" .) -}}
+{{- $_ := set $c "metrics" (dict "enabled" .Values.metrics.enabled) -}}
+{{- toYaml $c -}}
+{{- end }}
+
+{{/*
+config.ini from a configuration (a map of sections): one [section] per map,
+one "key = value" per entry, in the order of the keys. Strings are written in
+double quotes, which iniparser strips and inside which spaces, ";" and "#"
+(the format's) are kept; the schema forbids double quotes and line breaks in
+them. Numbers are written as integers, booleans as true or false.
+Usage: include "moscow-time.renderIni" $config
+*/}}
+{{- define "moscow-time.renderIni" -}}
+{{- range $section, $keys := . }}
 [{{ $section }}]
 {{- range $key, $value := $keys }}
 {{- if kindIs "string" $value }}
@@ -212,6 +256,33 @@ as integers.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{- define "moscow-time.configIni" -}}
+; moscow-time configuration, rendered by the Helm chart from .Values.config,
+; cluster and metrics. The keys are those of fcgi-app/config.ini.
+{{- include "moscow-time.renderIni" (include "moscow-time.effectiveConfig" . | fromYaml) }}
+{{- end }}
+
+{{/*
+What the pods' checksum/config annotation hashes, so that a change of it
+rolls the pods. [cluster] peers is never in it: it follows replicaCount, and
+each responder takes a new list from the mounted ConfigMap without a
+restart (scaling must not restart the pods that stay). With config.reload
+live, neither are the other keys a running responder takes on a reload
+([clock] format, [log] level, [cluster] poll_interval_ms and timeout_ms;
+config.c's key table marks them live): only a change of the others rolls.
+*/}}
+{{- define "moscow-time.configChecksum" -}}
+{{- $c := include "moscow-time.effectiveConfig" . | fromYaml -}}
+{{- $_ := unset $c.cluster "peers" -}}
+{{- if eq .Values.config.reload "live" -}}
+{{- $_ := unset $c.clock "format" -}}
+{{- $_ := unset $c.log "level" -}}
+{{- $_ := unset $c.cluster "poll_interval_ms" -}}
+{{- $_ := unset $c.cluster "timeout_ms" -}}
+{{- end -}}
+{{- include "moscow-time.renderIni" $c | sha256sum -}}
 {{- end }}
 
 {{/*

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, posix } from 'node:path';
 
-import { deepEqual, isMap, keySet, parseIni } from './util.mjs';
+import { deepEqual, effectiveConfig, isMap, keySet, parseIni } from './util.mjs';
 
 // The image's contract (Dockerfile, scripts/start-nginx.sh), fixed.
 export const CONTRACT = {
@@ -110,6 +110,42 @@ function hasLabels(labels, want) {
 // ---------------------------------------------------------------- rules
 
 export const rules = {
+    // metrics.enabled: scrape annotations; the Prometheus Operator's objects only when asked.
+    metrics(r) {
+        const p = [];
+        const m = r.values.metrics ?? {};
+        const ann = sts(r).spec.template.metadata?.annotations ?? {};
+        const scraped = ann['prometheus.io/scrape'] === 'true' && ann['prometheus.io/port'] === '8080' && ann['prometheus.io/path'] === '/metrics';
+        check(p, scraped === Boolean(m.enabled && m.scrapeAnnotations), `prometheus.io annotations ${scraped ? 'present' : 'absent'} with metrics.enabled=${m.enabled}, scrapeAnnotations=${m.scrapeAnnotations}`);
+        if (!m.enabled) check(p, !Object.keys(ann).some((k) => k.startsWith('prometheus.io/')), 'metrics off, yet prometheus.io annotations');
+        const sms = find(r.objs, 'ServiceMonitor');
+        check(p, sms.length === (m.enabled && m.serviceMonitor?.enabled ? 1 : 0), `${sms.length} ServiceMonitor(s) with metrics.enabled=${m.enabled}, serviceMonitor.enabled=${m.serviceMonitor?.enabled}`);
+        for (const sm of sms) {
+            const sel = sm.spec?.selector?.matchLabels ?? {};
+            const picks = (svc) => Object.entries(sel).every(([k, v]) => svc.metadata?.labels?.[k] === v);
+            const svcs = find(r.objs, 'Service');
+            const picked = svcs.filter(picks).map((x) => x.metadata.name);
+            same(p, 'Services the ServiceMonitor selects (each pod once: the headless one)', picked, [headless(r)[0]?.metadata.name]);
+            const ep = sm.spec?.endpoints ?? [];
+            check(p, ep.length === 1 && ep[0].port === headless(r)[0]?.spec.ports?.[0]?.name && ep[0].path === '/metrics', `ServiceMonitor endpoints ${JSON.stringify(ep)}`);
+            check(p, ep[0]?.interval === m.serviceMonitor.interval && ep[0]?.scrapeTimeout === m.serviceMonitor.scrapeTimeout, 'ServiceMonitor interval and scrapeTimeout as in values');
+            same(p, 'ServiceMonitor namespaceSelector', sm.spec?.namespaceSelector?.matchNames, [namespaceOf(r)]);
+            for (const [k, v] of Object.entries(m.serviceMonitor.labels ?? {})) check(p, sm.metadata.labels?.[k] === v, `ServiceMonitor lacks label ${k}`);
+        }
+        const prs = find(r.objs, 'PrometheusRule');
+        check(p, prs.length === (m.enabled && m.prometheusRule?.enabled ? 1 : 0), `${prs.length} PrometheusRule(s) with metrics.enabled=${m.enabled}, prometheusRule.enabled=${m.prometheusRule?.enabled}`);
+        for (const pr of prs) {
+            const alerts = (pr.spec?.groups ?? []).flatMap((g) => (g.rules ?? []).map((x) => x.alert)).sort();
+            same(p, 'alerts', alerts, ['MoscowTimeCounterWritesFailing', 'MoscowTimeFsyncFailing', 'MoscowTimePeerUnreachable', 'MoscowTimePodNotReady']);
+            const full = sts(r).metadata.name;
+            for (const rule of pr.spec.groups.flatMap((g) => g.rules)) {
+                check(p, rule.expr.includes(`namespace="${namespaceOf(r)}"`) && rule.expr.includes(`pod=~"${full}-[0-9]+"`), `${rule.alert}: not limited to this release's pods: ${rule.expr}`);
+            }
+            for (const [k, v] of Object.entries(m.prometheusRule.labels ?? {})) check(p, pr.metadata.labels?.[k] === v, `PrometheusRule lacks label ${k}`);
+        }
+        return p;
+    },
+
     // StatefulSet fields from the values, two containers of the one image.
     statefulset(r) {
         const p = [];
@@ -221,8 +257,9 @@ export const rules = {
         const ini = parseIni(text);
         p.push(...ini.problems.map((x) => `rendered config.ini: ${x}`));
         same(p, 'rendered config.ini keys vs fcgi-app/config.ini', keySet(ini.sections), r.iniKeys);
-        const want = Object.fromEntries(Object.entries(r.values.config).map(([s, keys]) => [s, Object.fromEntries(Object.entries(keys).map(([k, val]) => [k, String(val)]))]));
-        same(p, 'rendered config.ini values vs .Values.config', ini.sections, want);
+        const eff = effectiveConfig(r.values, sts(r).metadata.name);
+        const want = Object.fromEntries(Object.entries(eff).map(([s, keys]) => [s, Object.fromEntries(Object.entries(keys).map(([k, val]) => [k, String(val)]))]));
+        same(p, 'rendered config.ini values vs .Values.config (peers and metrics as the chart renders them)', ini.sections, want);
         const m = mountOf(r, responder, configPath);
         check(p, m?.volume?.configMap?.name === cm.metadata.name, `responder: ${configPath} is not on the ConfigMap's volume`);
         check(p, m?.mountPath === dirname(configPath), `responder: the ConfigMap is not mounted at ${dirname(configPath)}`);

@@ -208,6 +208,23 @@ export function isMap(v) {
     return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+// The configuration the chart gives the responder (moscow-time.effectiveConfig):
+// values.config's sections (config.reload is the chart's own setting, not a
+// section), [cluster] peers rendered from cluster.enabled and replicaCount
+// unless config.cluster.peers is set, [metrics] enabled from metrics.enabled.
+// fullname: the StatefulSet's name.
+export function effectiveConfig(values, fullname) {
+    const c = {};
+    for (const [s, keys] of Object.entries(values.config ?? {})) if (isMap(keys)) c[s] = { ...keys };
+    const own = c.cluster?.peers;
+    const rendered = values.cluster?.enabled
+        ? [...Array(values.replicaCount).keys()].map((i) => `${fullname}-${i}.${fullname}-headless:8080`).join(',')
+        : '';
+    c.cluster = { ...c.cluster, peers: own || rendered };
+    c.metrics = { enabled: values.metrics?.enabled };
+    return c;
+}
+
 export function deepEqual(a, b) {
     return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
 }

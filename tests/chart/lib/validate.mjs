@@ -23,8 +23,12 @@ export class Validator {
     modelFile(apiVersion, kind) {
         if (typeof apiVersion !== 'string' || typeof kind !== 'string') return null;
         if (!/^[A-Za-z0-9.-]+(\/[A-Za-z0-9]+)?$/.test(apiVersion) || !/^[A-Za-z0-9]+$/.test(kind)) return null;
-        const file = join(this.nodeModules, 'kubernetes-models', apiVersion, `${kind}.js`);
-        return existsSync(file) ? file : null;
+        // Kubernetes' own kinds, then the Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule).
+        for (const pkg of ['kubernetes-models', '@kubernetes-models/prometheus-operator']) {
+            const file = join(this.nodeModules, pkg, apiVersion, `${kind}.js`);
+            if (existsSync(file)) return file;
+        }
+        return null;
     }
 
     async modelClass(apiVersion, kind) {
@@ -85,6 +89,8 @@ export class Validator {
                 problems.push(String(e.message ?? e));
             }
         }
+        // client-node knows no CRD: for the Prometheus Operator's kinds the CRD schema alone decides.
+        if (apiVersion.startsWith('monitoring.coreos.com/')) return problems;
         let top = null;
         for (const t of this.topType(apiVersion, kind)) {
             if (await this.attributes(t)) {
