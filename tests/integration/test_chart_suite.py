@@ -5,15 +5,13 @@ import shutil
 import subprocess
 import tempfile
 
-import pytest
 from harness import TOP
 
 
 def test_the_chart_suite_leaves_no_temporary_file():
-    tools = os.path.join(TOP, ".tools", "chart")
-    if not os.path.isdir(tools):
-        pytest.skip("the chart tools are not installed yet (tests/chart/run.sh installs them)")
-    # A copy of the checkout with its tools, so that the README it writes is the copy's.
+    # A copy of the checkout sharing its tools (installed there on a first run,
+    # as the chart suite would), so that the README it writes is the copy's.
+    os.makedirs(os.path.join(TOP, ".tools"), exist_ok=True)
     copy = tempfile.mkdtemp(prefix="mt-chart-copy-")
     scratch = tempfile.mkdtemp(prefix="mt-chart-tmp-")
     try:
