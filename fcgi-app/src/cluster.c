@@ -368,6 +368,31 @@ warn_name_clash(struct cluster *c, struct cluster_peer *p)
         }
 }
 
+/*
+ * A new address answering for the first time as a pod that answered before
+ * at an address no longer listed (the peer list went from names to
+ * addresses, or a pod moved): it is that pod, so it takes over the old
+ * entry's count instead of being counted a second time. The old entry had
+ * its count in the total, and p had none yet, so the total does not move.
+ */
+static void
+adopt_retired(struct cluster *c, struct cluster_peer *p)
+{
+        for (size_t i = 0; i < c->npeers; i++) {
+                struct cluster_peer *q = &c->peers[i];
+                if (q->listed || q->self || strcmp(q->name, p->name) != 0)
+                        continue;
+                log_info("cluster: pod %s now at %s, no longer at %s: counted once", p->name,
+                         p->addr, q->addr);
+                if (q->visits > p->visits)
+                        p->visits = q->visits;
+                /* p points into the listed part, before every retired entry: it does not move. */
+                memmove(q, q + 1, (c->npeers - i - 1) * sizeof(*q));
+                c->npeers--;
+                i--;
+        }
+}
+
 void
 cluster_record(struct cluster *c, const char *addr, uint64_t visits, const char *pod,
                int64_t now_ns)
@@ -385,7 +410,8 @@ cluster_record(struct cluster *c, const char *addr, uint64_t visits, const char 
                 goto out;
         }
         if (strcmp(p->name, name) != 0) {
-                if (p->name[0])
+                int first = p->name[0] == '\0';
+                if (!first)
                         log_info("cluster: peer %s answers as pod %s, no longer %s; its largest "
                                  "count is kept",
                                  p->addr, name, p->name);
@@ -393,6 +419,8 @@ cluster_record(struct cluster *c, const char *addr, uint64_t visits, const char 
                         log_info("cluster: peer %s answers as pod %s", p->addr, name);
                 snprintf(p->name, sizeof(p->name), "%s", name);
                 p->warned = 0;
+                if (first)
+                        adopt_retired(c, p);
                 warn_name_clash(c, p);
         } else if (!p->up && p->polled_ns != 0) {
                 log_info("cluster: peer %s (%s) answers again", p->addr, name);

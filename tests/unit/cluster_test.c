@@ -365,6 +365,39 @@ test_a_pod_is_its_address(void **state)
         assert_int_equal(entry(&f->v, "new-hostname@b:1")->visits, 5);
 }
 
+/* The peer list goes from names to addresses (the image suite's fallback): each pod once. */
+static void
+test_a_pod_at_a_new_address_is_counted_once(void **state)
+{
+        struct cluster_fixture *f = *state;
+        char err[256];
+        int64_t t0 = 1000 * MS;
+
+        start_with(f, "pod-1:80,pod-2:80");
+        cluster_record(&f->c, "pod-1:80", 2, "pod-1", t0);
+        cluster_record(&f->c, "pod-2:80", 3, "pod-2", t0);
+        snprintf(f->s.peers, sizeof(f->s.peers), "10.0.0.1:80,10.0.0.2:80");
+        assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
+        cluster_view(&f->c, &f->v, t0);
+        assert_int_equal(f->v.total, 105); /* the old entries, stale, until the new ones answer */
+        cluster_record(&f->c, "10.0.0.1:80", 2, "pod-1", t0 + MS);
+        cluster_view(&f->c, &f->v, t0 + MS);
+        assert_int_equal(f->v.total, 105);
+        cluster_record(&f->c, "10.0.0.2:80", 4, "pod-2", t0 + MS);
+        cluster_view(&f->c, &f->v, t0 + MS);
+        assert_int_equal(f->v.total, 106);
+        assert_int_equal(f->v.n, 3);
+        assert_false(f->v.partial);
+        assert_string_equal(entry(&f->v, "pod-1")->peer, "10.0.0.1:80");
+
+        /* A listed address renamed onto a left one keeps both (the total must not drop). */
+        snprintf(f->s.peers, sizeof(f->s.peers), "10.0.0.1:80,10.0.0.3:80");
+        assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
+        cluster_record(&f->c, "10.0.0.1:80", 2, "pod-2", t0 + 2 * MS);
+        cluster_view(&f->c, &f->v, t0 + 2 * MS);
+        assert_int_equal(f->v.total, 106);
+}
+
 static void
 test_bad_names_are_refused(void **state)
 {
@@ -629,6 +662,8 @@ cluster_tests(void)
                                             cluster_teardown),
             cmocka_unit_test_setup_teardown(test_a_pod_is_its_address, cluster_setup,
                                             cluster_teardown),
+            cmocka_unit_test_setup_teardown(test_a_pod_at_a_new_address_is_counted_once,
+                                            cluster_setup, cluster_teardown),
             cmocka_unit_test_setup_teardown(test_bad_names_are_refused, cluster_setup,
                                             cluster_teardown),
             cmocka_unit_test_setup_teardown(test_metrics, cluster_setup, cluster_teardown),
