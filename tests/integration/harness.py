@@ -50,6 +50,29 @@ def wait_for(predicate, timeout=5.0, what="condition"):
         time.sleep(0.02)
 
 
+def freeze(pid, timeout=5.0):
+    """SIGSTOP pid and return once every one of its threads has stopped.
+
+    kill() returns before the group stop reaches the other threads (the one
+    that takes the signal tells them when it is next scheduled), so on a
+    loaded machine a worker could still answer a request sent right after it.
+    """
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    state = f.read().rpartition(")")[2].split()[0]
+            except FileNotFoundError:
+                continue  # a thread that exited meanwhile
+            if state not in ("T", "t"):
+                return False
+        return True
+
+    wait_for(stopped, timeout, what=f"every thread of {pid} to stop")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

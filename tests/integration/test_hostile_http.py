@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import NGINX_CONF, Stack, wait_for
+from harness import NGINX_CONF, Stack, freeze, wait_for
 
 SECURITY = {
     "x-content-type-options": "nosniff",
@@ -167,7 +167,7 @@ def test_head_of_an_error_has_its_status_the_headers_and_no_body():
 def test_responder_down_is_502_and_stopped_responder_is_504():
     with Stack(counter="5\n") as s:
         # Stopped: nginx connects (the kernel queues it) and waits fastcgi_read_timeout.
-        os.kill(s.responder.pid, signal.SIGSTOP)
+        freeze(s.responder.pid)
         try:
             start = time.monotonic()
             r = request(s.port, get(b"/visits"), timeout=30)

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import BINARY, EX_CONFIG, EX_UNAVAILABLE, Stack
+from harness import BINARY, EX_CONFIG, EX_UNAVAILABLE, Stack, freeze
 
 EX_USAGE = 64
 
@@ -54,7 +54,7 @@ def test_a_killed_responder_stale_socket_fails_the_probe_at_once():
 
 def test_a_hung_responder_fails_the_probe_within_its_timeout():
     with Stack() as s:
-        os.kill(s.responder.pid, signal.SIGSTOP)
+        freeze(s.responder.pid)
         try:
             code, err, took = probe(s.config_path, "1")
             assert code == EX_UNAVAILABLE and "no answer in time" in err, err

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, Client, Proc, Stack,
-                     free_port, render_config, wait_for)
+                     free_port, freeze, render_config, wait_for)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 SERVE = os.path.join(TOP, "scripts", "serve.sh")
@@ -298,7 +298,7 @@ def test_sigterm_to_the_nginx_entry_point_finishes_requests_on_kept_alive_connec
             for c in conns:  # each connection kept alive by one request first
                 assert s.request("GET", "/visits", conn=c).status == 200
             # The responder stalls: the next requests stay in flight in nginx.
-            os.kill(s.responder.pid, signal.SIGSTOP)
+            freeze(s.responder.pid)
             for c in conns:
                 c.request("GET", "/")
             time.sleep(0.5)
