@@ -177,6 +177,14 @@ async function yamllint(config, paths, stdin) {
 
 // ------------------------------------------------------------------ global checks
 
+// A Kubernetes memory quantity ("256Mi", "1G", "500000") in bytes; NaN if it is none.
+function quantityBytes(q) {
+    const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? ''));
+    if (!m) return NaN;
+    const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]] ?? 1;
+    return Number(m[1]) * unit;
+}
+
 const globalChecks = {
     chartMetadata(f) {
         const p = [];
@@ -282,6 +290,18 @@ const globalChecks = {
     },
 
     // nginx.conf: the probe paths the schema allows answer without counting.
+    // nginx.conf's comment on capacity measured 13 MiB idle and about 11 KiB
+    // per connection (nginx and the kernel's socket memory, one cgroup): the
+    // default limit must hold every slot taken, or an attack gets nginx
+    // OOM-killed instead of refused.
+    nginxMemory(f) {
+        const slots = f.nginx.connections;
+        if (!slots) return ['nginx.conf: no worker_processes and worker_connections to size the memory limit by'];
+        const need = 13 * 2 ** 20 + slots * 11 * 2 ** 10;
+        const limit = quantityBytes(f.defaults?.nginx?.resources?.limits?.memory);
+        return limit >= need ? [] : [`nginx.resources.limits.memory ${f.defaults?.nginx?.resources?.limits?.memory} < ${Math.ceil(need / 2 ** 20)}Mi, what ${slots} connection slots take`];
+    },
+
     nginxProbePaths(f) {
         const p = [];
         const allowed = f.schema.definitions?.probePath?.enum ?? [];
@@ -560,6 +580,7 @@ async function main() {
         await g.test('values.schema.json describes every value of values.yaml and rejects unknown keys', () => globalChecks.schemaCoverage(f));
         await g.test('README.md: the values table is the one generated from values.yaml', () => globalChecks.readmeValues(f));
         await g.test('nginx.conf: every probe path the schema allows is an exact location that does not count', () => globalChecks.nginxProbePaths(f));
+        await g.test('nginx: the default memory limit holds every connection slot of nginx.conf', () => globalChecks.nginxMemory(f));
     });
     group((g) => g.test('checksum/config changes with each config value, not with other values', () => globalChecks.checksum(f)));
 
@@ -744,6 +765,7 @@ const BITES = [
     { name: 'a claim size the template ignores is caught', edits: [['chart', 'templates/statefulset.yaml', 'storage: {{ .Values.persistence.size | quote }}', 'storage: "10Gi"']], check: 'persistence', expect: /claim size/ },
     { name: 'persistence off without an emptyDir is caught', edits: [['chart', 'templates/statefulset.yaml', 'emptyDir: {}', 'hostPath:\n            path: /var/visits']], files: ['values/persistence-off.yaml'], check: 'persistence', expect: /no emptyDir "visits"/ },
     { name: 'a helm test that skips /visits is caught', edits: [['chart', 'templates/tests/test-connection.yaml', '{{ $url }}/visits', '{{ $url }}/healthz']], check: 'helmTest', expect: /does not GET http:\/\/mt-moscow-time:8080\/visits/ },
+    { name: 'an nginx memory limit too small for its connection slots is caught', edits: [['chart', 'values.yaml', 'memory: 256Mi', 'memory: 64Mi']], check: 'nginxMemory', expect: /64Mi < 189Mi/ },
     { name: 'containers without limits are caught', sets: ['responder.resources.limits=null'], check: 'podSettings', expect: /responder: no limits\.cpu/ },
     { name: 'extraEnv on one container only is caught', edits: [['chart', 'templates/statefulset.yaml', /(- name: responder[\s\S]*?)\{\{- with include "moscow-time\.env" \. \}\}/, '$1{{- with "" }}']], values: { extraEnv: [{ name: 'A', value: 'b' }] }, check: 'podSettings', expect: /responder: env/ },
     { name: 'a StatefulSet name over 52 characters is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}', '{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}']], check: 'fullnameTruncation', expect: /StatefulSet name has 63 characters/ },

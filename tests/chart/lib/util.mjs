@@ -188,7 +188,11 @@ export function parseNginx(text) {
     const upstream = /upstream\s+\S+\s*\{[^}]*\bserver\s+unix:([^;\s]+)\s*;/.exec(clean);
     const pid = /^\s*pid\s+([^;\s]+)\s*;/m.exec(clean);
     const temps = [...clean.matchAll(/^\s*\w+_temp_path\s+([^;\s]+)/gm)].map((x) => x[1]);
-    return { locations, socket: upstream ? upstream[1] : null, pid: pid ? pid[1] : null, temps };
+    const workers = /^\s*worker_processes\s+(\d+)\s*;/m.exec(clean);
+    const perWorker = /^\s*worker_connections\s+(\d+)\s*;/m.exec(clean);
+    // Connection slots in all: what a slowloris attack can fill.
+    const connections = workers && perWorker ? Number(workers[1]) * Number(perWorker[1]) : null;
+    return { locations, socket: upstream ? upstream[1] : null, pid: pid ? pid[1] : null, temps, connections };
 }
 
 // Helm's merge of a values file over the defaults: maps merge key by key,
