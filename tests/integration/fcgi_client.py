@@ -7,6 +7,7 @@ empty PARAMS record, an empty STDIN record), so that a test can send exactly
 what nginx sends, or anything else.
 """
 
+import re
 import socket
 import struct
 import time
@@ -145,3 +146,22 @@ def closed_by_peer(sock, timeout=5.0):
     except socket.timeout:
         return False
     return False
+
+
+def rss_kib(pid):
+    """The resident set of a process (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
+
+def sanitized(pid):
+    """True for the ASan build: its quarantine keeps freed memory, so RSS says nothing
+    about leaks there (LeakSanitizer checks them when it exits)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
+def assert_rss_flat(pid, before_kib, limit_kib, what):
+    if not sanitized(pid):
+        after = rss_kib(pid)
+        assert after - before_kib < limit_kib, f"{what}: RSS grew from {before_kib} to {after} KiB"

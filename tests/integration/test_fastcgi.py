@@ -6,7 +6,6 @@ without an answer, and the responder neither crashes nor grows nor stops
 serving HTTP through nginx.
 """
 
-import re
 import resource
 import socket
 import statistics
@@ -19,10 +18,6 @@ from harness import Stack, wait_for
 
 REFUSED_WITHIN = 1.5  # well below server.c's 2 s deadline: refused, not timed out
 
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
 
 
 def assert_refused(path, data, what):
@@ -191,7 +186,7 @@ def descriptors_for_2000_connections():
 
 def test_many_idle_connections_cost_no_thread_and_are_given_back(descriptors_for_2000_connections):
     with Stack() as s:
-        before = rss_kib(s.responder.pid)
+        before = F.rss_kib(s.responder.pid)
         idle = [F.connect(s.socket_path) for _ in range(2000)]
         try:
             times = []
@@ -205,7 +200,7 @@ def test_many_idle_connections_cost_no_thread_and_are_given_back(descriptors_for
                 c.close()
         assert_serves(s)
         time.sleep(0.2)
-        assert rss_kib(s.responder.pid) - before < 2048, "RSS after 2000 idle connections"
+        F.assert_rss_flat(s.responder.pid, before, 2048, "2000 idle connections opened and closed")
 
 
 def test_hostile_input_does_not_grow_the_responder():
@@ -214,10 +209,9 @@ def test_hostile_input_does_not_grow_the_responder():
         for _ in range(10):  # warm up
             for what, data in cases:
                 assert_refused(s.socket_path, data, what)
-        before = rss_kib(s.responder.pid)
+        before = F.rss_kib(s.responder.pid)
         for _ in range(100):
             for what, data in cases:
                 assert_refused(s.socket_path, data, what)
-        after = rss_kib(s.responder.pid)
-        assert after - before < 1024, f"RSS grew from {before} to {after} KiB"
+        F.assert_rss_flat(s.responder.pid, before, 1024, "100 rounds of hostile input")
         assert_serves(s)
