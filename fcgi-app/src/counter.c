@@ -22,17 +22,6 @@
 
 #define WHY_MAX (CONFIG_PATH_MAX + 256)
 
-enum wait_state { WAIT_PENDING, WAIT_DONE, WAIT_FAILED };
-
-struct counter_waiter {
-        uint64_t number; /* 0: none (a probe, or a visit while the path is failing) */
-        uint64_t batch;  /* the batch it is in; 0 while it waits for the next one */
-        enum wait_state state;
-        char *why; /* where a failure's reason goes */
-        size_t whylen;
-        struct counter_waiter *next;
-};
-
 /* write_error: it failed before the fsync (sync_file() counts its own). */
 static void
 note_failure(struct counter *c, const char *why, int write_error)
@@ -124,15 +113,44 @@ sync_file(struct counter *c, char *why, size_t whylen)
         return rc;
 }
 
-/* Sets the outcome of every waiter of list. */
 static void
-complete(struct counter_waiter *list, int rc, const char *why)
+enqueue(struct counter *c, struct counter_waiter *w)
+{
+        w->batch = 0;
+        w->next = NULL;
+        *c->pending_tail = w;
+        c->pending_tail = &w->next;
+}
+
+/*
+ * Sets the outcome of every waiter of list. A visit that waited without a
+ * number while the path was failing takes one now that it works, and goes
+ * into the next batch instead. Parked waiters are put on *parked for the
+ * committer to call back once it has let go of the lock: a thread's waiter
+ * may be gone as soon as its outcome is set and its condition signalled.
+ */
+static void
+complete(struct counter *c, struct counter_waiter *list, int rc, const char *why,
+         struct counter_waiter **parked)
 {
         for (struct counter_waiter *w = list, *next; w != NULL; w = next) {
                 next = w->next;
-                if (rc != 0)
+                int ok = rc == 0;
+                if (ok && w->counts && w->number == 0) {
+                        if (!at_maximum(c, w->why, w->whylen)) {
+                                w->number = ++c->assigned;
+                                enqueue(c, w);
+                                continue;
+                        }
+                        ok = 0;
+                } else if (!ok && w->why != NULL) {
                         snprintf(w->why, w->whylen, "%s", why);
-                w->state = rc == 0 ? WAIT_DONE : WAIT_FAILED;
+                }
+                w->state = ok ? COUNTER_WAIT_DONE : COUNTER_WAIT_FAILED;
+                if (w->done != NULL) {
+                        w->next = *parked;
+                        *parked = w;
+                }
         }
 }
 
@@ -140,14 +158,15 @@ complete(struct counter_waiter *list, int rc, const char *why)
  * sync=always: one batch for the waiters queued so far. With numbers to
  * write it writes the highest; without (probes, visits while failing) it
  * rewrites the count as the next visit would. Then one fdatasync for all.
- * Writing in the leader, not in each visit, also keeps pwrite away from a
- * page under writeback. Called with mu held and no batch running.
+ * Writing in the committer, not in each visit, also keeps pwrite away from
+ * a page under writeback. Called by the committer with mu held; returns the
+ * parked waiters it completed, for their callbacks.
  */
-static void
+static struct counter_waiter *
 run_batch(struct counter *c)
 {
         char why[WHY_MAX] = "";
-        struct counter_waiter *list = c->pending;
+        struct counter_waiter *list = c->pending, *parked = NULL;
         uint64_t b = ++c->batch;
         int numbered = 0;
 
@@ -172,40 +191,87 @@ run_batch(struct counter *c)
         int wrote = rc == 0;
         if (wrote)
                 rc = sync_file(c, why, sizeof(why));
-        complete(list, rc, why);
         if (rc != 0) {
                 /* Those queued meanwhile are refused too: no number is tried twice. */
-                complete(c->pending, rc, why);
+                struct counter_waiter *queued = c->pending;
                 c->pending = NULL;
                 c->pending_tail = &c->pending;
+                complete(c, list, rc, why, &parked);
+                complete(c, queued, rc, why, &parked);
                 note_failure(c, why, !wrote);
                 pthread_cond_broadcast(&c->batch_cv[(b + 1) % 2]);
         } else {
+                complete(c, list, rc, why, &parked);
                 note_success(c);
-                if (c->pending != NULL)
-                        pthread_cond_signal(&c->batch_cv[(b + 1) % 2]); /* the next leader */
         }
         pthread_cond_broadcast(&c->batch_cv[b % 2]);
+        return parked;
 }
 
-/* Queues w for the next batch and waits for its outcome, leading a batch when none runs. */
+/* sync=always: runs a batch whenever waiters are queued, until counter_close(). */
+static void *
+committer_main(void *arg)
+{
+        struct counter *c = arg;
+
+        pthread_mutex_lock(&c->mu);
+        for (;;) {
+                if (c->pending == NULL) {
+                        if (c->stopping)
+                                break;
+                        pthread_cond_wait(&c->commit_cv, &c->mu);
+                        continue;
+                }
+                struct counter_waiter *parked = run_batch(c);
+                pthread_mutex_unlock(&c->mu);
+                for (struct counter_waiter *w = parked, *next; w != NULL; w = next) {
+                        next = w->next; /* done() may queue w again at once */
+                        w->done(w);
+                }
+                pthread_mutex_lock(&c->mu);
+        }
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+}
+
+/* Queues w for the next batch; the committer runs it. Called with mu held. */
+static void
+queue_for_batch(struct counter *c, struct counter_waiter *w)
+{
+        w->state = COUNTER_WAIT_PENDING;
+        enqueue(c, w);
+        pthread_cond_signal(&c->commit_cv);
+}
+
+/* Queues w and waits for its outcome. */
 static int
 wait_for_batch(struct counter *c, struct counter_waiter *w)
 {
-        w->batch = 0;
-        w->state = WAIT_PENDING;
-        w->next = NULL;
-        *c->pending_tail = w;
-        c->pending_tail = &w->next;
-        while (w->state == WAIT_PENDING) {
-                if (!c->syncing) {
-                        run_batch(c); /* w is queued: the list is not empty */
-                        continue;
-                }
+        queue_for_batch(c, w);
+        while (w->state == COUNTER_WAIT_PENDING) {
                 uint64_t b = w->batch != 0 ? w->batch : c->batch + 1;
                 pthread_cond_wait(&c->batch_cv[b % 2], &c->mu);
         }
-        return w->state == WAIT_DONE ? 0 : -1;
+        return w->state == COUNTER_WAIT_DONE ? 0 : -1;
+}
+
+/*
+ * sync=always: w becomes a visit of the next batch. While the path fails it
+ * takes no number (complete() gives it one once a batch succeeds). Called
+ * with mu held; -1 if the count is at its maximum.
+ */
+static int
+start_group_visit(struct counter *c, struct counter_waiter *w)
+{
+        w->counts = 1;
+        w->number = 0;
+        if (!c->failing) {
+                if (at_maximum(c, w->why, w->whylen))
+                        return -1;
+                w->number = ++c->assigned;
+        }
+        queue_for_batch(c, w);
+        return 0;
 }
 
 static int
@@ -213,21 +279,16 @@ visit_group(struct counter *c, uint64_t *out, char *why, size_t whylen)
 {
         struct counter_waiter w = {.why = why, .whylen = whylen};
 
-        for (;;) {
-                w.number = 0;
-                if (!c->failing) {
-                        if (at_maximum(c, why, whylen))
-                                return -1;
-                        w.number = ++c->assigned;
-                }
-                if (wait_for_batch(c, &w) != 0)
-                        return -1;
-                if (w.number != 0) {
-                        *out = w.number;
-                        return 0;
-                }
-                /* The path works again: now take a number. */
+        if (start_group_visit(c, &w) != 0)
+                return -1;
+        while (w.state == COUNTER_WAIT_PENDING) {
+                uint64_t b = w.batch != 0 ? w.batch : c->batch + 1;
+                pthread_cond_wait(&c->batch_cv[b % 2], &c->mu);
         }
+        if (w.state != COUNTER_WAIT_DONE)
+                return -1;
+        *out = w.number;
+        return 0;
 }
 
 /* sync=interval and never: each visit writes through at once. */
@@ -263,6 +324,23 @@ counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen)
         return rc;
 }
 
+int
+counter_visit_start(struct counter *c, struct counter_waiter *w)
+{
+        int rc = 1;
+
+        pthread_mutex_lock(&c->mu);
+        if (c->mode != SYNC_ALWAYS) {
+                rc = visit_one(c, &w->number, w->why, w->whylen);
+                w->state = rc == 0 ? COUNTER_WAIT_DONE : COUNTER_WAIT_FAILED;
+        } else if (start_group_visit(c, w) != 0) {
+                w->state = COUNTER_WAIT_FAILED;
+                rc = -1;
+        }
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+}
+
 uint64_t
 counter_get(struct counter *c)
 {
@@ -279,7 +357,7 @@ counter_check(struct counter *c, char *why, size_t whylen)
 
         pthread_mutex_lock(&c->mu);
         if (c->mode == SYNC_ALWAYS) {
-                struct counter_waiter w = {.why = why, .whylen = whylen};
+                struct counter_waiter w = {.why = why, .whylen = whylen}; /* a probe: no number */
                 if (!at_maximum(c, why, whylen))
                         rc = wait_for_batch(c, &w);
         } else if (cfile_verify(&c->file, why, whylen) != 0) {
@@ -380,6 +458,7 @@ flusher_main(void *arg)
         return NULL;
 }
 
+/* The background thread of the mode: the interval flusher, or the sync=always committer. */
 static int
 start_flusher(struct counter *c, char *err, size_t errlen)
 {
@@ -389,11 +468,14 @@ start_flusher(struct counter *c, char *err, size_t errlen)
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
         pthread_cond_init(&c->flusher_cv, &attr);
         pthread_condattr_destroy(&attr);
-        if (c->mode != SYNC_INTERVAL)
+        pthread_cond_init(&c->commit_cv, NULL);
+        if (c->mode == SYNC_NEVER)
                 return 0;
-        int rc = pthread_create(&c->flusher, NULL, flusher_main, c);
+        int rc = pthread_create(&c->flusher, NULL,
+                                c->mode == SYNC_ALWAYS ? committer_main : flusher_main, c);
         if (rc != 0) {
-                snprintf(err, errlen, "starting the counter flusher: %s", strerror(rc));
+                snprintf(err, errlen, "starting the counter %s: %s",
+                         c->mode == SYNC_ALWAYS ? "committer" : "flusher", strerror(rc));
                 return -1;
         }
         c->has_flusher = 1;
@@ -432,8 +514,9 @@ counter_close(struct counter *c)
         int rc = 0;
 
         pthread_mutex_lock(&c->mu);
-        c->stopping = 1;
+        c->stopping = 1; /* the committer runs what is queued first */
         pthread_cond_broadcast(&c->flusher_cv);
+        pthread_cond_signal(&c->commit_cv);
         pthread_mutex_unlock(&c->mu);
         if (c->has_flusher)
                 pthread_join(c->flusher, NULL);

@@ -9,7 +9,23 @@
 #include "counter_file.h"
 #include "metrics.h"
 
-struct counter_waiter; /* sync=always: a visit or probe waiting for a batch (counter.c) */
+enum counter_wait { COUNTER_WAIT_PENDING, COUNTER_WAIT_DONE, COUNTER_WAIT_FAILED };
+
+/*
+ * sync=always: a visit or probe waiting for a batch. A thread's waiter lives
+ * on its stack; a parked request's lives in the request (server.c), and the
+ * committer calls done() once its batch has an outcome.
+ */
+struct counter_waiter {
+        uint64_t number; /* the visit's count; 0: none yet (a probe, or while failing) */
+        uint64_t batch;  /* the batch it is in; 0 while it waits for the next one */
+        enum counter_wait state;
+        int counts; /* a visit, not a probe */
+        char *why;  /* where a failure's reason goes (may be NULL) */
+        size_t whylen;
+        void (*done)(struct counter_waiter *w); /* parked: called without the lock; else NULL */
+        struct counter_waiter *next;
+};
 
 /*
  * The visits counter: the count lives in memory and every visit is written
@@ -23,14 +39,17 @@ struct counter_waiter; /* sync=always: a visit or probe waiting for a batch (cou
  * path is failing, visits take no number: they wait for a batch that only
  * rewrites and fsyncs the count, and take one when it succeeds. So the file
  * may count the refused visits of a failed batch, once, and never more.
- * Completing a batch sets each waiter's outcome; nothing else about a
- * waiter needs its thread, so a waiter can as well be a parked request.
+ * A committer thread runs the batches, one after another, each with every
+ * waiter queued while the last one ran; completing a batch sets each
+ * waiter's outcome, so a waiter needs no thread of its own: it can as well
+ * be a parked request (counter_visit_start()).
  */
 struct counter {
         pthread_mutex_t mu;
         pthread_cond_t batch_cv[2]; /* sync=always: the waiters of batch n sleep on [n % 2] */
         pthread_cond_t flusher_cv;  /* wakes the interval flusher to stop */
-        pthread_t flusher;
+        pthread_cond_t commit_cv;   /* sync=always: wakes the committer for a batch or to stop */
+        pthread_t flusher;          /* the interval flusher, or the sync=always committer */
         int has_flusher;
         int stopping;
         struct counter_file file;
@@ -65,6 +84,17 @@ enum counter_status counter_open(struct counter *c, const struct config *cfg, ch
 
 /* Counts one visit: 0 and the new count once it is in the file (and synced if sync=always). */
 int counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen);
+
+/*
+ * Counts one visit without waiting for its batch. w->why, w->whylen and
+ * w->done are the caller's; the rest is the counter's until the outcome.
+ * sync=always: returns 1, and the committer calls w->done(w) once the batch
+ * that fsyncs the visit succeeded (w->state COUNTER_WAIT_DONE, the count in
+ * w->number) or failed (COUNTER_WAIT_FAILED, the reason in w->why); or -1 at
+ * once (the maximum), without a call. Other modes count at once: 0 (count in
+ * w->number) or -1, and never call done.
+ */
+int counter_visit_start(struct counter *c, struct counter_waiter *w);
 
 uint64_t counter_get(struct counter *c);
 

@@ -25,6 +25,7 @@ main(void)
         failed |= metrics_tests() != 0;
         failed |= cluster_tests() != 0;
         failed |= fcgi_record_tests() != 0;
+        failed |= counter_park_tests() != 0;
         failed |= operate_tests() != 0;
         return failed;
 }
