@@ -198,23 +198,21 @@ time_format(const struct app *app, struct clock_text *clock)
         return mine.time_format;
 }
 
+/*
+ * The answer to GET / once the visit's outcome is known: rc 0 and the count
+ * n. A refused visit's reason stays in the log (the counter wrote it there):
+ * clients get no paths or errno text.
+ */
 static void
-route_root(const struct app *app, struct clock_text *clock, const struct request *req,
-           struct response *r)
+root_answer(const struct app *app, struct clock_text *clock, int json, int rc, uint64_t n,
+            struct response *r)
 {
-        uint64_t n;
-
-        if (r->send_body) {
-                char why[256]; /* the counter logs it; clients get no paths or errno text */
-                if (counter_visit(app->counter, &n, why, sizeof(why)) != 0) {
-                        plain(r, 503, "Retry-After: 1\r\n", UNAVAILABLE_TEXT);
-                        return;
-                }
-        } else {
-                n = counter_get(app->counter); /* HEAD does not count */
+        if (rc != 0) {
+                plain(r, 503, "Retry-After: 1\r\n", UNAVAILABLE_TEXT);
+                return;
         }
         const struct clock_text *t = clock_now(clock, time_format(app, clock));
-        if (wants_json(req->accept, "text/html")) {
+        if (json) {
                 body_printf(r, "{\"time\":\"%s\",\"timezone\":\"%s\",\"visits\":%" PRIu64, t->iso,
                             app->cfg->timezone, n);
                 body_pod(r, app);
@@ -223,6 +221,28 @@ route_root(const struct app *app, struct clock_text *clock, const struct request
                 return;
         }
         render_page(r, app, t, n);
+}
+
+static int
+root_wants_json(const struct request *req)
+{
+        return wants_json(req->accept, "text/html");
+}
+
+static void
+route_root(const struct app *app, struct clock_text *clock, const struct request *req,
+           struct response *r)
+{
+        uint64_t n;
+        int rc = 0;
+
+        if (r->send_body) {
+                char why[256]; /* the counter logs it */
+                rc = counter_visit(app->counter, &n, why, sizeof(why));
+        } else {
+                n = counter_get(app->counter); /* HEAD does not count */
+        }
+        root_answer(app, clock, root_wants_json(req), rc, n, r);
 }
 
 /* The value of key in a query string (a=1&b=2), n bytes at *val; 0 if absent. */
@@ -382,4 +402,29 @@ routes_handle(const struct app *app, struct clock_text *clock, const struct requ
         uint64_t start = monotonic_ns();
         dispatch(app, clock, req, route, r);
         metrics_request(app->metrics, (enum metrics_route)route, r->status, monotonic_ns() - start);
+}
+
+int
+routes_begin(const struct app *app, struct clock_text *clock, const struct request *req,
+             struct response *r, struct routes_visit *v)
+{
+        if (strcmp(req->method, "GET") != 0 || find_route(req->path, req->path_len) != ROUTE_ROOT) {
+                routes_handle(app, clock, req, r);
+                return 0;
+        }
+        v->json = root_wants_json(req);
+        v->start_ns = app->metrics != NULL ? monotonic_ns() : 0;
+        return 1;
+}
+
+void
+routes_visit_answer(const struct app *app, struct clock_text *clock, const struct routes_visit *v,
+                    const struct counter_waiter *w, struct response *r)
+{
+        r->body_len = r->head_len = 0;
+        r->send_body = 1;
+        root_answer(app, clock, v->json, w->state == COUNTER_WAIT_DONE ? 0 : -1, w->number, r);
+        if (app->metrics != NULL)
+                metrics_request(app->metrics, METRICS_ROUTE_ROOT, r->status,
+                                monotonic_ns() - v->start_ns);
 }

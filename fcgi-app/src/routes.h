@@ -55,4 +55,24 @@ struct app {
 void routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
                    struct response *resp);
 
+/*
+ * GET / in two steps, so that a visit waiting for its fsync (sync=always)
+ * need not hold a thread: routes_begin() answers any other request into
+ * resp as routes_handle() does and returns 0; a visit it leaves unanswered
+ * and uncounted, returns 1 and fills *v with what the answer depends on
+ * (req may be gone by then). The caller counts the visit with
+ * counter_visit_start() and, once w has its outcome, routes_visit_answer()
+ * writes the answer (and the request's metrics).
+ */
+struct routes_visit {
+        int json;          /* Accept prefers JSON to the page */
+        uint64_t start_ns; /* CLOCK_MONOTONIC at routes_begin(), for the duration metric */
+};
+
+int routes_begin(const struct app *app, struct clock_text *clock, const struct request *req,
+                 struct response *resp, struct routes_visit *v);
+void routes_visit_answer(const struct app *app, struct clock_text *clock,
+                         const struct routes_visit *v, const struct counter_waiter *w,
+                         struct response *resp);
+
 #endif
