@@ -30,18 +30,28 @@
  * the peer keeps sending (OS_Close), so libfcgi never closes a connection
  * itself here but with a plain close() (FCGX_Request.detached).
  *
- * Threads: with sync=always, [server] workers of them. Every visit then
- * waits for an fsync without using a CPU, and the more visits wait, the more
- * share one fsync. Otherwise a request never waits on anything but the CPU,
- * so no more threads than CPUs: extra ones would not serve more, but each
- * request would wake a sleeping thread instead of being picked up by the one
- * that just finished, which on two CPUs cost a quarter of the throughput.
+ * With sync=always a visit waits for the fdatasync of its batch without a
+ * thread: the worker takes its number, hands libfcgi's request back
+ * (FCGX_Free) and parks the connection; the counter's committer thread, once
+ * the batch is on disk (or failed), queues it for the workers (ready_fd),
+ * and one of them writes the answer's FastCGI records itself and re-arms
+ * the connection. So a batch is as large as the visits that arrived during
+ * the last fsync, not as the thread count. Beyond PARKED_MAX parked visits a
+ * worker first answers those that are done, else waits for its visit's
+ * batch itself (back-pressure: it reads no new request meanwhile).
+ *
+ * Threads: [server] workers, but no more than CPUs. A request never waits
+ * on anything but the CPU, so extra threads would not serve more, but each
+ * request would wake a sleeping thread instead of being picked up by the
+ * one that just finished, which on two CPUs cost a quarter of the
+ * throughput.
  */
 #include "server.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +72,12 @@
 #define REQUEST_DEADLINE_MS 2000 /* first byte to last; nginx writes a request at once */
 #define PENDING_MAX         256  /* incomplete requests; each holds < FCGI_REQUEST_MAX */
 #define REFUSAL_LOG_MS      10000
+#define PARKED_MAX          4096 /* visits waiting for their batch; beyond, a visit holds its thread */
+#define READY_BATCH         16 /* parked visits one worker answers before looking again */
+#define FCGI_STDOUT         6
+#define FCGI_END_REQUEST    3
+
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 /* One connection from nginx (or from anything else that can reach the socket). */
 struct conn {
@@ -72,6 +88,14 @@ struct conn {
         struct conn *next;
         struct conn *older; /* the pending thread's list, oldest first */
         struct conn *newer;
+        /* A visit parked while its batch is written and fsynced (sync=always). */
+        struct server *s;
+        struct counter_waiter visit;
+        struct routes_visit route;
+        unsigned request_id;
+        int keep;
+        struct conn *ready_next; /* s->ready: its batch has an outcome, it waits for a worker */
+        char why[128];
 };
 
 struct worker {
@@ -81,6 +105,9 @@ struct worker {
         struct clock_text clock;
         struct response resp;
         unsigned char peek[FCGI_REQUEST_MAX + 1]; /* one more: "too long" is seen as such */
+        /* A parked visit's answer as FastCGI records: STDOUT, its padding, empty STDOUT, END. */
+        unsigned char out[8 + sizeof(((struct response *)0)->head) +
+                          sizeof(((struct response *)0)->body) + 7 + 8 + 16];
 };
 
 /* The connections whose request is still arriving; only the pending thread touches it. */
@@ -230,6 +257,7 @@ conn_new(struct server *s, int fd)
         if (c == NULL)
                 return NULL;
         c->fd = fd;
+        c->s = s;
         pthread_mutex_lock(&s->conns_mu);
         c->next = s->conns;
         if (s->conns != NULL)
@@ -288,8 +316,10 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
 {
         memset(s, 0, sizeof(*s));
         s->cfg = cfg;
-        s->listen_fd = s->epoll_fd = s->pending_fd = s->wake_fd = -1;
+        s->listen_fd = s->epoll_fd = s->pending_fd = s->wake_fd = s->ready_fd = -1;
         pthread_mutex_init(&s->conns_mu, NULL);
+        pthread_mutex_init(&s->ready_mu, NULL);
+        s->ready_tail = &s->ready;
         atomic_store(&s->refused_logged, now_ms() - REFUSAL_LOG_MS);
         enum server_status st = clear_stale(cfg->socket_path, err, errlen);
         if (st != SERVER_OK)
@@ -305,17 +335,21 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
         s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         s->pending_fd = epoll_create1(EPOLL_CLOEXEC);
         s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        s->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         s->listener = calloc(1, sizeof(*s->listener));
         s->waker = calloc(1, sizeof(*s->waker));
-        if (s->listener == NULL || s->waker == NULL) {
+        s->readier = calloc(1, sizeof(*s->readier));
+        if (s->listener == NULL || s->waker == NULL || s->readier == NULL) {
                 snprintf(err, errlen, "allocating the server: %s", strerror(errno));
                 return SERVER_OSERR;
         }
         s->listener->fd = s->listen_fd;
         s->waker->fd = s->wake_fd;
-        if (s->epoll_fd < 0 || s->pending_fd < 0 || s->wake_fd < 0 ||
+        s->readier->fd = s->ready_fd;
+        if (s->epoll_fd < 0 || s->pending_fd < 0 || s->wake_fd < 0 || s->ready_fd < 0 ||
             watch(s->epoll_fd, EPOLL_CTL_ADD, s->listener, EPOLLIN | EPOLLONESHOT) != 0 ||
             watch(s->epoll_fd, EPOLL_CTL_ADD, s->waker, EPOLLIN) != 0 ||
+            watch(s->epoll_fd, EPOLL_CTL_ADD, s->readier, EPOLLIN) != 0 ||
             watch(s->pending_fd, EPOLL_CTL_ADD, s->waker, EPOLLIN) != 0) {
                 snprintf(err, errlen, "epoll set-up: %s", strerror(errno));
                 return SERVER_OSERR;
@@ -401,6 +435,147 @@ drain_stdin(FCGX_Stream *in)
         while (n > 0);
 }
 
+/*
+ * A parked visit's answer, written as libfcgi's FCGX_Finish_r() would: the
+ * head and body in one FCGI_STDOUT record padded to 8 bytes, the empty
+ * FCGI_STDOUT, FCGI_END_REQUEST (complete, status 0); one non-blocking write.
+ */
+static int
+put_answer(int fd, unsigned id, const struct response *resp, unsigned char *out)
+{
+        size_t len = resp->head_len + resp->body_len, pad = (8 - len % 8) % 8, n = 0;
+        unsigned char hdr[8] = {1,
+                                FCGI_STDOUT,
+                                (unsigned char)(id >> 8),
+                                (unsigned char)id,
+                                (unsigned char)(len >> 8),
+                                (unsigned char)len,
+                                (unsigned char)pad};
+
+        memcpy(out, hdr, 8);
+        memcpy(out + 8, resp->head, resp->head_len);
+        memcpy(out + 8 + resp->head_len, resp->body, resp->body_len);
+        memset(out + 8 + len, 0, pad);
+        n = 8 + len + pad;
+        hdr[4] = hdr[5] = hdr[6] = 0;
+        memcpy(out + n, hdr, 8);
+        hdr[1] = FCGI_END_REQUEST;
+        hdr[5] = 8;
+        memcpy(out + n + 8, hdr, 8);
+        memset(out + n + 16, 0, 8);
+        n += 24;
+        return send(fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+/* The batch of c's visit has an outcome: a worker answers it. */
+static void
+answer_visit(struct worker *w, struct conn *c)
+{
+        struct server *s = w->s;
+
+        routes_visit_answer(s->app, &w->clock, &c->route, &c->visit, &w->resp);
+        int sent = put_answer(c->fd, c->request_id, &w->resp, w->out) == 0;
+        atomic_fetch_sub(&s->parked, 1);
+        if (sent && c->keep)
+                rearm(s, c);
+        else
+                conn_free(s, c, 1); /* not kept, or nginx did not take the answer */
+}
+
+/* The committer, once the visit's batch is fsynced or failed: to the workers' queue. */
+static void
+visit_done(struct counter_waiter *v)
+{
+        struct conn *c = container_of(v, struct conn, visit);
+        struct server *s = c->s;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&s->ready_mu);
+        int was_empty = s->ready == NULL;
+        c->ready_next = NULL;
+        *s->ready_tail = c;
+        s->ready_tail = &c->ready_next;
+        /* ready_fd is readable exactly while the queue is not empty: both change under ready_mu. */
+        if (was_empty && write(s->ready_fd, &one, sizeof(one)) != sizeof(one))
+                log_error("waking a worker for parked visits: %s", strerror(errno));
+        pthread_mutex_unlock(&s->ready_mu);
+}
+
+/* Answers up to READY_BATCH parked visits whose batch is done (how many); others take the rest. */
+static int
+answer_ready(struct worker *w)
+{
+        struct server *s = w->s;
+        struct conn *batch[READY_BATCH];
+        uint64_t count;
+        int n = 0;
+
+        pthread_mutex_lock(&s->ready_mu);
+        while (n < READY_BATCH && s->ready != NULL) {
+                batch[n++] = s->ready;
+                s->ready = s->ready->ready_next;
+        }
+        if (s->ready == NULL) {
+                s->ready_tail = &s->ready;
+                if (read(s->ready_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                        log_error("parked visits: reading the eventfd: %s", strerror(errno));
+        }
+        pthread_mutex_unlock(&s->ready_mu);
+        for (int i = 0; i < n; i++)
+                answer_visit(w, batch[i]);
+        return n;
+}
+
+/*
+ * GET / with sync=always: the visit waits for its batch without this thread.
+ * libfcgi forgets the request (FCGX_Free() writes nothing); the answer goes
+ * out from answer_visit() once the committer has an outcome for the batch.
+ */
+static void
+park_visit(struct worker *w, struct conn *c)
+{
+        struct server *s = w->s;
+        FCGX_Request *req = &w->req;
+
+        c->request_id = (unsigned)req->requestId;
+        c->keep = req->keepConnection;
+        FCGX_Free(req, 0);
+        req->ipcFd = -1;
+        c->visit =
+            (struct counter_waiter){.why = c->why, .whylen = sizeof(c->why), .done = visit_done};
+        atomic_fetch_add(&s->parked, 1);
+        /* From a 1 on, the committer owns c until visit_done(): c must not be touched. */
+        if (counter_visit_start(s->app->counter, &c->visit) != 1)
+                answer_visit(w, c); /* refused at once: the count is at its maximum */
+}
+
+/*
+ * A visit with sync=always: parked (0), unless PARKED_MAX visits already
+ * wait. Answering those whose batch is done comes first, as it frees room;
+ * if none is done, this thread waits for the visit's batch itself (1, the
+ * answer in w->resp for libfcgi to send): back-pressure, not failure, and
+ * no new request is read meanwhile.
+ */
+static int
+visit(struct worker *w, struct conn *c)
+{
+        struct server *s = w->s;
+
+        int answered = 1;
+        while (atomic_load(&s->parked) >= PARKED_MAX && answered > 0)
+                answered = answer_ready(w);
+        if (atomic_load(&s->parked) < PARKED_MAX) {
+                park_visit(w, c);
+                return 0;
+        }
+        struct counter_waiter now = {.why = c->why, .whylen = sizeof(c->why)};
+        now.state = counter_visit(s->app->counter, &now.number, c->why, sizeof(c->why)) == 0
+                        ? COUNTER_WAIT_DONE
+                        : COUNTER_WAIT_FAILED;
+        routes_visit_answer(s->app, &w->clock, &c->route, &now, &w->resp);
+        return 1;
+}
+
 /* c holds one whole request (fcgi_scan()): libfcgi parses it without waiting. */
 static void
 serve(struct worker *w, struct conn *c)
@@ -423,7 +598,10 @@ serve(struct worker *w, struct conn *c)
         }
         read_request(req, &r);
         drain_stdin(req->in);
-        routes_handle(s->app, &w->clock, &r, &w->resp);
+        if (s->cfg->sync != SYNC_ALWAYS)
+                routes_handle(s->app, &w->clock, &r, &w->resp);
+        else if (routes_begin(s->app, &w->clock, &r, &w->resp, &c->route) && !visit(w, c))
+                return; /* parked */
         FCGX_PutStr(w->resp.head, (int)w->resp.head_len, req->out);
         if (w->resp.send_body)
                 FCGX_PutStr(w->resp.body, (int)w->resp.body_len, req->out);
@@ -626,12 +804,19 @@ worker_main(void *arg)
                                 continue;
                         if (c == s->listener)
                                 accept_batch(s);
+                        else if (c == s->readier)
+                                answer_ready(w);
                         else
                                 handle(w, c);
                         served = 1;
                 }
-                if (stopping && !served)
-                        break;
+                if (stopping && !served) {
+                        if (atomic_load(&s->parked) == 0)
+                                break;
+                        /* Parked visits wait for their batch: their answers are still owed. */
+                        struct timespec ts = {.tv_nsec = 1000000L};
+                        nanosleep(&ts, NULL);
+                }
         }
         return NULL;
 }
@@ -657,7 +842,7 @@ server_start(struct server *s, const struct app *app, char *err, size_t errlen)
         }
         s->pending->running = 1;
         s->nthreads = s->cfg->workers;
-        if (s->cfg->sync != SYNC_ALWAYS && usable_cpus() < s->nthreads)
+        if (usable_cpus() < s->nthreads)
                 s->nthreads = usable_cpus();
         s->workers = calloc((size_t)s->nthreads, sizeof(*s->workers));
         if (s->workers == NULL) {
@@ -712,9 +897,10 @@ server_stop(struct server *s)
         free(s->pending);
         free(s->listener);
         free(s->waker);
+        free(s->readier);
         s->workers = NULL;
         s->pending = NULL;
-        s->listener = s->waker = NULL;
+        s->listener = s->waker = s->readier = NULL;
         s->nworkers = 0;
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
@@ -724,5 +910,7 @@ server_stop(struct server *s)
                 close(s->pending_fd);
         if (s->wake_fd >= 0)
                 close(s->wake_fd);
-        s->listen_fd = s->epoll_fd = s->pending_fd = s->wake_fd = -1;
+        if (s->ready_fd >= 0)
+                close(s->ready_fd);
+        s->listen_fd = s->epoll_fd = s->pending_fd = s->wake_fd = s->ready_fd = -1;
 }

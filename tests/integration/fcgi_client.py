@@ -72,8 +72,8 @@ class Closed(Exception):
 
 def connect(path, timeout=5.0):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)  # blocking: waits for room in a full backlog instead of EAGAIN
     s.settimeout(timeout)
-    s.connect(path)
     return s
 
 
