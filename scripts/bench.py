@@ -220,6 +220,44 @@ def cluster_answer(config):
     return text, as_json, total
 
 
+def sync_always(config):
+    """GET / with sync=always: 2 and 16 workers at c=32, then c=1000 (wrk, ab) with 16.
+
+    Every 200 left only after an fdatasync covering its visit; the visits
+    waiting for it hold no thread (server.c parks them), so the thread count
+    must not matter. Each stack measures its own ceiling first.
+    """
+    out = {"rows": [], "by_workers": {}, "exact": True, "rss_kib": 0}
+    for workers in (2, 16):
+        cfg = {**config, ("server", "workers"): str(workers), ("counter", "sync"): "always"}
+        with Stack(config=cfg, nginx_extra=CEILING) as s:
+            wrk(s.port, "/", 32, seconds=2)
+            ceiling = wrk(s.port, "/bench/ceiling", 32)
+            before = settled_count(s)
+            r = wrk(s.port, "/", 32)
+            delta = settled_count(s) - before
+            out["exact"] &= r["requests"] - r["failed"] <= delta <= r["requests"] + 32
+            r["ratio"] = r["rps"] / ceiling["rps"]
+            out["by_workers"][workers] = r
+            out["rows"].append((f"{workers} workers", r, 0.40 if workers == 16 else None))
+            if workers == 16:
+                for name, run in (("c1000", lambda: wrk(s.port, "/", 1000)),
+                                  ("ab", lambda: ab(s.port, "/", 50000, 1000))):
+                    before = settled_count(s)
+                    r = run()
+                    delta = settled_count(s) - before
+                    done = r["requests"] - r["failed"]
+                    out["exact"] &= (delta == done if name == "ab"
+                                     else done <= delta <= r["requests"] + 1000)
+                    r["ratio"] = r["rps"] / ceiling["rps"]
+                    out[name] = r
+                    out["rows"].append(("wrk -c1000" if name == "c1000" else
+                                        "ab -k -n50000 -c1000", r, None))
+            out["rss_kib"] = max(out["rss_kib"], RssWatch(s.responder.pid).peak_kib())
+        os.sync()
+    return out
+
+
 def machine():
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -295,11 +333,17 @@ def main():
     with Stack(config=config, nginx_extra=CEILING) as s:
         rss = RssWatch(s.responder.pid)
         wrk(s.port, "/", 32, seconds=2)  # warm-up, also of the counter file's page
-        ceiling1 = wrk(s.port, "/bench/ceiling", 32)
-        before = settled_count(s)
-        root = wrk(s.port, "/", 32)
-        delta = settled_count(s) - before
-        root_exact = root["requests"] - root["failed"] <= delta <= root["requests"] + 32
+        # GET / in three rounds, each right after a ceiling of its own: the median ratio.
+        rounds, root_exact = [], True
+        for _ in range(3):
+            ceiling1 = wrk(s.port, "/bench/ceiling", 32)
+            before = settled_count(s)
+            r = wrk(s.port, "/", 32)
+            delta = settled_count(s) - before
+            root_exact &= r["requests"] - r["failed"] <= delta <= r["requests"] + 32
+            rounds.append((r["rps"] / ceiling1["rps"], ceiling1, r))
+        rounds.sort(key=lambda x: x[0])
+        root_ratio, ceiling1, root = rounds[1]
         visits = wrk(s.port, "/visits", 32)
         accept_rounds = big_accept_rounds(s.port)
         c1000 = wrk(s.port, "/", 1000)
@@ -310,32 +354,31 @@ def main():
         rss_kib = rss.peak_kib()
         ready_ms = start_to_ready_ms(s)
     os.sync()  # the first stack's writeback must not land in this run's fsyncs
-    with Stack(config={**config, ("counter", "sync"): "always"}, nginx_extra=CEILING) as s:
-        wrk(s.port, "/", 32, seconds=2)
-        before = settled_count(s)
-        always = wrk(s.port, "/", 32)
-        delta = settled_count(s) - before
-        always_exact = always["requests"] - always["failed"] <= delta <= always["requests"] + 32
-        rss_kib = max(rss_kib, RssWatch(s.responder.pid).peak_kib())  # 16 threads here
+    always = sync_always(config)
+    rss_kib = max(rss_kib, always["rss_kib"])
 
     ceiling = max(ceiling1["rps"], ceiling2["rps"])  # the harder reference of the two
+    # (name, result, ratio or None for "against the ceiling", target)
     rows = [("ceiling: return 200 in nginx", ceiling1 if ceiling1["rps"] >= ceiling2["rps"]
-             else ceiling2, None),
-            ("GET /  (counts every visit)", root, 0.35),
-            ("GET /visits", visits, 0.40),
-            ("GET /visits  8 KB Accept", accept_rounds["visits_accept"], None),
-            ("ceiling      8 KB Accept", accept_rounds["ceiling_accept"], None),
-            ("GET /  sync=always", always, 0.15),
-            ("GET /  wrk -c1000", c1000, None),
-            ("GET /  ab -k -n50000 -c1000", abres, None)]
-    print(f"{'scenario':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'ratio':>6}  target")
-    for name, r, want in rows:
-        ratio = r["rps"] / ceiling
+             else ceiling2, None, None),
+            ("GET /  (median of 3 rounds)", root, root_ratio, 0.55),
+            ("GET /visits", visits, None, 0.40),
+            ("GET /visits  8 KB Accept", accept_rounds["visits_accept"], None, None),
+            ("ceiling      8 KB Accept", accept_rounds["ceiling_accept"], None, None),
+            ("GET /  wrk -c1000", c1000, None, None),
+            ("GET /  ab -k -n50000 -c1000", abres, None, None)]
+    rows += [(f"GET /  sync=always, {name}", r, r["ratio"], want)
+             for name, r, want in always["rows"]]
+    print(f"{'scenario':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'ratio':>6}  target")
+    for name, r, ratio, want in rows:
+        ratio = r["rps"] / ceiling if ratio is None else ratio
         goal = f">= {want:.2f}x" if want else ""
-        print(f"{name:32} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['failed']:7d} "
+        print(f"{name:40} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['failed']:7d} "
               f"{ratio:6.2f}  {goal}")
         if want:
             target(f"{name} ratio", ratio >= want, f"{ratio:.2f}x (>= {want}x)")
+    print("  (the 3 rounds of GET /: " + ", ".join(f"{x[0]:.2f}" for x in rounds) + "; sync=always"
+          " rows against a ceiling measured in their own stack)")
     # nginx itself reads an 8 KB header byte by byte, and wrk writes it on the
     # same CPUs: the header slows `return 200` too. What the responder must
     # not add is a slowdown of its own, so /visits's ratio (8 KB / plain) is
@@ -349,12 +392,18 @@ def main():
            f"{big:.2f}x of plain /visits, {accept_rounds['relative']:.2f} of nginx's own "
            f"{nginx_big:.2f}x (>= 0.8), {accept_rounds['failed']} failed")
     target("GET / p99 at c=32", root["p99"] <= 5, f"{root['p99']:.2f} ms (<= 5 ms)")
-    for name, r in (("wrk -c1000", c1000), ("ab -c1000", abres)):
+    for name, r in (("wrk -c1000", c1000), ("ab -c1000", abres),
+                    ("sync=always wrk -c1000", always["c1000"]),
+                    ("sync=always ab -c1000", always["ab"])):
         target(f"{name}: no failed request", r["failed"] == 0, f"{r['failed']} failed")
         target(f"{name}: p99", r["p99"] <= 200, f"{r['p99']:.1f} ms (<= 200 ms)")
+    two, sixteen = always["by_workers"][2]["rps"], always["by_workers"][16]["rps"]
+    target("sync=always does not depend on [server] workers (2 vs 16)",
+           abs(two - sixteen) <= 0.1 * max(two, sixteen),
+           f"{two:.0f} vs {sixteen:.0f} req/s ({two / sixteen:.2f}x, within 10%)")
     target("counts exact (wrk: 200s <= delta <= requests + in flight; ab: equal)",
-           root_exact and always_exact and ab_exact,
-           f"/ {root_exact}, sync=always {always_exact}, ab {ab_exact}")
+           root_exact and always["exact"] and ab_exact,
+           f"/ {root_exact}, sync=always {always['exact']}, ab {ab_exact}")
     target("responder peak RSS (both runs)", rss_kib <= 4096,
            f"{rss_kib / 1024:.1f} MiB (<= 4 MiB)")
     target("responder start to ready", ready_ms <= 50, f"{ready_ms:.1f} ms (<= 50 ms, median)")
