@@ -10,7 +10,7 @@
  * still arriving. server.c is included rather than linked so that its static
  * functions are the ones run; libfcgi is the system's (Debian's 2.4.2).
  *
- * Checked beyond the sanitizers (any failure aborts):
+ * Checked beyond the sanitizers (any failure aborts, saying what broke):
  *  - fcgi_scan(): a prefix of a complete request is partial, a complete
  *    request with one byte more is invalid;
  *  - whatever the server writes back is whole FastCGI responses: STDOUT
@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 
 #include "counter.h"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -116,14 +117,14 @@ check_scan(const uint8_t *data, size_t size)
 
         if (fcgi_scan(data, size, why, sizeof(why)) != FCGI_SCAN_COMPLETE)
                 return;
-        if (fcgi_scan(data, size - 1, why, sizeof(why)) != FCGI_SCAN_PARTIAL ||
-            fcgi_scan(data, size / 2, why, sizeof(why)) != FCGI_SCAN_PARTIAL)
-                abort();
+        fuzz_assert(fcgi_scan(data, size - 1, why, sizeof(why)) == FCGI_SCAN_PARTIAL &&
+                        fcgi_scan(data, size / 2, why, sizeof(why)) == FCGI_SCAN_PARTIAL,
+                    "a prefix of a complete request of %zu bytes is not partial", size);
         if (size < sizeof(more)) {
                 memcpy(more, data, size);
                 more[size] = data[size / 2];
-                if (fcgi_scan(more, size + 1, why, sizeof(why)) != FCGI_SCAN_INVALID)
-                        abort();
+                fuzz_assert(fcgi_scan(more, size + 1, why, sizeof(why)) == FCGI_SCAN_INVALID,
+                            "a complete request and one byte more is not invalid");
         }
 }
 
@@ -156,31 +157,52 @@ read_response(int fd, unsigned id)
         while ((n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT)) > 0)
                 len += (size_t)n;
         while (off < len) {
-                if (len - off < 8 || buf[off] != 1 || request_id(buf + off) != id)
-                        abort();
+                fuzz_assert(len - off >= 8 && buf[off] == 1 && request_id(buf + off) == id,
+                            "answer: no record header of request %u at byte %zu of %zu", id, off,
+                            len);
                 size_t content = (size_t)buf[off + 4] << 8 | buf[off + 5];
                 size_t end = off + 8 + content + buf[off + 6];
-                if (end > len)
-                        abort();
+                fuzz_assert(end <= len, "answer: a record cut off at byte %zu of %zu", off, len);
                 if (buf[off + 1] == 3) { /* FCGI_END_REQUEST */
-                        if (content != 8 || buf[off + 8 + 4] != 0 || end != len)
-                                abort();
+                        fuzz_assert(content == 8 && buf[off + 8 + 4] == 0 && end == len,
+                                    "answer: END_REQUEST of %zu bytes, status %u, %zu bytes after",
+                                    content, buf[off + 8 + 4], len - end);
                         return 1;
                 }
-                if (buf[off + 1] != 6) /* FCGI_STDOUT */
-                        abort();
+                fuzz_assert(buf[off + 1] == 6, "answer: record type %u", buf[off + 1]);
                 off = end;
         }
-        if (len != 0)
-                abort(); /* STDOUT without its END_REQUEST */
+        fuzz_assert(len == 0, "answer: %zu bytes of STDOUT without an END_REQUEST", len);
         return 0;
 }
 
+/* One write, all of it, as nginx sends a request; or the server has closed. */
 static void
 send_part(int fd, const uint8_t *data, size_t size)
 {
-        if (size > 0 && write(fd, data, size) < 0 && errno != EPIPE && errno != ECONNRESET)
-                die("write");
+        if (size == 0)
+                return;
+        ssize_t n = write(fd, data, size);
+        fuzz_assert(n == (ssize_t)size || (n < 0 && (errno == EPIPE || errno == ECONNRESET)),
+                    "write of %zu bytes: %zd (%s)", size, n, n < 0 ? strerror(errno) : "short");
+}
+
+/* What is left of the server's connections, for a failure message. */
+static const char *
+left(void)
+{
+        static char out[512];
+        size_t n = 0;
+
+        out[0] = '\0';
+        for (struct conn *l = server.conns; l != NULL && n < sizeof(out) - 80; l = l->next) {
+                int queued = -1;
+                ioctl(l->fd, FIONREAD, &queued);
+                n += (size_t)snprintf(out + n, sizeof(out) - n,
+                                      "[fd %d listed %d queued %d deadline %lld] ", l->fd,
+                                      l->listed, queued, (long long)l->deadline);
+        }
+        return out;
 }
 
 int
@@ -205,26 +227,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         send_part(sv[0], first, split);
         run_events();
         enum fcgi_scan st = scan(first, split);
-        if (read_response(sv[0], st == FCGI_SCAN_COMPLETE ? request_id(first) : 0) !=
-            (st == FCGI_SCAN_COMPLETE))
-                abort();
+        fuzz_assert(read_response(sv[0], st == FCGI_SCAN_COMPLETE ? request_id(first) : 0) ==
+                        (st == FCGI_SCAN_COMPLETE),
+                    "first part of %zu bytes (scan %d): answered when it should not or not when "
+                    "it should",
+                    split, st);
         int keep = st == FCGI_SCAN_COMPLETE && (first[8 + 2] & 1);
         int queued = 0;
-        if (keep && (server.conns != c || ioctl(sv[1], FIONREAD, &queued) != 0 || queued != 0))
-                abort(); /* kept, and libfcgi read the request to its last byte */
+        fuzz_assert(!keep ||
+                        (server.conns == c && ioctl(sv[1], FIONREAD, &queued) == 0 && queued == 0),
+                    "kept connection: held %d, %d bytes of the request left unread",
+                    server.conns == c, queued);
 
         /* Second part: a request of its own on a kept connection, or the rest of the first. */
         send_part(sv[0], second, size - split);
         run_events();
         int answer = keep ? scan(second, size - split) == FCGI_SCAN_COMPLETE
                           : st == FCGI_SCAN_PARTIAL && scan(first, size) == FCGI_SCAN_COMPLETE;
-        if (read_response(sv[0], !answer ? 0 : request_id(keep ? second : first)) != answer)
-                abort();
+        fuzz_assert(read_response(sv[0], !answer ? 0 : request_id(keep ? second : first)) == answer,
+                    "second part of %zu bytes (first %d, kept %d): answered %s", size - split, st,
+                    keep, answer ? "not" : "unasked");
 
         /* Once the peer hangs up, the server holds nothing of it. */
         close(sv[0]);
         run_events();
-        if (server.conns != NULL)
-                abort();
+        fuzz_assert(server.conns == NULL,
+                    "the peer hung up (parts of %zu and %zu bytes, first %d, kept %d) and the "
+                    "server still holds %s",
+                    split, size - split, st, keep, left());
         return 0;
 }
