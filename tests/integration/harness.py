@@ -258,7 +258,7 @@ class Stack:
     """A responder and an nginx in a temporary folder."""
 
     def __init__(self, config=None, counter=None, start=True, workers=None, nginx_extra="",
-                 nginx_conf=NGINX_CONF):
+                 nginx_conf=NGINX_CONF, responder_env=None):
         # Short, because a unix socket path holds at most 107 bytes.
         self.dir = tempfile.mkdtemp(prefix="mt-")
         for sub in ("sock", "data", "nginx"):
@@ -279,6 +279,7 @@ class Stack:
         self.port = None
         self.nginx_extra = nginx_extra
         self.nginx_conf = nginx_conf
+        self.responder_env = dict(os.environ, **(responder_env or {}))
         if start:
             try:
                 self.start_responder()
@@ -310,7 +311,8 @@ class Stack:
 
     def spawn_responder(self, config_path=None):
         """Starts a responder without waiting for it."""
-        return Proc([BINARY, "--config", config_path or self.config_path])
+        return Proc([BINARY, "--config", config_path or self.config_path],
+                    env=self.responder_env)
 
     def start_responder(self):
         self.responder = self.spawn_responder()
