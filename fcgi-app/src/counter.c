@@ -374,6 +374,30 @@ counter_check(struct counter *c, char *why, size_t whylen)
         return rc;
 }
 
+/*
+ * The per-visit check, without a visit: the main thread calls it when the
+ * watch on the directory (counter_watch.c) saw the file's name change. With
+ * sync=always a file created again or taken over gets its directory fsynced
+ * here too, since no batch may come for a long time to do it.
+ */
+void
+counter_recheck(struct counter *c)
+{
+        char why[WHY_MAX];
+
+        pthread_mutex_lock(&c->mu);
+        if (cfile_verify(&c->file, why, sizeof(why)) != 0) {
+                note_failure(c, why, 1);
+        } else {
+                if (c->mode == SYNC_ALWAYS && c->assigned < c->file.value)
+                        c->assigned = c->file.value; /* took a larger count from outside */
+                if (c->mode == SYNC_ALWAYS && c->file.dir_dirty &&
+                    sync_file(c, why, sizeof(why)) != 0)
+                        note_failure(c, why, 0);
+        }
+        pthread_mutex_unlock(&c->mu);
+}
+
 void
 counter_health(struct counter *c, struct counter_health *h)
 {

@@ -106,6 +106,14 @@ uint64_t counter_get(struct counter *c);
  */
 int counter_check(struct counter *c, char *why, size_t whylen);
 
+/*
+ * Looks for a change made to the file from outside, as before a visit, and
+ * repairs what that check repairs (a deleted file written again from
+ * memory, a larger count taken, a smaller one overwritten). A file that is
+ * not a count is left alone and logged once; visits then get 503.
+ */
+void counter_recheck(struct counter *c);
+
 void counter_health(struct counter *c, struct counter_health *h);
 
 /* The same, for /metrics: the count, the errors since start and the last fsync. */

@@ -405,12 +405,15 @@ cfile_verify(struct counter_file *f, char *why, size_t whylen)
                 if (errno != ENOENT)
                         return cannot(why, whylen, "stat", f->path, strerror(errno));
                 /* Deleted or moved away: ours is the count, so it goes back. */
-                if (replace_file(f, f->value, NULL, 1, why, whylen) != 0)
+                if (replace_file(f, f->value, NULL, 1, why, whylen) == 0) {
+                        log_warn("counter file %s was deleted or moved away: created it again "
+                                 "with %" PRIu64 ", the count kept here",
+                                 f->path, f->value);
+                        return 0;
+                }
+                /* Someone put a new file there meanwhile (rm, then a restore): look at it. */
+                if (lstat(f->path, &st) != 0)
                         return -1;
-                log_warn("counter file %s was deleted or moved away: created it again with "
-                         "%" PRIu64 ", the count kept here",
-                         f->path, f->value);
-                return 0;
         }
         if (st.st_dev != f->dev || st.st_ino != f->ino)
                 return adopt(f, &st, why, whylen);

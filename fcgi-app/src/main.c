@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "counter.h"
+#include "counter_watch.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -87,40 +89,87 @@ read_signal(int fd)
  * Until SIGTERM or SIGINT: SIGHUP re-reads config.ini at once; a change in
  * its directory does once the directory has been quiet for
  * RELOAD_SETTLE_MS, since an editor's save or kubelet's symlink swap is a
- * burst of events.
+ * burst of events. A change of the counter file's name is looked at once
+ * it has been quiet for RECHECK_SETTLE_MS: `rm visits; echo 500 > visits`
+ * creates an empty file a moment before it writes the count, and taking
+ * that moment's 0 would put our count over the operator's.
  */
-#define RELOAD_SETTLE_MS 100
+#define RELOAD_SETTLE_MS  100
+#define RECHECK_SETTLE_MS 20
+
+struct watched {
+        struct reload *reload;
+        struct counter_watch *cwatch;
+        struct counter *counter;
+};
+
+static int64_t
+monotonic_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* poll's timeout until the earlier of two deadlines (0: none). */
+static int
+until(int64_t a, int64_t b)
+{
+        int64_t next = a == 0 ? b : (b == 0 || a < b ? a : b);
+
+        if (next == 0)
+                return -1;
+        int64_t left = next - monotonic_ms();
+        return left < 0 ? 0 : (int)left;
+}
+
+/* Runs what is due: the reload, the counter's recheck. */
+static void
+run_due(struct watched *w, int64_t *reload_due, int64_t *recheck_due)
+{
+        int64_t now = monotonic_ms();
+
+        if (*recheck_due != 0 && now >= *recheck_due) {
+                *recheck_due = 0;
+                counter_recheck(w->counter);
+        }
+        if (*reload_due != 0 && now >= *reload_due) {
+                *reload_due = 0;
+                reload_now(w->reload, "config.ini changed", 0);
+        }
+}
 
 static int
-wait_for_stop(const sigset_t *set, struct reload *reload)
+wait_for_stop(const sigset_t *set, struct watched *w)
 {
         int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
-        int pending = 0;
+        int64_t reload_due = 0, recheck_due = 0;
 
         if (sfd < 0) {
                 log_error("signalfd: %s", strerror(errno));
                 return SIGTERM;
         }
         for (;;) {
-                struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
-                                        {.fd = reload->fd, .events = POLLIN}};
-                int n = poll(fds, reload->fd >= 0 ? 2 : 1, pending ? RELOAD_SETTLE_MS : -1);
+                struct pollfd fds[3] = {{.fd = sfd, .events = POLLIN},
+                                        {.fd = w->reload->fd, .events = POLLIN},
+                                        {.fd = w->cwatch->fd, .events = POLLIN}};
+                int n = poll(fds, 3, until(reload_due, recheck_due)); /* fd -1 is skipped */
                 if (n < 0 && errno != EINTR) {
                         log_error("poll: %s", strerror(errno));
                         close(sfd);
                         return SIGTERM;
                 }
-                if (n == 0 && pending) {
-                        pending = 0;
-                        reload_now(reload, "config.ini changed", 0);
-                }
-                if (n > 0 && (fds[1].revents & POLLIN))
-                        pending |= reload_drain(reload);
+                if (n > 0 && (fds[1].revents & POLLIN) && reload_drain(w->reload))
+                        reload_due = monotonic_ms() + RELOAD_SETTLE_MS;
+                if (n > 0 && (fds[2].revents & POLLIN) && cwatch_drain(w->cwatch))
+                        recheck_due = monotonic_ms() + RECHECK_SETTLE_MS;
+                run_due(w, &reload_due, &recheck_due);
                 if (n <= 0 || !(fds[0].revents & POLLIN))
                         continue;
                 int sig = read_signal(sfd);
                 if (sig == SIGHUP) {
-                        reload_now(reload, "SIGHUP", 1);
+                        reload_now(w->reload, "SIGHUP", 1);
                 } else if (sig != 0) {
                         close(sfd);
                         return sig < 0 ? SIGTERM : sig;
@@ -197,6 +246,7 @@ serve(const char *path, const struct config *cfg)
         static struct metrics metrics;
         static struct cluster cluster;
         static struct reload reload;
+        static struct counter_watch cwatch;
         struct routes_live live;
         sigset_t set;
         char err[1024];
@@ -212,9 +262,12 @@ serve(const char *path, const struct config *cfg)
                 log_error("%s", err);
                 return counter_exit_code(cst);
         }
+        /* From here, so that a change made while the rest starts is seen too. */
+        cwatch_init(&cwatch, cfg->counter_path);
         int crc = start_cluster(&cluster, cfg, &counter);
         if (crc != EX_OK) {
                 cluster_stop(&cluster);
+                cwatch_close(&cwatch);
                 counter_close(&counter);
                 return crc;
         }
@@ -230,6 +283,7 @@ serve(const char *path, const struct config *cfg)
                 log_error("%s", err);
                 server_stop(&server);
                 cluster_stop(&cluster);
+                cwatch_close(&cwatch);
                 counter_close(&counter);
                 return sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
         }
@@ -242,7 +296,9 @@ serve(const char *path, const struct config *cfg)
         struct reload_targets targets = {
             .live = &live, .cluster = &cluster, .metrics = app.metrics};
         reload_init(&reload, path, cfg, &targets);
-        int sig = wait_for_stop(&set, &reload);
+        struct watched watched = {.reload = &reload, .cwatch = &cwatch, .counter = &counter};
+        int sig = wait_for_stop(&set, &watched);
+        cwatch_close(&cwatch);
         reload_close(&reload);
         log_info("%s: finishing requests in flight", strsignal(sig));
         server_stop(&server);

@@ -381,6 +381,76 @@ def test_a_symlink_put_over_the_file_is_never_replaced():
         assert visit(s) == (200, 10)
 
 
+def kill_and_restart(s):
+    """SIGKILL the responder (no stop, no last look at the file) and start it again."""
+    s.stop_responder(signal.SIGKILL)
+    s.start_responder()
+
+
+def wait_for_file(s, expected, what):
+    start = time.monotonic()
+    wait_for(lambda: os.path.exists(s.counter_path) and s.counter_bytes() == expected,
+             timeout=1.0, what=f"{what}: the responder to put {expected!r} in the counter file "
+                               f"by itself, without a visit or probe")
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("sync", ["interval", "always", "never"])
+def test_a_deleted_counter_file_is_put_back_without_a_visit(sync):
+    # Nothing but the responder's watch on the directory can save the count here:
+    # no visit, no probe, no stop between the deletion and the SIGKILL.
+    with Stack(counter="41\n", config={("counter", "sync"): sync}) as s:
+        assert visit(s) == (200, 42) and visit(s) == (200, 43)
+        os.unlink(s.counter_path)
+        time.sleep(0.1)
+        wait_for_file(s, b"43\n", "deleted")
+        kill_and_restart(s)
+        assert visit(s) == (200, 44)
+        log = s.responder.output()
+        assert "created, starting at 0" not in log, log
+
+
+def test_a_smaller_count_renamed_over_the_file_is_undone_without_a_visit():
+    with Stack(counter="41\n") as s:
+        assert visit(s) == (200, 42) and visit(s) == (200, 43)
+        replace_file(s.counter_path, b"5\n")
+        time.sleep(0.1)
+        wait_for_file(s, b"43\n", "a smaller count renamed over it")
+        kill_and_restart(s)
+        assert visit(s) == (200, 44)
+
+
+def test_a_count_written_in_place_is_taken_or_undone_without_a_visit():
+    with Stack(counter="41\n") as s:
+        assert visit(s) == (200, 42) and visit(s) == (200, 43)
+        write_in_place(s.counter_path, b"7\n")  # smaller: ours goes back
+        time.sleep(0.1)
+        wait_for_file(s, b"43\n", "a smaller count written in place")
+        write_in_place(s.counter_path, b"900\n")  # larger: taken, counted on from there
+        wait_for(lambda: s.get("/visits").text == "900\n", timeout=1.0,
+                 what="/visits to say 900 (taken from the file) without a visit")
+        assert s.counter_bytes() == b"900\n"
+        kill_and_restart(s)
+        assert visit(s) == (200, 901)
+
+
+def test_a_file_deleted_and_written_again_at_once_is_taken_not_overwritten():
+    # `rm visits; echo 500 > visits`: the new file is empty for a moment after its
+    # creation. Taking that moment's "0" and putting our own count over it would send
+    # the operator's 500 into an orphaned inode.
+    with Stack(counter="41\n") as s:
+        assert visit(s) == (200, 42)
+        os.unlink(s.counter_path)
+        with open(s.counter_path, "wb") as f:
+            time.sleep(0.005)
+            f.write(b"500\n")
+        wait_for(lambda: s.get("/visits").text == "500\n", timeout=1.0,
+                 what="/visits to say 500 (taken from the new file) without a visit")
+        assert s.counter_bytes() == b"500\n"
+        kill_and_restart(s)
+        assert visit(s) == (200, 501)
+
+
 def test_a_file_taken_by_a_second_responder_is_not_written():
     with Stack(counter="41\n") as s:
         assert visit(s) == (200, 42)

@@ -1,0 +1,110 @@
+/*
+ * Watching the counter file's directory for changes made from outside.
+ *
+ * The per-visit check (cfile_verify) sees a deleted or replaced file only
+ * when the next visit or probe comes; a SIGKILL before that loses the count
+ * that then lives only in memory and in an unlinked inode. The directory is
+ * watched, not the file: a rename over the path or a deletion is an event of
+ * the directory, and a watch on the file would stay on the orphaned inode.
+ * Events of other names in the directory are ignored; our own renames are
+ * seen too, and the recheck they cause finds nothing to do.
+ */
+#include "counter_watch.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Every way the name can change: removed, renamed to or from, created, written, chmod/link. */
+#define WATCH_MASK                                                                                 \
+        (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE | IN_ATTRIB |        \
+         IN_DELETE_SELF | IN_MOVE_SELF)
+
+static void
+watch_dir(struct counter_watch *w)
+{
+        w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
+        if (w->wd < 0)
+                log_warn("counter file %s: watching its directory %s: %s; changes made from "
+                         "outside are seen at the next visit or probe only",
+                         w->path, w->dir, strerror(errno));
+}
+
+void
+cwatch_init(struct counter_watch *w, const char *path)
+{
+        char copy[PATH_MAX];
+
+        memset(w, 0, sizeof(*w));
+        w->path = path;
+        w->wd = -1;
+        snprintf(copy, sizeof(copy), "%s", path);
+        snprintf(w->dir, sizeof(w->dir), "%s", dirname(copy));
+        snprintf(copy, sizeof(copy), "%s", path);
+        snprintf(w->name, sizeof(w->name), "%s", basename(copy));
+        w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (w->fd < 0) {
+                log_warn("counter file %s: inotify_init1: %s; changes made from outside are seen "
+                         "at the next visit or probe only",
+                         path, strerror(errno));
+                return;
+        }
+        watch_dir(w);
+}
+
+/* 1 if ev may mean that the path names another file, none, or other bytes. */
+static int
+concerns_file(struct counter_watch *w, const struct inotify_event *ev)
+{
+        if (ev->mask & IN_Q_OVERFLOW)
+                return 1; /* events were dropped: any of them may have been ours */
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+                /* The directory went away or moved: watch what bears its name now. */
+                if (ev->mask & IN_MOVE_SELF)
+                        inotify_rm_watch(w->fd, ev->wd); /* its IN_IGNORED follows */
+                else if (ev->mask & IN_IGNORED)
+                        watch_dir(w);
+                return 1;
+        }
+        return ev->len > 0 && strcmp(ev->name, w->name) == 0;
+}
+
+int
+cwatch_drain(struct counter_watch *w)
+{
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        int changed = 0;
+
+        if (w->fd < 0)
+                return 0;
+        for (;;) {
+                ssize_t n = read(w->fd, buf, sizeof(buf));
+                for (ssize_t off = 0; off < n;) {
+                        const struct inotify_event *ev = (const void *)(buf + off);
+                        changed |= concerns_file(w, ev);
+                        off += (ssize_t)(sizeof(*ev) + ev->len);
+                }
+                if (n > 0 || (n < 0 && errno == EINTR))
+                        continue;
+                if (n < 0 && errno != EAGAIN) {
+                        log_error("counter file %s: reading inotify events on %s: %s", w->path,
+                                  w->dir, strerror(errno));
+                        changed = 1; /* we cannot know what we missed */
+                }
+                return changed;
+        }
+}
+
+void
+cwatch_close(struct counter_watch *w)
+{
+        if (w->fd >= 0 && close(w->fd) != 0)
+                log_error("counter file %s: closing its inotify descriptor: %s", w->path,
+                          strerror(errno));
+        w->fd = -1;
+}
