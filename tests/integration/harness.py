@@ -50,6 +50,21 @@ def wait_for(predicate, timeout=5.0, what="condition"):
         time.sleep(0.02)
 
 
+def wait_for_output(proc, text, timeout=5.0, what=None):
+    """proc's output once text is in it.
+
+    A process's lines reach us through a pipe and a reader thread, a moment after the
+    request or signal that caused them has been answered: a test that reads output()
+    once right after an action races that thread. Returns the output seen.
+    """
+    try:
+        wait_for(lambda: text in proc.output(), timeout,
+                 what=what or f"{text!r} in the output of {os.path.basename(proc.p.args[0])}")
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
+    return proc.output()
+
+
 def freeze(pid, timeout=5.0):
     """SIGSTOP pid and return once every one of its threads has stopped.
 

@@ -148,7 +148,10 @@ def test_every_request_error_has_its_status_our_text_and_the_security_headers():
         for what, data, status, text in REQUEST_ERRORS:
             assert_error(request(s.port, data), status, text, what)
         assert s.counter_value() == 0, "nothing counted"
+        # Lines that must not be there: only the whole output, after a stop, can say so.
+        assert s.stop_responder() == 0
         assert "error" not in s.responder.output(), s.responder.output()
+        s.nginx.stop()
         assert "[alert]" not in s.nginx.output() and "[crit]" not in s.nginx.output(), \
             s.nginx.output()
 
@@ -238,12 +241,14 @@ def test_http09_is_refused_and_never_counted():
             got, _ = exchange(s.port, data)
             assert got == b"bad request\n", f"{data!r} answered {got!r}"
         assert s.counter_bytes() == b"7\n", "HTTP/0.9 counted a visit"
-        assert "GET" not in s.responder.output(), s.responder.output()
         # HTTP/1.0 and 1.1 still work.
         r = request(s.port, b"GET /visits HTTP/1.0\r\n\r\n")
         assert (r.status, r.text) == (200, "7\n"), r
         r = request(s.port, get(b"/visits"))
         assert (r.status, r.text) == (200, "7\n"), r
+        # The responder never saw them: its whole output, after the stop, says so.
+        assert s.stop_responder() == 0
+        assert "GET" not in s.responder.output(), s.responder.output()
 
 
 
@@ -330,6 +335,7 @@ def test_slowloris_does_not_lock_out_a_normal_client():
             assert full >= 0.75 * len(under), \
                 f"only {full} of {len(under)} normal requests met a full attack: {under}"
             assert s.counter_bytes() == b"3\n", "slow requests counted nothing"
+            s.nginx.stop()  # its whole error log, to look for what must not be there
             out = s.nginx.output()
             for bad in ("worker_connections are not enough", "Too many open files", "[alert]"):
                 assert bad not in out, f"nginx: {bad}"

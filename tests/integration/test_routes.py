@@ -151,6 +151,7 @@ def test_wrong_methods_are_405_with_allow():
                 assert r.header("content-type") == "text/plain; charset=utf-8", "Content-Type"
                 assert r.text == "method not allowed\n", "body"
         assert s.counter_value() == 0, "counter: nothing counted"
+        assert s.stop_responder() == 0  # its whole output, to look for what must not be there
         assert "method" not in s.responder.output(), "the responder never saw them"
 
 

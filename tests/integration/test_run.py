@@ -10,7 +10,7 @@ import time
 
 import pytest
 from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, Client, Proc, Stack,
-                     free_port, freeze, render_config, wait_for)
+                     free_port, freeze, render_config, wait_for, wait_for_output)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 SERVE = os.path.join(TOP, "scripts", "serve.sh")
@@ -43,7 +43,8 @@ def test_run_serves_and_ctrl_c_stops_everything():
         run = Run(d)
         r = run.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 1), "first visit"
-        assert run.proc.output().count("http://127.0.0.1:") == 1, "prints its address"
+        out = wait_for_output(run.proc, "http://127.0.0.1:")
+        assert out.count("http://127.0.0.1:") == 1, f"prints its address once:\n{out}"
         # Ctrl-C: SIGINT to the whole foreground process group.
         assert run.proc.stop(signal.SIGINT, timeout=10) == 0, "exit status on Ctrl-C"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
