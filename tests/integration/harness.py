@@ -269,11 +269,46 @@ class Client:
         return self.request("GET", path, **kw)
 
 
+UNPRIVILEGED = 65534  # nobody:nogroup, whom a test runs as when it needs permissions to hold
+
+
+def unprivileged_argv():
+    """The prefix that runs a command without root: [] when we are not root; setpriv to
+    UNPRIVILEGED when we are (None if setpriv is missing). Root ignores file permissions,
+    so a test of what a permission refuses runs its responder through this."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    return ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
+
+
+def why_not_unprivileged():
+    """None if a process can be run without root here (we are not root, or can drop it);
+    else why not, for a pytest.skip."""
+    if unprivileged_argv() is None:
+        return "as root, running a process as another user needs setpriv (util-linux)"
+    if os.geteuid() == 0:
+        # The user must reach the binary: every folder above it searchable, it executable.
+        paths, p = [BINARY], os.path.dirname(BINARY)
+        while p != "/":
+            paths.append(p)
+            p = os.path.dirname(p)
+        if not all(os.stat(x).st_mode & 0o001 for x in paths):
+            return f"{BINARY} cannot be reached by uid {UNPRIVILEGED} (a folder above it is " \
+                   "not searchable by others)"
+    return None
+
+
 class Stack:
-    """A responder and an nginx in a temporary folder."""
+    """A responder and an nginx in a temporary folder.
+
+    unprivileged=True runs the responder without root (see unprivileged_argv): the folder
+    and its files then belong to that user; nginx stays as it is.
+    """
 
     def __init__(self, config=None, counter=None, start=True, workers=None, nginx_extra="",
-                 nginx_conf=NGINX_CONF, responder_env=None):
+                 nginx_conf=NGINX_CONF, responder_env=None, unprivileged=False):
         # Short, because a unix socket path holds at most 107 bytes.
         self.dir = tempfile.mkdtemp(prefix="mt-")
         for sub in ("sock", "data", "nginx"):
@@ -295,6 +330,16 @@ class Stack:
         self.nginx_extra = nginx_extra
         self.nginx_conf = nginx_conf
         self.responder_env = dict(os.environ, **(responder_env or {}))
+        self.prefix = []
+        if unprivileged:
+            self.prefix = unprivileged_argv()
+            if self.prefix is None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise TestFailure("as root, running the responder without root needs setpriv")
+            if self.prefix:
+                for top, dirs, files in os.walk(self.dir):
+                    for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+                        os.chown(name, UNPRIVILEGED, UNPRIVILEGED)
         if start:
             try:
                 self.start_responder()
@@ -326,7 +371,7 @@ class Stack:
 
     def spawn_responder(self, config_path=None):
         """Starts a responder without waiting for it."""
-        return Proc([BINARY, "--config", config_path or self.config_path],
+        return Proc([*self.prefix, BINARY, "--config", config_path or self.config_path],
                     env=self.responder_env)
 
     def start_responder(self):

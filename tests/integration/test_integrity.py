@@ -6,7 +6,9 @@ it, when the disk fills or fails, when a second responder races the first, when
 the responder starts with its standard descriptors closed. Faults are real
 ones: RLIMIT_FSIZE, a full tmpfs, a read-only bind mount, a directory in the
 way, and syscalls failed or delayed by strace in the live process. Tests that
-need root (mounts, strace of a running process) are skipped without it.
+need root (mounts; strace attaching to a running process where Yama forbids it
+to a user) are skipped without it; a test of a permission that root would
+ignore runs its responder as nobody when run as root.
 """
 
 import contextlib
@@ -36,10 +38,23 @@ def need_root(what):
         pytest.skip(f"needs root: {what}")
 
 
-def need_strace():
-    need_root("strace attaches to a running responder")
+def need_strace(attach=True):
+    """strace installed and, with attach, allowed to attach to a running responder: as root,
+    or as its own user where Yama does not restrict ptrace to descendants (ptrace_scope 0 or
+    no Yama: the responder is pytest's child, strace its sibling)."""
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
+    if attach and os.geteuid() != 0 and ptrace_scope() > 0:
+        pytest.skip(f"needs root: strace attaches to a running responder, and "
+                    f"kernel.yama.ptrace_scope is {ptrace_scope()}")
+
+
+def ptrace_scope():
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            return int(f.read())
+    except FileNotFoundError:
+        return 0  # no Yama: a user may trace their own processes
 
 
 @contextlib.contextmanager
@@ -194,7 +209,7 @@ def holds_open(pid, path):
 
 
 def test_a_second_responder_never_locks_a_file_renamed_away():
-    need_strace()
+    need_strace(attach=False)  # strace starts the second responder itself
     delay = 2.0
     with Stack(counter="9\n") as s:
         cfg, _, _ = s.other_config("second", socket=True)
@@ -547,9 +562,11 @@ def test_readiness_fails_on_a_read_only_directory_at_a_digit_growth():
 
 
 def test_readiness_fails_on_an_unwritable_directory_at_a_digit_growth():
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions (the read-only bind mount test covers it)")
-    with Stack(counter="99\n") as s:
+    # Root ignores directory permissions: as root the responder runs as nobody (setpriv).
+    why = harness.why_not_unprivileged()
+    if why:
+        pytest.skip(why)
+    with Stack(counter="99\n", unprivileged=True) as s:
         data = os.path.dirname(s.counter_path)
         os.chmod(data, 0o500)
         try:

@@ -9,8 +9,9 @@ import tempfile
 import time
 
 import pytest
-from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, Client, Proc, Stack,
-                     free_port, freeze, render_config, wait_for, wait_for_output)
+from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, UNPRIVILEGED, Client,
+                     Proc, Stack, free_port, freeze, render_config, unprivileged_argv, wait_for,
+                     wait_for_output)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 SERVE = os.path.join(TOP, "scripts", "serve.sh")
@@ -254,19 +255,24 @@ def test_a_taken_port_says_to_choose_another_with_PORT():
 
 
 def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
-    """Debian puts nginx in /usr/sbin, which a normal user's PATH lacks."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run as another user (nobody)")
-    if not os.access(BINARY, os.X_OK, effective_ids=False) or not all(
-            os.stat(p).st_mode & 0o005 for p in (TOP, os.path.dirname(BINARY), BINARY)):
+    """Debian puts nginx in /usr/sbin, which a normal user's PATH lacks.
+
+    As root it runs as nobody (setpriv); as a normal user, as that user.
+    """
+    prefix = unprivileged_argv()
+    if prefix is None:
+        pytest.skip("as root, running make run as nobody needs setpriv")
+    if prefix and not all(os.stat(p).st_mode & 0o005 for p in (TOP, os.path.dirname(BINARY),
+                                                               BINARY)):
         pytest.skip("the checkout is not readable by other users")
+    uid = UNPRIVILEGED if prefix else os.geteuid()
     d = tempfile.mkdtemp(prefix="mt-run-")
     os.chmod(d, 0o777)
     port = free_port()
     # The pipe to its output is made by the user's own shell: nginx reopens
     # /dev/stdout, and a pipe made by root is not the user's to reopen.
     user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port)}
-    p = Proc(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i",
+    p = Proc([*prefix, "env", "-i",
               *[f"{k}={v}" for k, v in user_env.items()], "bash", "-c", f"{RUN} 2>&1 | cat"])
     try:
         http = Client(port)
@@ -277,9 +283,9 @@ def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
                 return http.get("/").status == 200
             except OSError:
                 return False
-        wait_for(answers, timeout=10, what="make run as nobody to serve")
+        wait_for(answers, timeout=10, what=f"make run as uid {uid} to serve")
         owners = {os.stat(f"/proc/{pid}").st_uid for pid in processes_under(d)}
-        assert owners == {65534}, owners
+        assert owners == {uid}, owners
         assert p.stop(signal.SIGTERM, timeout=10) in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
     finally:
