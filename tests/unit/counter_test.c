@@ -1,7 +1,10 @@
 #include "tests.h"
 
+#include "counter_watch.h"
+
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -902,6 +905,58 @@ test_deleted_file_is_recreated_from_memory(void **state)
         assert_file_text(f->cfg.counter_path, "42\n");
 }
 
+/* Waits up to a second for the watch to report a change of the counter file's name. */
+static int
+watch_reports(struct counter_watch *w)
+{
+        struct pollfd p = {.fd = w->fd, .events = POLLIN};
+
+        return poll(&p, 1, 1000) == 1 && cwatch_drain(w);
+}
+
+/*
+ * Item 4 without a visit: the watch on the directory reports each outside
+ * change of the file's name (and not of other names), and counter_recheck()
+ * repairs it as the per-visit check would.
+ */
+static void
+test_watch_and_recheck_repair_without_a_visit(void **state)
+{
+        struct fixture *f = *state;
+        struct counter_watch w;
+        struct pollfd p;
+        char other[CONFIG_PATH_MAX];
+
+        f->cfg.sync = (enum sync_mode)(uintptr_t)f->param;
+        fixture_start_counter(f, "41\n");
+        cwatch_init(&w, f->cfg.counter_path);
+        assert_true(w.fd >= 0 && w.wd >= 0);
+        visit_expect(f, 42);
+        fixture_path(f, "unrelated", other, sizeof(other));
+        write_text(other, "x\n");
+        p = (struct pollfd){.fd = w.fd, .events = POLLIN};
+        assert_true(poll(&p, 1, 1000) == 1);
+        assert_false(cwatch_drain(&w)); /* another name: nothing to look at */
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        assert_true(watch_reports(&w));
+        counter_recheck(&f->counter);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        (void)cwatch_drain(&w); /* our own rename */
+        rename_over(f, "7\n");
+        assert_true(watch_reports(&w));
+        counter_recheck(&f->counter);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        (void)cwatch_drain(&w);
+        write_text(f->cfg.counter_path, "900\n");
+        assert_true(watch_reports(&w));
+        counter_recheck(&f->counter);
+        assert_int_equal(counter_get(&f->counter), 900);
+        visit_expect(f, 901); /* sync=always too: numbers go on from what was taken */
+        cwatch_close(&w);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "901\n");
+}
+
 /* Item 4: replaced (a restore) or rewritten in place: a larger count is taken, a smaller one is
  * not. */
 static void
@@ -1092,6 +1147,9 @@ counter_tests(void)
             TEST(test_open_refuses_a_symlink),
             TEST(test_deleted_file_is_recreated_from_memory),
             TEST(test_outside_values_never_lower_the_count),
+            SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_NEVER),
+            SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_INTERVAL),
+            SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_ALWAYS),
             TEST(test_outside_garbage_is_refused_untouched),
             TEST(test_check_fails_at_the_maximum),
             SYNC_PARAM(test_check_fails_while_growth_cannot_work, SYNC_INTERVAL),
