@@ -191,6 +191,21 @@ put_in_place(const struct counter_file *f, int noreplace)
 }
 
 /*
+ * The descriptor a visit reads and writes: without atime updates. Each
+ * visit's check reads the file right after the previous visit's write, so
+ * relatime would update the atime (a journalled inode change) on every
+ * visit. Only the file's owner may ask (EPERM otherwise): then atime stays.
+ */
+static void
+no_atime(int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NOATIME) != 0 && errno != EPERM)
+                log_warn("counter file: setting O_NOATIME: %s", strerror(errno));
+}
+
+/*
  * Writes the count v to a new file and renames it over the path. first, if
  * given, is written first and then replaced by v's text: the readiness probe
  * tries the longer text the next visit needs without changing the count.
@@ -230,6 +245,7 @@ replace_file(struct counter_file *f, uint64_t v, const char *first, int noreplac
         if (put_in_place(f, noreplace) != 0)
                 goto fail;
         close(f->fd); /* the old file: nobody writes it again */
+        no_atime(fd);
         f->fd = fd;
         f->dev = st.st_dev;
         f->ino = st.st_ino;
@@ -385,6 +401,7 @@ adopt(struct counter_file *f, const struct stat *st, char *why, size_t whylen)
                 return take_outside_value(f, buf, (size_t)n, "replaced", why, whylen);
         }
         close(f->fd);
+        no_atime(fd);
         f->fd = fd;
         f->dev = now.st_dev;
         f->ino = now.st_ino;
@@ -474,6 +491,7 @@ open_locked(struct counter_file *f, int *created, char *err, size_t errlen)
                 }
                 if (lstat(f->path, &pst) == 0 && pst.st_dev == fst.st_dev &&
                     pst.st_ino == fst.st_ino) {
+                        no_atime(fd);
                         f->fd = fd;
                         f->dev = fst.st_dev;
                         f->ino = fst.st_ino;

@@ -3,6 +3,7 @@
 #include "counter_watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -200,6 +201,29 @@ test_visit_writes_through(void **state)
         /* Before any close or fsync: a SIGKILL now must find 42 in the file. */
         assert_file_text(f->cfg.counter_path, "42\n");
         assert_int_equal(counter_get(&f->counter), 42);
+}
+
+/*
+ * Each visit reads the file (the check for outside changes) right after the
+ * last visit wrote it: with relatime that read would update the atime, a
+ * journalled inode change per visit. The descriptor has O_NOATIME.
+ */
+static void
+test_visits_leave_the_atime_alone(void **state)
+{
+        struct fixture *f = *state;
+        struct timespec times[2] = {{.tv_sec = 1000}, {.tv_nsec = UTIME_OMIT}};
+        struct stat st;
+        char why[256];
+        uint64_t n = 0;
+
+        fixture_start_counter(f, "41\n");
+        assert_int_equal(utimensat(AT_FDCWD, f->cfg.counter_path, times, 0), 0);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), 0);
+        assert_int_equal(n, 44);
+        assert_int_equal(stat(f->cfg.counter_path, &st), 0);
+        assert_int_equal(st.st_atim.tv_sec, 1000);
 }
 
 /* Crossing a power of ten makes the text longer; the new text covers the old. */
@@ -1120,6 +1144,7 @@ counter_tests(void)
             TEST(test_open_leaves_a_canonical_file_alone),
             TEST(test_open_removes_a_stale_tmp_file),
             TEST(test_visit_writes_through),
+            TEST(test_visits_leave_the_atime_alone),
             TEST(test_visit_across_digit_boundaries),
             TEST(test_legacy_file_without_newline),
             TEST(test_visit_on_hand_written_file_stays_readable),
