@@ -132,6 +132,39 @@ expo_printf(struct expo *e, const char *fmt, ...)
 }
 
 void
+expo_put(struct expo *e, const char *s, size_t n)
+{
+        if (e->overflow)
+                return;
+        if (n >= e->cap - e->len) {
+                e->overflow = 1;
+                e->buf[e->len] = '\0';
+                return;
+        }
+        memcpy(e->buf + e->len, s, n);
+        e->len += n;
+        e->buf[e->len] = '\0';
+}
+
+void
+expo_str(struct expo *e, const char *s)
+{
+        expo_put(e, s, strlen(s));
+}
+
+void
+expo_dec(struct expo *e, uint64_t v)
+{
+        char digits[20];
+        size_t i = sizeof(digits);
+
+        do
+                digits[--i] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        expo_put(e, digits + i, sizeof(digits) - i);
+}
+
+void
 expo_family(struct expo *e, const char *name, const char *type, const char *help)
 {
         expo_printf(e, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);

@@ -72,6 +72,13 @@ const char *metrics_bucket_le(size_t i);
 void expo_init(struct expo *e, char *buf, size_t cap);
 /* Appends text; on running out of room sets overflow and keeps only what fitted whole. */
 __attribute__((format(printf, 2, 3))) void expo_printf(struct expo *e, const char *fmt, ...);
+/*
+ * The same without a format, for the page a visit renders (a printf per
+ * piece cost a visit microseconds): n bytes of s, a string, a decimal.
+ */
+void expo_put(struct expo *e, const char *s, size_t n);
+void expo_str(struct expo *e, const char *s);
+void expo_dec(struct expo *e, uint64_t v);
 /* # HELP and # TYPE of a family. */
 void expo_family(struct expo *e, const char *name, const char *type, const char *help);
 /*

@@ -10,8 +10,7 @@
  */
 #include "page.h"
 
-#include <inttypes.h>
-#include <stdio.h>
+#include <string.h>
 
 const char page_style[] =
     ":root{color-scheme:light dark;--bg:#f6f5f2;--fg:#1d1d1f;--muted:#5c5c63;--track:#e2dfd8;"
@@ -63,19 +62,30 @@ const char page_script[] =
     "setTimeout(tick,1000-(base+performance.now())%1000+5)"
     "})();";
 
-/* s with the characters HTML gives meaning to escaped. */
+/* A string literal, without its terminating NUL. */
+#define PUT(e, lit) expo_put((e), (lit), sizeof(lit) - 1)
+
+/*
+ * s with the characters HTML gives meaning to escaped; the runs between
+ * them are copied whole. The page is built with expo_put() rather than a
+ * printf per piece: on a visit's path that cost microseconds.
+ */
 static void
 html(struct expo *e, const char *s)
 {
-        for (; *s; s++) {
+        for (;;) {
+                size_t run = strcspn(s, "<>&\"'");
+                expo_put(e, s, run);
+                s += run;
                 switch (*s) {
-                case '<': expo_printf(e, "&lt;"); break;
-                case '>': expo_printf(e, "&gt;"); break;
-                case '&': expo_printf(e, "&amp;"); break;
-                case '"': expo_printf(e, "&quot;"); break;
-                case '\'': expo_printf(e, "&#39;"); break;
-                default: expo_printf(e, "%c", *s);
+                case '\0': return;
+                case '<': PUT(e, "&lt;"); break;
+                case '>': PUT(e, "&gt;"); break;
+                case '&': PUT(e, "&amp;"); break;
+                case '"': PUT(e, "&quot;"); break;
+                default: PUT(e, "&#39;"); break;
                 }
+                s++;
         }
 }
 
@@ -86,59 +96,71 @@ pod_row(const struct cluster_view_entry *p, uint64_t total, struct expo *e)
         /* Tenths of a percent, in integers: no floating point on a request's path. */
         uint64_t permille = total ? (p->visits * 1000 + total / 2) / total : 0;
 
-        expo_printf(e, "<li class=\"%s\"><span>", cluster_state_name(p->state));
+        PUT(e, "<li class=\"");
+        expo_str(e, cluster_state_name(p->state));
+        PUT(e, "\"><span>");
         html(e, p->name);
-        expo_printf(e,
-                    "</span><svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" "
-                    "aria-hidden=\"true\"><rect class=\"track\" width=\"1000\" height=\"10\"/>"
-                    "<rect class=\"bar\" width=\"%" PRIu64 "\" height=\"10\"/></svg>"
-                    "<span class=\"n\">%" PRIu64 " · %" PRIu64 "%%%s</span></li>\n",
-                    permille, p->visits, (permille + 5) / 10,
-                    p->state == CLUSTER_STALE       ? " stale"
-                    : p->state == CLUSTER_UNREACHED ? " unreached"
-                                                    : "");
+        PUT(e, "</span><svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" "
+               "aria-hidden=\"true\"><rect class=\"track\" width=\"1000\" height=\"10\"/>"
+               "<rect class=\"bar\" width=\"");
+        expo_dec(e, permille);
+        PUT(e, "\" height=\"10\"/></svg><span class=\"n\">");
+        expo_dec(e, p->visits);
+        PUT(e, " · ");
+        expo_dec(e, (permille + 5) / 10);
+        PUT(e, "%");
+        if (p->state == CLUSTER_STALE)
+                PUT(e, " stale");
+        else if (p->state == CLUSTER_UNREACHED)
+                PUT(e, " unreached");
+        PUT(e, "</span></li>\n");
 }
 
 static void
 cluster_part(const struct cluster_view *v, struct expo *e)
 {
-        expo_printf(e, "<p>Served by pod <strong id=\"pod\">");
+        PUT(e, "<p>Served by pod <strong id=\"pod\">");
         html(e, v->self);
-        expo_printf(e,
-                    "</strong> &middot; <strong id=\"total\">%" PRIu64
-                    "</strong> visits to the service%s</p>\n"
-                    "<ul id=\"pods\" aria-label=\"Each pod's share of the visits\">\n",
-                    v->total,
-                    v->partial
-                        ? " <span id=\"partial\">(partial: a pod is stale or unreached)</span>"
-                        : "");
+        PUT(e, "</strong> &middot; <strong id=\"total\">");
+        expo_dec(e, v->total);
+        PUT(e, "</strong> visits to the service");
+        if (v->partial)
+                PUT(e, " <span id=\"partial\">(partial: a pod is stale or unreached)</span>");
+        PUT(e, "</p>\n<ul id=\"pods\" aria-label=\"Each pod's share of the visits\">\n");
         for (size_t i = 0; i < v->n && i < PAGE_PODS_SHOWN; i++)
                 pod_row(&v->e[i], v->total, e);
         if (v->n > PAGE_PODS_SHOWN)
                 expo_printf(e, "<li><span>and %zu more pods</span></li>\n", v->n - PAGE_PODS_SHOWN);
-        expo_printf(e, "</ul>\n");
+        PUT(e, "</ul>\n");
 }
 
 void
 page_render(const struct page *p, struct expo *e)
 {
-        expo_printf(e, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                       "<meta name=\"color-scheme\" content=\"light dark\">\n<title>Time in ");
+        PUT(e, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+               "<meta name=\"color-scheme\" content=\"light dark\">\n<title>Time in ");
         html(e, p->city);
-        expo_printf(e, "</title>\n<style>%s</style>\n</head>\n<body", page_style);
+        PUT(e, "</title>\n<style>");
+        expo_put(e, page_style, sizeof(page_style) - 1);
+        PUT(e, "</style>\n</head>\n<body");
         if (p->t->tick[0]) {
-                expo_printf(e, " data-clock-format=\"");
+                PUT(e, " data-clock-format=\"");
                 html(e, p->t->tick);
-                expo_printf(e, "\"");
+                PUT(e, "\"");
         }
-        expo_printf(e, ">\n<main>\n<h1>Current time in ");
+        PUT(e, ">\n<main>\n<h1>Current time in ");
         html(e, p->city);
-        expo_printf(e, "</h1>\n<time id=\"time\" datetime=\"%s\">", p->t->iso);
+        PUT(e, "</h1>\n<time id=\"time\" datetime=\"");
+        expo_str(e, p->t->iso);
+        PUT(e, "\">");
         html(e, p->t->local);
-        expo_printf(e, "</time>\n<p>Visits: <span id=\"visits\">%" PRIu64 "</span></p>\n",
-                    p->visits);
+        PUT(e, "</time>\n<p>Visits: <span id=\"visits\">");
+        expo_dec(e, p->visits);
+        PUT(e, "</span></p>\n");
         if (p->cluster != NULL)
                 cluster_part(p->cluster, e);
-        expo_printf(e, "</main>\n<script>%s</script>\n</body>\n</html>\n", page_script);
+        PUT(e, "</main>\n<script>");
+        expo_put(e, page_script, sizeof(page_script) - 1);
+        PUT(e, "</script>\n</body>\n</html>\n");
 }
