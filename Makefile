@@ -52,6 +52,12 @@ $(BUILD)/moscow-time-nocheck: $(SRC) $(HDR) fcgi-app/VERSION
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DMT_BENCH_NO_OUTSIDE_CHECK $(LDFLAGS) -o $@ $(SRC) $(LIBS)
 
+# A FastCGI responder that does nothing: `make bench` measures nginx's own
+# FastCGI path with it, the floor under any responder's GET /.
+$(BUILD)/null-responder: scripts/null-responder.c
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+
 # Unit tests link the modules directly, under the sanitizers.
 $(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 	@mkdir -p $(BUILD)
@@ -86,7 +92,7 @@ test:
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
-bench: deps build $(BUILD)/moscow-time-nocheck
+bench: deps build $(BUILD)/moscow-time-nocheck $(BUILD)/null-responder
 	scripts/install-deps.sh bench
 	scripts/bench.py
 
