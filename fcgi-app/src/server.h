@@ -21,8 +21,7 @@ struct server {
         int epoll_fd;   /* idle connections and the socket: the workers wait on it */
         int pending_fd; /* connections whose request is incomplete: the pending thread's */
         int wake_fd;    /* eventfd: readable once shutdown begins, for every thread */
-        int ready_fd;   /* eventfd: readable while parked visits wait in ready */
-        struct conn *listener, *waker, *readier; /* epoll tags of listen_fd, wake_fd, ready_fd */
+        struct conn *listener, *waker; /* epoll tags of listen_fd and wake_fd */
         dev_t sock_dev;
         ino_t sock_ino; /* the socket file we created, so we remove only ours */
         atomic_int stopping;
@@ -34,10 +33,8 @@ struct server {
         struct conn *conns;       /* every open connection, so that server_stop() closes all */
         atomic_ullong refused;    /* connections closed for breaking the protocol or the deadline */
         atomic_llong refused_logged; /* when a refusal was last logged (ms, CLOCK_MONOTONIC) */
-        atomic_int parked;           /* sync=always: visits waiting for their batch or a worker */
-        pthread_mutex_t ready_mu;    /* guards ready */
-        struct conn *ready;          /* parked visits whose batch has an outcome, oldest first */
-        struct conn **ready_tail;
+        atomic_int parked;           /* sync=always: visits waiting for their batch's outcome */
+        struct worker *late;         /* the committer's buffers, to answer parked visits itself */
 };
 
 /* Creates the listening socket with the configured mode; refuses to replace a live one. */
