@@ -424,11 +424,11 @@ def main():
             ("GET /  ab -k -n50000 -c1000", abres, None, None)]
     rows += [(f"GET /  sync=always, {name}", r, r["ratio"], want)
              for name, r, want in always["rows"]]
-    print(f"{'scenario':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'ratio':>6}  target")
+    print(f"{'scenario':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'ratio':>6}  target")
     for name, r, ratio, want in rows:
         ratio = r["rps"] / ceiling if ratio is None else ratio
         goal = f">= {want:.2f}x" if want else ""
-        print(f"{name:40} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['failed']:7d} "
+        print(f"{name:44} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['failed']:7d} "
               f"{ratio:6.2f}  {goal}")
         if want:
             target(f"{name} ratio", ratio >= want, f"{ratio:.2f}x (>= {want}x)")
