@@ -380,12 +380,16 @@ counter_check(struct counter *c, char *why, size_t whylen)
  * sync=always a file created again or taken over gets its directory fsynced
  * here too, since no batch may come for a long time to do it.
  */
-void
-counter_recheck(struct counter *c)
+int
+counter_recheck(struct counter *c, int patient)
 {
         char why[WHY_MAX];
 
         pthread_mutex_lock(&c->mu);
+        if (patient && cfile_outside_empty(&c->file)) {
+                pthread_mutex_unlock(&c->mu);
+                return 1; /* being written: its close brings another event */
+        }
         if (cfile_verify(&c->file, why, sizeof(why)) != 0) {
                 note_failure(c, why, 1);
         } else {
@@ -396,6 +400,7 @@ counter_recheck(struct counter *c)
                         note_failure(c, why, 0);
         }
         pthread_mutex_unlock(&c->mu);
+        return 0;
 }
 
 void

@@ -110,9 +110,11 @@ int counter_check(struct counter *c, char *why, size_t whylen);
  * Looks for a change made to the file from outside, as before a visit, and
  * repairs what that check repairs (a deleted file written again from
  * memory, a larger count taken, a smaller one overwritten). A file that is
- * not a count is left alone and logged once; visits then get 503.
+ * not a count is left alone and logged once; visits then get 503. With
+ * patient, an empty file at the path (someone between truncating and
+ * writing it) is left for later: returns 1, and nothing was done.
  */
-void counter_recheck(struct counter *c);
+int counter_recheck(struct counter *c, int patient);
 
 void counter_health(struct counter *c, struct counter_health *h);
 

@@ -409,6 +409,14 @@ adopt(struct counter_file *f, const struct stat *st, char *why, size_t whylen)
 }
 
 int
+cfile_outside_empty(const struct counter_file *f)
+{
+        struct stat st;
+
+        return lstat(f->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
+int
 cfile_verify(struct counter_file *f, char *why, size_t whylen)
 {
 #ifdef MT_BENCH_NO_OUTSIDE_CHECK

@@ -57,6 +57,13 @@ enum counter_status cfile_open(struct counter_file *f, const char *path, char *e
  */
 int cfile_verify(struct counter_file *f, char *why, size_t whylen);
 
+/*
+ * Whether the path names an empty regular file: never one of ours (we always
+ * write a count), so someone is writing it (`echo N > visits` truncates,
+ * then writes). The watch waits for its count rather than take it for 0.
+ */
+int cfile_outside_empty(const struct counter_file *f);
+
 /* Writes v (>= the value): in place if the text keeps its length, else a new file renamed over. */
 int cfile_write(struct counter_file *f, uint64_t v, char *why, size_t whylen);
 

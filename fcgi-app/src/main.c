@@ -96,11 +96,13 @@ read_signal(int fd)
  */
 #define RELOAD_SETTLE_MS  100
 #define RECHECK_SETTLE_MS 20
+#define RECHECK_PATIENCE  5 /* settles an empty file may stay empty before it counts as 0 */
 
 struct watched {
         struct reload *reload;
         struct counter_watch *cwatch;
         struct counter *counter;
+        int waited; /* rechecks put off in a row: the file was empty */
 };
 
 static int64_t
@@ -132,7 +134,12 @@ run_due(struct watched *w, int64_t *reload_due, int64_t *recheck_due)
 
         if (*recheck_due != 0 && now >= *recheck_due) {
                 *recheck_due = 0;
-                counter_recheck(w->counter);
+                if (counter_recheck(w->counter, w->waited < RECHECK_PATIENCE)) {
+                        w->waited++;
+                        *recheck_due = now + RECHECK_SETTLE_MS;
+                } else {
+                        w->waited = 0;
+                }
         }
         if (*reload_due != 0 && now >= *reload_due) {
                 *reload_due = 0;

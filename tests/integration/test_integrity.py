@@ -12,6 +12,7 @@ ignore runs its responder as nobody when run as root.
 """
 
 import contextlib
+import fcntl
 import os
 import re
 import resource
@@ -449,6 +450,23 @@ def test_a_count_written_in_place_is_taken_or_undone_without_a_visit():
         assert visit(s) == (200, 901)
 
 
+def test_a_file_being_rewritten_in_place_is_not_taken_for_zero():
+    # `echo 900 > visits` truncates, then writes. An event in between (here a chmod, in
+    # make test-asan a second responder's close) must not make the responder take the
+    # empty moment for 0 and rename its own count over the file being written.
+    with Stack(counter="41\n") as s:
+        assert visit(s) == (200, 42)
+        with open(s.counter_path, "r+b") as f:
+            f.truncate(0)
+            os.chmod(s.counter_path, 0o640)
+            time.sleep(0.06)  # three times the watch's settle time
+            f.write(b"900\n")
+        wait_for(lambda: s.get("/visits").text == "900\n", timeout=1.0,
+                 what="/visits to say 900 (written in place) without a visit")
+        assert visit(s) == (200, 901)
+        assert s.counter_bytes() == b"901\n"
+
+
 def test_a_file_deleted_and_written_again_at_once_is_taken_not_overwritten():
     # `rm visits; echo 500 > visits`: the new file is empty for a moment after its
     # creation. Taking that moment's "0" and putting our own count over it would send
@@ -467,20 +485,28 @@ def test_a_file_deleted_and_written_again_at_once_is_taken_not_overwritten():
 
 
 def test_a_file_taken_by_a_second_responder_is_not_written():
+    # The restored file is locked before it is renamed in, as a second responder started
+    # on it would hold it: the first one's watch sees it at once and must leave it alone.
+    # (Starting a real second responder after the rename races that watch, which now
+    # takes the file within milliseconds: a second responder is then refused, exit 69.)
     with Stack(counter="41\n") as s:
         assert visit(s) == (200, 42)
-        replace_file(s.counter_path, b"100\n")
-        cfg, _, _ = s.other_config("second", socket=True)
-        second = s.spawn_responder(cfg)
+        new = s.counter_path + ".restore"
+        with open(new, "wb") as f:
+            f.write(b"100\n")
+        holder = open(new, "r+b")
         try:
-            assert wait_ready(second, 5), second.output()
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(new, s.counter_path)
+            log_when(s, lambda log: "another process holds locked" in log)
             assert s.get("/").status == 503
             assert s.get("/readyz").status == 503
-            log_when(s, lambda log: "another process holds locked" in log)
             assert s.counter_bytes() == b"100\n"
-            assert second.stop() == 0
+            cfg, _, _ = s.other_config("second", socket=True)
+            second = s.spawn_responder(cfg)
+            assert second.wait(5) == harness.EX_UNAVAILABLE, second.output()
         finally:
-            second.stop(signal.SIGKILL)
+            holder.close()  # lets go of the lock
         assert visit(s) == (200, 101)
 
 
