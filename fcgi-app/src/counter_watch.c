@@ -18,6 +18,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "inotify_drain.h"
 #include "log.h"
 
 /* Every way the name can change: removed, renamed to or from, created, written, chmod/link. */
@@ -74,30 +75,19 @@ concerns_file(struct counter_watch *w, const struct inotify_event *ev)
         return ev->len > 0 && strcmp(ev->name, w->name) == 0;
 }
 
+static int
+each_event(void *arg, const struct inotify_event *ev)
+{
+        return concerns_file(arg, ev);
+}
+
 int
 cwatch_drain(struct counter_watch *w)
 {
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        int changed = 0;
+        char what[PATH_MAX + 16];
 
-        if (w->fd < 0)
-                return 0;
-        for (;;) {
-                ssize_t n = read(w->fd, buf, sizeof(buf));
-                for (ssize_t off = 0; off < n;) {
-                        const struct inotify_event *ev = (const void *)(buf + off);
-                        changed |= concerns_file(w, ev);
-                        off += (ssize_t)(sizeof(*ev) + ev->len);
-                }
-                if (n > 0 || (n < 0 && errno == EINTR))
-                        continue;
-                if (n < 0 && errno != EAGAIN) {
-                        log_error("counter file %s: reading inotify events on %s: %s", w->path,
-                                  w->dir, strerror(errno));
-                        changed = 1; /* we cannot know what we missed */
-                }
-                return changed;
-        }
+        snprintf(what, sizeof(what), "counter file %s", w->path);
+        return inotify_drain(w->fd, each_event, w, what, w->dir);
 }
 
 void

@@ -23,6 +23,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "inotify_drain.h"
 #include "log.h"
 
 #define FILE_MAX (64 * 1024) /* config.c refuses anything larger */
@@ -65,33 +66,20 @@ reload_init(struct reload *r, const char *path, const struct config *cfg,
         watch_dir(r);
 }
 
+/* Any event in the directory may be the swap: file_digest() tells a real change. */
+static int
+each_event(void *arg, const struct inotify_event *ev)
+{
+        /* The directory itself went away or moved: watch what has its name now. */
+        if (ev->mask & IN_IGNORED)
+                watch_dir(arg);
+        return 1;
+}
+
 int
 reload_drain(struct reload *r)
 {
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        int changed = 0;
-
-        if (r->fd < 0)
-                return 0;
-        for (;;) {
-                ssize_t n = read(r->fd, buf, sizeof(buf));
-                for (ssize_t off = 0; off < n;) {
-                        const struct inotify_event *ev = (const void *)(buf + off);
-                        /* The directory itself went away or moved: watch what has its name now. */
-                        if (ev->mask & IN_IGNORED)
-                                watch_dir(r);
-                        off += (ssize_t)(sizeof(*ev) + ev->len);
-                        changed = 1;
-                }
-                if (n > 0)
-                        continue;
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno != EAGAIN)
-                        log_error("config reload: reading inotify events on %s: %s", r->dir,
-                                  strerror(errno));
-                return changed;
-        }
+        return inotify_drain(r->fd, each_event, r, "config reload", r->dir);
 }
 
 /* FNV-1a of the file's bytes, to tell a real change from an event that changed nothing. */
