@@ -176,7 +176,9 @@ run_batch(struct counter *c)
                 w->batch = b;
                 numbered |= w->number != 0;
         }
-        int rc = cfile_verify(&c->file, why, sizeof(why));
+        /* A batch of probes only looks the path up, as a probe does with the other modes. */
+        int rc = numbered ? cfile_verify_visit(&c->file, why, sizeof(why))
+                          : cfile_verify(&c->file, why, sizeof(why));
         if (rc == 0 && c->assigned < c->file.value)
                 c->assigned = c->file.value; /* took a larger count from outside */
         /*
@@ -295,7 +297,7 @@ visit_group(struct counter *c, uint64_t *out, char *why, size_t whylen)
 static int
 visit_one(struct counter *c, uint64_t *out, char *why, size_t whylen)
 {
-        if (cfile_verify(&c->file, why, whylen) != 0) {
+        if (cfile_verify_visit(&c->file, why, whylen) != 0) {
                 note_failure(c, why, 1);
                 return -1;
         }

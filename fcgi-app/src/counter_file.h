@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "counter_watch.h"
 
 #define COUNTER_MAX  INT64_MAX /* JSON readers and the Python version agree on signed 64 bits */
 #define COUNTER_TEXT 24        /* "9223372036854775807\n" and a NUL */
@@ -32,8 +33,9 @@ struct counter_file {
         ino_t ino;      /* the file fd refers to */
         uint64_t value; /* what the file holds */
         char text[COUNTER_TEXT];
-        size_t text_len; /* the file's bytes, exactly */
-        int dir_dirty;   /* a rename since the directory was last fsynced */
+        size_t text_len;            /* the file's bytes, exactly */
+        int dir_dirty;              /* a rename since the directory was last fsynced */
+        struct counter_watch names; /* tells cfile_verify_visit() when to look the path up */
 };
 
 /* Parses a counter file's bytes. Empty or blank is 0. On failure: -1 and why. */
@@ -56,6 +58,17 @@ enum counter_status cfile_open(struct counter_file *f, const char *path, char *e
  * is left untouched.
  */
 int cfile_verify(struct counter_file *f, char *why, size_t whylen);
+
+/*
+ * cfile_verify() for a visit: the path is looked up only if the directory's
+ * watch saw its name change since the last look, or is not watching; the
+ * bytes are always compared. A deletion, rename or creation in the
+ * directory is queued by the syscall that made it, before it returns, so a
+ * change made before the visit is never missed. What the watch cannot see
+ * (a mount over the file, a folder above it renamed) is seen by the next
+ * probe, which calls cfile_verify().
+ */
+int cfile_verify_visit(struct counter_file *f, char *why, size_t whylen);
 
 /*
  * Whether the path names an empty regular file: never one of ours (we always

@@ -30,29 +30,30 @@ static void
 watch_dir(struct counter_watch *w)
 {
         w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
-        if (w->wd < 0)
-                log_warn("counter file %s: watching its directory %s: %s; changes made from "
-                         "outside are seen at the next visit or probe only",
-                         w->path, w->dir, strerror(errno));
+        if (w->wd < 0 && w->unwatched != NULL)
+                log_warn("counter file %s: watching its directory %s: %s; %s", w->path, w->dir,
+                         strerror(errno), w->unwatched);
 }
 
 void
-cwatch_init(struct counter_watch *w, const char *path)
+cwatch_init(struct counter_watch *w, const char *path, const char *unwatched)
 {
         char copy[PATH_MAX];
 
         memset(w, 0, sizeof(*w));
         w->path = path;
+        w->unwatched = unwatched;
         w->wd = -1;
+        snprintf(w->what, sizeof(w->what), "counter file %s", path);
         snprintf(copy, sizeof(copy), "%s", path);
         snprintf(w->dir, sizeof(w->dir), "%s", dirname(copy));
         snprintf(copy, sizeof(copy), "%s", path);
         snprintf(w->name, sizeof(w->name), "%s", basename(copy));
         w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (w->fd < 0) {
-                log_warn("counter file %s: inotify_init1: %s; changes made from outside are seen "
-                         "at the next visit or probe only",
-                         path, strerror(errno));
+                if (unwatched != NULL)
+                        log_warn("counter file %s: inotify_init1: %s; %s", path, strerror(errno),
+                                 unwatched);
                 return;
         }
         watch_dir(w);
@@ -65,7 +66,12 @@ concerns_file(struct counter_watch *w, const struct inotify_event *ev)
         if (ev->mask & IN_Q_OVERFLOW)
                 return 1; /* events were dropped: any of them may have been ours */
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
-                /* The directory went away or moved: watch what bears its name now. */
+                /*
+                 * The directory went away or moved: watch what bears its name
+                 * now. Until then nothing is watched (cwatch_watching() is 0).
+                 */
+                if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF))
+                        w->wd = -1;
                 if (ev->mask & IN_MOVE_SELF)
                         inotify_rm_watch(w->fd, ev->wd); /* its IN_IGNORED follows */
                 else if (ev->mask & IN_IGNORED)
@@ -84,10 +90,15 @@ each_event(void *arg, const struct inotify_event *ev)
 int
 cwatch_drain(struct counter_watch *w)
 {
-        char what[PATH_MAX + 16];
+        return inotify_drain(w->fd, each_event, w, w->what, w->dir);
+}
 
-        snprintf(what, sizeof(what), "counter file %s", w->path);
-        return inotify_drain(w->fd, each_event, w, what, w->dir);
+int
+cwatch_watching(struct counter_watch *w)
+{
+        if (w->fd >= 0 && w->wd < 0)
+                watch_dir(w); /* the directory may be back (silent when unwatched is NULL) */
+        return w->fd >= 0 && w->wd >= 0;
 }
 
 void
@@ -96,5 +107,5 @@ cwatch_close(struct counter_watch *w)
         if (w->fd >= 0 && close(w->fd) != 0)
                 log_error("counter file %s: closing its inotify descriptor: %s", w->path,
                           strerror(errno));
-        w->fd = -1;
+        w->fd = w->wd = -1;
 }

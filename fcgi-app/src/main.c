@@ -270,7 +270,8 @@ serve(const char *path, const struct config *cfg)
                 return counter_exit_code(cst);
         }
         /* From here, so that a change made while the rest starts is seen too. */
-        cwatch_init(&cwatch, cfg->counter_path);
+        cwatch_init(&cwatch, cfg->counter_path,
+                    "changes made from outside are seen at the next visit or probe only");
         int crc = start_cluster(&cluster, cfg, &counter);
         if (crc != EX_OK) {
                 cluster_stop(&cluster);

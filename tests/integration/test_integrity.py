@@ -327,6 +327,48 @@ def test_a_longer_number_written_in_place_is_taken_not_torn():
         assert s.counter_bytes() == b"12346\n"
 
 
+@pytest.mark.parametrize("failing,calls", [("the main thread's watch", "2"),
+                                           ("both watches", "1..2")])
+def test_visits_see_outside_changes_whichever_watch_is_missing(failing, calls):
+    """A visit looks the counter path up only when its own watch on the folder saw the name
+    change; the main thread's watch repairs without a visit. inotify_init1 fails (strace) for
+    the counter file's watch (the first call) and/or the main thread's (the second): without
+    the main thread's, each visit alone must see the change; without both, each visit looks
+    the path up."""
+    need_strace(attach=False)  # strace starts the responder itself
+    trace = tempfile.NamedTemporaryFile(prefix="mt-strace-", delete=False)
+    trace.close()
+    with Stack(counter="41\n", start=False,
+               # LeakSanitizer cannot run under ptrace (the ASan build's suite).
+               responder_env={"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")
+                              + ":detect_leaks=0"}) as s:
+        s.prefix = ["strace", "-f", "-qq", "-o", trace.name, "--seccomp-bpf",
+                    "-e", "trace=inotify_init1",
+                    "-e", f"inject=inotify_init1:error=EMFILE:when={calls}"]
+        s.start_responder()
+        s.start_nginx()
+        with open(trace.name) as f:
+            injected = f.read().count("(INJECTED)")
+        assert injected == (2 if calls == "1..2" else 1), f"strace injected {injected}"
+        assert "changes made from outside are seen at the next visit or probe only" in \
+            s.responder.output(), s.responder.output()
+        assert visit(s) == (200, 42)
+        os.unlink(s.counter_path)
+        assert visit(s) == (200, 43)
+        assert s.counter_bytes() == b"43\n"
+        replace_file(s.counter_path, b"500\n")
+        assert visit(s) == (200, 501)
+        assert s.counter_bytes() == b"501\n"
+        replace_file(s.counter_path, b"7\n")
+        assert visit(s) == (200, 502)
+        assert s.counter_bytes() == b"502\n"
+        os.symlink(s.counter_path + ".elsewhere", s.counter_path + ".link")
+        os.rename(s.counter_path + ".link", s.counter_path)
+        assert visit(s)[0] == 503
+        assert os.path.islink(s.counter_path)
+    os.unlink(trace.name)
+
+
 def test_a_smaller_count_from_outside_never_lowers_the_file():
     with Stack(counter="41\n") as s:
         assert visit(s) == (200, 42)

@@ -877,6 +877,15 @@ test_open_refuses_a_symlink(void **state)
 }
 
 static void
+assert_file_count(const char *path, uint64_t want)
+{
+        char text[32];
+
+        snprintf(text, sizeof(text), "%" PRIu64 "\n", want);
+        assert_file_text(path, text);
+}
+
+static void
 visit_expect(struct fixture *f, uint64_t want)
 {
         char why[256] = "";
@@ -953,7 +962,7 @@ test_watch_and_recheck_repair_without_a_visit(void **state)
 
         f->cfg.sync = (enum sync_mode)(uintptr_t)f->param;
         fixture_start_counter(f, "41\n");
-        cwatch_init(&w, f->cfg.counter_path);
+        cwatch_init(&w, f->cfg.counter_path, NULL);
         assert_true(w.fd >= 0 && w.wd >= 0);
         visit_expect(f, 42);
         fixture_path(f, "unrelated", other, sizeof(other));
@@ -979,6 +988,66 @@ test_watch_and_recheck_repair_without_a_visit(void **state)
         cwatch_close(&w);
         fixture_close_counter(f);
         assert_file_text(f->cfg.counter_path, "901\n");
+}
+
+/*
+ * A visit looks the path up only when the folder's watch saw the name
+ * change (cfile_verify_visit). The folder itself moved away and another put
+ * at its name (a restore of the whole folder): the old watch reports the
+ * move, the new folder is watched from then on, and a deletion in it is seen
+ * by the next visit, not written into the orphan.
+ */
+static void
+test_visits_follow_a_folder_moved_and_put_back(void **state)
+{
+        struct fixture *f = *state;
+        char sub[CONFIG_PATH_MAX], old[CONFIG_PATH_MAX + 8];
+
+        f->cfg.sync = (enum sync_mode)(uintptr_t)f->param;
+        fixture_path(f, "sub", sub, sizeof(sub));
+        assert_int_equal(mkdir(sub, 0700), 0);
+        fixture_path(f, "sub/visits", f->cfg.counter_path, sizeof(f->cfg.counter_path));
+        fixture_start_counter(f, "41\n");
+        visit_expect(f, 42);
+        snprintf(old, sizeof(old), "%s.old", sub);
+        assert_int_equal(rename(sub, old), 0);
+        assert_int_equal(mkdir(sub, 0700), 0);
+        write_text(f->cfg.counter_path, "500\n");
+        /* sync=always: the visit numbered before the batch took 500 keeps its number. */
+        visit_expect(f, f->cfg.sync == SYNC_ALWAYS ? 43 : 501);
+        uint64_t n = counter_get(&f->counter);
+        assert_int_equal(n, f->cfg.sync == SYNC_ALWAYS ? 500 : 501);
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        visit_expect(f, n + 1);
+        assert_file_count(f->cfg.counter_path, n + 1);
+        rename_over(f, "7\n");
+        visit_expect(f, n + 2);
+        assert_file_count(f->cfg.counter_path, n + 2);
+        fixture_close_counter(f);
+        assert_file_count(f->cfg.counter_path, n + 2);
+}
+
+/* Without the watch (inotify unavailable), every visit looks the path up. */
+static void
+test_visits_look_the_path_up_without_a_watch(void **state)
+{
+        struct fixture *f = *state;
+
+        f->cfg.sync = (enum sync_mode)(uintptr_t)f->param;
+        fixture_start_counter(f, "41\n");
+        cwatch_close(&f->counter.file.names); /* as if inotify_init1 had failed at the start */
+        assert_false(cwatch_watching(&f->counter.file.names));
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        visit_expect(f, 42);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        rename_over(f, "500\n");
+        visit_expect(f, f->cfg.sync == SYNC_ALWAYS ? 43 : 501); /* numbered before, as above */
+        uint64_t n = counter_get(&f->counter);
+        assert_file_count(f->cfg.counter_path, n);
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        visit_expect(f, n + 1);
+        fixture_close_counter(f);
+        assert_file_count(f->cfg.counter_path, n + 1);
 }
 
 /* Item 4: replaced (a restore) or rewritten in place: a larger count is taken, a smaller one is
@@ -1172,6 +1241,10 @@ counter_tests(void)
             TEST(test_open_refuses_a_symlink),
             TEST(test_deleted_file_is_recreated_from_memory),
             TEST(test_outside_values_never_lower_the_count),
+            SYNC_PARAM(test_visits_follow_a_folder_moved_and_put_back, SYNC_NEVER),
+            SYNC_PARAM(test_visits_follow_a_folder_moved_and_put_back, SYNC_ALWAYS),
+            SYNC_PARAM(test_visits_look_the_path_up_without_a_watch, SYNC_NEVER),
+            SYNC_PARAM(test_visits_look_the_path_up_without_a_watch, SYNC_ALWAYS),
             SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_NEVER),
             SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_INTERVAL),
             SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_ALWAYS),
