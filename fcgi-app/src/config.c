@@ -415,6 +415,18 @@ config_print(const struct config *cfg, FILE *out)
         return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }
 
+int
+config_print_keys(FILE *out)
+{
+        for (size_t i = 0; i < NKEYS; i++) {
+                const struct config_key *k = &keys[i].pub;
+                if (fprintf(out, "[%s] %s\t%s\t%s\t%s\t%s\n", k->section, k->name,
+                            k->live ? "live" : "restart", k->type, k->def, k->help) < 0)
+                        return -1;
+        }
+        return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}
+
 void
 config_defaults(struct config *cfg)
 {

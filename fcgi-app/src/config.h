@@ -75,6 +75,13 @@ int config_differs(const struct config *a, const struct config *b, size_t i);
 /* Writes "[section] key = value\n" for every key, in table order. 0, or -1 with errno. */
 int config_print(const struct config *cfg, FILE *out);
 
+/*
+ * The key table, for operators and the chart's tests: one key a line,
+ * "[section] key", then live or restart, its type, its default and its help,
+ * separated by tabs. -1 if writing failed.
+ */
+int config_print_keys(FILE *out);
+
 const char *config_sync_name(enum sync_mode mode);
 
 /* The [cluster] keys as cluster.c takes them. */

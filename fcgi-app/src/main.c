@@ -49,6 +49,8 @@ usage(FILE *f)
             "       moscow-time --check-config PATH  validate PATH: exit 0, or 78 with the reason\n"
             "       moscow-time --print-config PATH  the effective configuration, one\n"
             "                                        \"[section] key = value\" a line\n"
+            "       moscow-time --print-keys         every key: \"[section] key\", live or\n"
+            "                                        restart, type, default, help (tabs)\n"
             "       moscow-time --probe PATH [SECS]  liveness: exit 0 if the responder on PATH's\n"
             "                                        socket answers within SECS (2), else 69\n"
             "       moscow-time --version | --help\n");
@@ -353,6 +355,12 @@ main(int argc, char **argv)
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("moscow-time %s\n", MT_VERSION);
                 return EX_OK;
+        }
+        if (argc == 2 && strcmp(argv[1], "--print-keys") == 0) {
+                if (config_print_keys(stdout) == 0)
+                        return EX_OK;
+                fprintf(stderr, "moscow-time: writing the keys: %s\n", strerror(errno));
+                return EX_OSERR;
         }
         if (argc == 2 && strcmp(argv[1], "--help") == 0) {
                 usage(stdout);

@@ -13,7 +13,7 @@ import { basename, join } from 'node:path';
 
 import { replaceTable, tableOf, valuesTable } from './lib/readme.mjs';
 import { checksumOf, imageOf, probeTarget, rules } from './lib/rules.mjs';
-import { effectiveConfig, helmRunner, isMap, keySet, mergeValues, parseNginx, parsePrintConfig, parseYaml, printConfig, run, yamlLib } from './lib/util.mjs';
+import { effectiveConfig, helmRunner, isMap, keySet, mergeValues, parseNginx, parsePrintConfig, parseYaml, printConfig, printKeys, run, yamlLib } from './lib/util.mjs';
 import { Validator } from './lib/validate.mjs';
 
 const top = process.argv[2];
@@ -98,6 +98,7 @@ function facts(files) {
         chart: files.chart,
         ini,
         iniKeys: keySet(ini.sections),
+        keys: printKeys(env.CHART_TEST_RESPONDER),
         nginx,
         listenPort: listen ? Number(listen[1]) : null,
         appVersion: text(files.version).trim(),
@@ -225,6 +226,28 @@ const globalChecks = {
                 if (mine !== undefined && String(mine) !== v) p.push(`[${s}] ${k}: values.yaml has ${JSON.stringify(mine)}, the responder's default (--print-config fcgi-app/config.ini) is ${JSON.stringify(v)}`);
             }
         }
+        return p;
+    },
+
+    // The checksum/config annotation leaves out [cluster] peers always (it follows
+    // replicaCount) and, with config.reload live, exactly the keys the responder
+    // takes on a reload: its key table says which (--print-keys), not a copy here.
+    checksumLiveKeys(f) {
+        const p = f.keys.problems.map((x) => `--print-keys: ${x}`);
+        const tpl = text(join(f.chart, 'templates/_helpers.tpl'));
+        const block = tpl.split('{{- define "moscow-time.configChecksum" -}}')[1]?.split('{{- define')[0];
+        if (block === undefined) return [...p, 'templates/_helpers.tpl: no define "moscow-time.configChecksum"'];
+        const [always, rest] = block.split('{{- if eq .Values.config.reload "live" -}}');
+        if (rest === undefined) return [...p, 'moscow-time.configChecksum: no {{- if eq .Values.config.reload "live" -}} block'];
+        const unsets = (t) => [...t.matchAll(/unset \$c\.(\w+) "(\w+)"/g)].map((m) => `[${m[1]}] ${m[2]}`).sort();
+        const a = unsets(always);
+        const l = unsets(rest.split('{{- end -}}')[0]);
+        if (JSON.stringify(a) !== JSON.stringify(['[cluster] peers'])) p.push(`left out of the checksum whatever config.reload is: ${a.join(', ') || 'nothing'}; expected [cluster] peers alone`);
+        const live = f.keys.live.filter((k) => k !== '[cluster] peers');
+        const rolls = live.filter((k) => !l.includes(k));
+        const never = l.filter((k) => !live.includes(k));
+        if (rolls.length) p.push(`live in the responder (--print-keys), yet a change of it rolls the pods with config.reload live: ${rolls.join(', ')}`);
+        if (never.length) p.push(`needs a restart (--print-keys), yet left out of the checksum with config.reload live, so a change of it never reaches the pods: ${never.join(', ')}`);
         return p;
     },
 
@@ -577,6 +600,7 @@ async function main() {
         await g.test('yamllint: Chart.yaml and values.yaml', () => globalChecks.yamllintSources(f));
         await g.test('config keys: values.yaml config = fcgi-app/config.ini sections, keys and defaults', () => globalChecks.configKeysValues(f));
         await g.test('config keys: values.schema.json config = fcgi-app/config.ini, no other key accepted', () => globalChecks.configKeysSchema(f));
+        await g.test("checksum/config: with config.reload live it leaves out exactly the keys the responder takes live (its --print-keys)", () => globalChecks.checksumLiveKeys(f));
         await g.test('values.schema.json describes every value of values.yaml and rejects unknown keys', () => globalChecks.schemaCoverage(f));
         await g.test('README.md: the values table is the one generated from values.yaml', () => globalChecks.readmeValues(f));
         await g.test('nginx.conf: every probe path the schema allows is an exact location that does not count', () => globalChecks.nginxProbePaths(f));
@@ -753,6 +777,8 @@ const BITES = [
     { name: "a changed default of the responder's example config is caught", edits: [['configIni', null, 'workers = 16', 'workers = 12']], check: 'configKeysValues', expect: /\[server\] workers: values\.yaml has 16, the responder's default \(--print-config fcgi-app\/config\.ini\) is "12"/ },
     { name: 'a key of the responder missing from the schema is caught', edits: [['chart', 'values.schema.json', (t) => { const j = JSON.parse(t); const c = j.properties.config.properties.counter; delete c.properties.sync_interval_ms; c.required = c.required.filter((k) => k !== 'sync_interval_ms'); return JSON.stringify(j, null, 2); }]], check: 'configKeysSchema', expect: /--print-config keys/ },
     { name: 'a key dropped from values.yaml config is caught', edits: [['chart', 'values.yaml', /\n\s+# -- Milliseconds between fsyncs[^\n]*\n\s+sync_interval_ms: 1000/, '']], check: 'configKeysValues', expect: /not in values.yaml config: \[counter\] sync_interval_ms/ },
+    { name: 'a live key whose change still rolls the pods is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- $_ := unset $c.log "level" -}}\n', '']], check: 'checksumLiveKeys', expect: /yet a change of it rolls the pods with config\.reload live: \[log\] level/ },
+    { name: 'a restart-only key left out of the checksum is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- $_ := unset $c.log "level" -}}', '{{- $_ := unset $c.log "level" -}}\n{{- $_ := unset $c.server "workers" -}}']], check: 'checksumLiveKeys', expect: /never reaches the pods: \[server\] workers/ },
     { name: 'a default differing from fcgi-app/config.ini is caught', edits: [['chart', 'values.yaml', 'workers: 16', 'workers: 8']], check: 'configKeysValues', expect: /\[server\] workers: values.yaml has 8/ },
     { name: 'a schema open to unknown top-level keys is caught', edits: [['chart', 'values.schema.json', (s) => JSON.stringify({ ...JSON.parse(s), additionalProperties: true }, null, 2)]], check: 'schemaRejectsUnknownKey', expect: /was accepted/ },
     { name: 'a value missing from the schema is caught', edits: [['chart', 'values.yaml', 'clusterDomain: cluster.local', 'clusterDomain: cluster.local\n# -- A value the schema does not know.\nnewValue: 1']], check: 'schemaCoverage', expect: /newValue: not in values.schema.json/ },

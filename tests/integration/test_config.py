@@ -180,6 +180,21 @@ def test_print_config_shows_the_example_in_table_order():
                         "[metrics] enabled = true\n")
 
 
+def test_print_keys_lists_the_table_with_what_a_reload_changes():
+    r = run_binary("--print-keys")
+    assert (r.returncode, r.stderr) == (0, "")
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    printed = run_binary("--print-config", EXAMPLE_CONFIG).stdout
+    # The same keys in the same order as --print-config, each with its default.
+    assert [f"{k} = {d}" for k, _, _, d, _ in rows] == printed.splitlines()
+    assert all(len(row) == 5 and row[4] for row in rows), rows
+    live = [k for k, when, _, _, _ in rows if when == "live"]
+    # What reload.c applies to a running responder; a change of any other key needs a restart.
+    assert live == ["[clock] format", "[log] level", "[cluster] peers",
+                    "[cluster] poll_interval_ms", "[cluster] timeout_ms"], live
+    assert {when for _, when, _, _, _ in rows} == {"live", "restart"}
+
+
 def test_print_config_shows_values_as_the_responder_uses_them(tmp_path):
     path = tmp_path / "config.ini"
     path.write_text("[Server]\nsocket_mode = 600\nWorkers = 007\n[clock]\nformat = \"%H:%M\"\n")

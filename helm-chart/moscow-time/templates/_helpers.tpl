@@ -271,7 +271,8 @@ each responder takes a new list from the mounted ConfigMap without a
 restart (scaling must not restart the pods that stay). With config.reload
 live, neither are the other keys a running responder takes on a reload
 ([clock] format, [log] level, [cluster] poll_interval_ms and timeout_ms;
-config.c's key table marks them live): only a change of the others rolls.
+config.c's key table marks them live, and the chart tests hold this list to
+`moscow-time --print-keys`): only a change of the others rolls.
 */}}
 {{- define "moscow-time.configChecksum" -}}
 {{- $c := include "moscow-time.effectiveConfig" . | fromYaml -}}

@@ -155,6 +155,26 @@ export function printConfig(responder, file) {
     }
 }
 
+// The responder's key table (--print-keys): which keys a running responder takes live.
+export function printKeys(responder) {
+    const keys = { live: [], restart: [], problems: [] };
+    if (!responder) return { ...keys, problems: ['build/moscow-time is not built: which keys are live comes from its --print-keys'] };
+    let out;
+    try {
+        out = execFileSync(responder, ['--print-keys'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+        return { ...keys, problems: [`moscow-time --print-keys: exit ${e.status}: ${String(e.stderr ?? e).trim()}`] };
+    }
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [key, when] = line.split('\t');
+        if (!/^\[\w+\] \w+$/.test(key) || !['live', 'restart'].includes(when)) keys.problems.push(`not a "[section] key<TAB>live|restart<TAB>..." line: ${line}`);
+        else keys[when].push(key);
+    }
+    if (keys.live.length + keys.restart.length === 0) keys.problems.push('no keys');
+    keys.live.sort();
+    return keys;
+}
+
 export function keySet(sections) {
     return Object.entries(sections)
         .flatMap(([s, keys]) => Object.keys(keys).map((k) => `[${s}] ${k}`))
