@@ -231,6 +231,52 @@ specificity(const struct range *r, const struct wanted *w)
         return strncasecmp(r->sub, w->sub, r->sub_len) == 0 ? 2 : -1;
 }
 
+/*
+ * Whether len bytes at s start with the len_p bytes of p, as ASCII letters
+ * compared without case. Bit 0x20 is the case of a letter; it also pairs a
+ * few marks (\\ with |), so this may say yes to a byte that is not the same
+ * letter: could_match() only needs never to say no to one that is.
+ */
+static int
+starts_with_ci(const char *s, size_t len, const char *p, size_t len_p)
+{
+        if (len < len_p)
+                return 0;
+        for (size_t i = 0; i < len_p; i++)
+                if ((s[i] | 0x20) != (p[i] | 0x20))
+                        return 0;
+        return 1;
+}
+
+/*
+ * Whether the element s[0..len) (no quote in it, so it ends at the ',' after
+ * it) could name one of want[]: it starts with "* / *", or with a wanted
+ * type's major, "/", and its subtype or "*". Any other element, whether it
+ * parses or not, would weigh nothing here, and is passed over unparsed: most
+ * of a long header is ranges nobody asked about, and parsing each of their
+ * bytes cost several times what finding the next ',' does. The bytes that
+ * tell most ranges apart, the '/' and the one after it, are looked at first.
+ */
+static int
+could_match(const char *s, size_t len, const struct wanted want[], size_t n)
+{
+        if (len >= 3 && s[0] == '*' && s[1] == '/' && s[2] == '*')
+                return 1;
+        for (size_t t = 0; t < n; t++) {
+                const struct wanted *w = &want[t];
+                size_t m = w->major_len;
+                if (w->sub == NULL || len < m + 2 || s[m] != '/')
+                        continue;
+                const char *sub = s + m + 1;
+                int first = sub[0] | 0x20;
+                if ((first == '*' || first == (w->sub[0] | 0x20)) &&
+                    starts_with_ci(s, len, w->major, m) &&
+                    (first == '*' || starts_with_ci(sub, len - m - 1, w->sub, w->sub_len)))
+                        return 1;
+        }
+        return 0;
+}
+
 /* A range that parsed: it sets the weight of each type it names more specifically than before. */
 static void
 apply(const struct range *r, const struct wanted want[], int q[], int rank[], size_t n)
@@ -264,6 +310,12 @@ negotiate_weigh(const char *accept, const char *const types[], int q[], size_t n
         struct cursor c = {.s = accept, .n = len, .cut = len > NEGOTIATE_MAX};
         if (c.cut)
                 c.n = NEGOTIATE_MAX;
+        /*
+         * The first '"' at or after the cursor. Looked for again only once
+         * the cursor is past it, so that search, like the one for each ',',
+         * goes over each byte once.
+         */
+        const char *quote = memchr(c.s, '"', c.n);
         while (peek(&c) != -1) {
                 struct range r;
                 skip_ows(&c);
@@ -273,7 +325,15 @@ negotiate_weigh(const char *accept, const char *const types[], int q[], size_t n
                 }
                 if (peek(&c) == -1)
                         break;
-                if (media_range(&c, &r) == 0)
+                const char *at = c.s + c.i;
+                if (quote != NULL && quote < at)
+                        quote = memchr(at, '"', c.n - c.i);
+                const char *comma = memchr(at, ',', c.n - c.i);
+                const char *end = comma != NULL ? comma : c.s + c.n;
+                /* A quoted ',' does not end an element: one with a quote is always parsed. */
+                if ((quote == NULL || quote > end) && !could_match(at, (size_t)(end - at), want, n))
+                        c.i = (size_t)(end - c.s);
+                else if (media_range(&c, &r) == 0)
                         apply(&r, want, q, rank, n);
                 else
                         skip_range(&c);

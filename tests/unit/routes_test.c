@@ -402,6 +402,15 @@ test_accept_weights_follow_rfc_9110(void **state)
             {"*", 0, 0},
             {"text/html;level=1;q=0.4", 400, 0},
             {" ", 0, 0},
+            /* ranges passed over unparsed (nothing asked names them): their quotes still count */
+            {"x/y;a=\"q, text/html\", application/json", 0, 1000},
+            {"x/y;a=\"open, text/html, application/json", 0, 0},
+            {"x/y;a=\"\\\", text/html\";q=0.1, application/json;q=0.2", 0, 200},
+            {"application/jsonx, application/j, applicationx/json, text/htm", 0, 0},
+            {"application/jso;q=0.1, text/html5", 0, 0},
+            {"Application/*;q=0.3, TEXT/*;q=0.2", 200, 300},
+            {"x/y, */*;q=0.5", 500, 500},
+            {"*/*x, */ *, x/*", 0, 0},
         };
         const char *const types[] = {"text/html", "application/json"};
         int q[2];
