@@ -31,7 +31,7 @@ FUZZ_SECONDS ?= 300
 # the gcc build keeps -Wformat=2 whole.)
 
 .PHONY: all build deps run test unit integration lint format bench image test-image clean \
-        fuzz fuzz-build test-asan
+        fuzz fuzz-build test-asan test-tsan
 
 all: build
 build: $(BUILD)/moscow-time
@@ -45,6 +45,17 @@ $(BUILD)/moscow-time: $(SRC) $(HDR) fcgi-app/VERSION
 $(BUILD)/moscow-time-asan: $(SRC) $(HDR) fcgi-app/VERSION
 	@mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g $(LDFLAGS) -o $@ $(SRC) $(LIBS)
+
+# The responder and the unit tests with ThreadSanitizer (make test-tsan).
+TSAN := -fsanitize=thread -fno-omit-frame-pointer -O1 -g
+$(BUILD)/moscow-time-tsan: $(SRC) $(HDR) fcgi-app/VERSION
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(TSAN) $(LDFLAGS) -o $@ $(SRC) $(LIBS)
+
+$(BUILD)/unit-tests-tsan: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(TSAN) -iquote fcgi-app/src $(LDFLAGS) -o $@ \
+		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
 
 # The responder without its check for changes made to the counter file from
 # outside: only `make bench` runs it, to measure what that check costs.
@@ -61,16 +72,16 @@ $(BUILD)/null-responder: scripts/null-responder.c
 # Unit tests link the modules directly, under the sanitizers.
 $(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 	@mkdir -p $(BUILD)
-	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g -Ifcgi-app/src $(LDFLAGS) -o $@ \
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g -iquote fcgi-app/src $(LDFLAGS) -o $@ \
 		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
 
 # A harness that #includes a module to reach its static functions names it in
 # FUZZ_OWN_<name>, so that it is not linked twice.
-FUZZ_OWN_fastcgi := fcgi-app/src/server.c
+
 $(BUILD)/fuzz/%: tests/fuzz/%/fuzz.c tests/fuzz/common.c tests/fuzz/fuzz.h $(LIB_SRC) $(HDR)
 	@mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -DMT_VERSION='"$(VERSION)"' \
-		-I/usr/include/iniparser -Ifcgi-app/src -Itests/fuzz -o $@ $< tests/fuzz/common.c \
+		-I/usr/include/iniparser -iquote fcgi-app/src -Itests/fuzz -o $@ $< tests/fuzz/common.c \
 		$(filter-out $(FUZZ_OWN_$*),$(LIB_SRC)) $(LIBS)
 
 fuzz-build: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
@@ -110,6 +121,15 @@ test-asan:
 	env MOSCOW_TIME_BIN=$(abspath $(BUILD)/moscow-time-asan) \
 		ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 scripts/test.sh integration
+
+# ThreadSanitizer: the unit tests, and the integration tests that keep every thread
+# busy at once (tests/integration/test_threads.py: every sync mode, reloads, outside
+# changes to the counter file, a peer) against the responder built with it; any
+# report fails. .ci/run calls it.
+test-tsan:
+	scripts/install-deps.sh test
+	$(MAKE) -s $(BUILD)/moscow-time $(BUILD)/unit-tests-tsan $(BUILD)/moscow-time-tsan
+	scripts/test.sh tsan tsan-load
 
 # Builds the image and runs it: a separate suite because it needs podman and
 # a few minutes; .ci/run calls it too.

@@ -9,102 +9,86 @@
 #include <stdio.h>
 #include <string.h>
 
-void
-answer_json_string(struct expo *e, const char *s)
-{
-        expo_printf(e, "\"");
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-                if (c == '"' || c == '\\')
-                        expo_printf(e, "\\%c", c);
-                else if (c < 0x20)
-                        expo_printf(e, "\\u%04x", c);
-                else
-                        expo_printf(e, "%c", c);
-        }
-        expo_printf(e, "\"");
-}
-
 /* Seconds with milliseconds: 1.234 */
 static void
-age(struct expo *e, int64_t ns)
+age(struct text *e, int64_t ns)
 {
         int64_t ms = ns / 1000000;
 
-        expo_printf(e, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
+        text_printf(e, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
 }
 
 static void
-pod_json(const struct cluster_view_entry *p, struct expo *e)
+pod_json(const struct cluster_view_entry *p, struct text *e)
 {
-        answer_json_string(e, p->name);
-        expo_printf(e, ":{\"visits\":%" PRIu64 ",\"state\":\"%s\"", p->visits,
+        text_json_string(e, p->name);
+        text_printf(e, ":{\"visits\":%" PRIu64 ",\"state\":\"%s\"", p->visits,
                     cluster_state_name(p->state));
         if (p->state == CLUSTER_SELF) {
-                expo_printf(e, "}");
+                text_printf(e, "}");
                 return;
         }
-        expo_printf(e, ",\"age_seconds\":");
+        text_printf(e, ",\"age_seconds\":");
         if (p->age_ns < 0)
-                expo_printf(e, "null");
+                text_printf(e, "null");
         else
                 age(e, p->age_ns);
-        expo_printf(e, ",\"reported\":%" PRIu64 ",\"went_back\":%s,\"peer\":", p->reported,
+        text_printf(e, ",\"reported\":%" PRIu64 ",\"went_back\":%s,\"peer\":", p->reported,
                     p->reported < p->visits ? "true" : "false");
         if (p->peer[0])
-                answer_json_string(e, p->peer);
+                text_json_string(e, p->peer);
         else
-                expo_printf(e, "null");
+                text_printf(e, "null");
         if (p->error[0]) {
-                expo_printf(e, ",\"error\":");
-                answer_json_string(e, p->error);
+                text_printf(e, ",\"error\":");
+                text_json_string(e, p->error);
         }
-        expo_printf(e, "}");
+        text_printf(e, "}");
 }
 
 void
-answer_cluster_json(const struct cluster_view *v, struct expo *e)
+answer_cluster_json(const struct cluster_view *v, struct text *e)
 {
-        expo_printf(e, "{\"visits\":%" PRIu64 ",\"partial\":%s,\"pod\":", v->total,
+        text_printf(e, "{\"visits\":%" PRIu64 ",\"partial\":%s,\"pod\":", v->total,
                     v->partial ? "true" : "false");
-        answer_json_string(e, v->self);
-        expo_printf(e, ",\"pods\":{");
+        text_json_string(e, v->self);
+        text_printf(e, ",\"pods\":{");
         for (size_t i = 0; i < v->n; i++) {
                 if (i > 0)
-                        expo_printf(e, ",");
+                        text_printf(e, ",");
                 pod_json(&v->e[i], e);
         }
-        expo_printf(e, "}}\n");
+        text_printf(e, "}}\n");
 }
 
 static void
-pod_text(const struct cluster_view_entry *p, struct expo *e)
+pod_text(const struct cluster_view_entry *p, struct text *e)
 {
-        expo_printf(e, "%s %" PRIu64 " %s", p->name, p->visits, cluster_state_name(p->state));
+        text_printf(e, "%s %" PRIu64 " %s", p->name, p->visits, cluster_state_name(p->state));
         if (p->state == CLUSTER_SELF) {
-                expo_printf(e, " (this pod)\n");
+                text_printf(e, " (this pod)\n");
                 return;
         }
         if (p->age_ns >= 0) {
-                expo_printf(e, ", ");
+                text_printf(e, ", ");
                 age(e, p->age_ns);
-                expo_printf(e, " s ago");
+                text_printf(e, " s ago");
         }
         if (p->reported < p->visits)
-                expo_printf(e, ", went back to %" PRIu64 " (the total keeps %" PRIu64 ")",
+                text_printf(e, ", went back to %" PRIu64 " (the total keeps %" PRIu64 ")",
                             p->reported, p->visits);
         if (p->peer[0] && strcmp(p->peer, p->name) != 0)
-                expo_printf(e, ", at %s", p->peer);
+                text_printf(e, ", at %s", p->peer);
         if (p->error[0])
-                expo_printf(e, ": %s", p->error);
-        expo_printf(e, "\n");
+                text_printf(e, ": %s", p->error);
+        text_printf(e, "\n");
 }
 
 void
-answer_cluster_text(const struct cluster_view *v, struct expo *e)
+answer_cluster_text(const struct cluster_view *v, struct text *e)
 {
-        expo_printf(e, "%" PRIu64 "\n", v->total);
-        expo_printf(e, "%s\n",
+        text_printf(e, "%" PRIu64 "\n", v->total);
+        text_printf(e, "%s\n",
                     v->partial ? "partial: some pods are stale or were never reached"
                                : "complete: every pod answered lately");
         for (size_t i = 0; i < v->n; i++)

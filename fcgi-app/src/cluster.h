@@ -2,39 +2,16 @@
 #define MT_CLUSTER_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "config.h"
+#include "peerlist.h"
 
-#define CLUSTER_NAME_MAX  64  /* a pod name is a DNS label: at most 63 bytes */
-#define CLUSTER_ADDR_MAX  262 /* host (at most 253) ":" port, and a NUL */
-#define CLUSTER_PEERS_MAX 64
-#define CLUSTER_TEXT_MAX  4096 /* [cluster] peers as written in config.ini */
-#define CLUSTER_ERROR_MAX 256
-
-/* The [cluster] keys. */
-struct cluster_settings {
-        char name[CLUSTER_NAME_MAX]; /* this pod; empty: the hostname */
-        char peers[CLUSTER_TEXT_MAX];
-        int poll_interval_ms;
-        int timeout_ms;
-};
-
-struct cluster_peer_list {
-        size_t n;
-        char addr[CLUSTER_PEERS_MAX][CLUSTER_ADDR_MAX];
-};
-
-/*
- * Parses "host:port, host:port" (an IPv6 host in brackets); empty is no
- * peers. Duplicates are refused: a pod counted twice would double its visits.
- */
-int cluster_parse_peers(const char *text, struct cluster_peer_list *out, char *why, size_t len);
-
-/* 0 if name can name a pod (letters, digits, '-', '.', '_'; at most 63 bytes). */
-int cluster_name_check(const char *name, char *why, size_t len);
+#define CLUSTER_NAME_MAX   PEER_NAME_MAX
+#define CLUSTER_ADDR_MAX   PEER_ADDR_MAX
+#define CLUSTER_ERROR_MAX  256
+#define CLUSTER_ANSWER_MAX 512 /* a peer's answer: {"visits":N,"pod":"..."} is far shorter */
 
 /*
  * A peer's answer to GET /visits with Accept: application/json:
@@ -71,7 +48,7 @@ struct cluster_peer {
         char error[CLUSTER_ERROR_MAX]; /* why the last poll failed */
 };
 
-#define CLUSTER_SLOTS_MAX (2 * CLUSTER_PEERS_MAX)
+#define CLUSTER_SLOTS_MAX (2 * PEER_LIST_MAX)
 
 /* A consistent copy of the state, for one answer. */
 struct cluster_view_entry {
@@ -81,6 +58,7 @@ struct cluster_view_entry {
         uint64_t visits;
         uint64_t reported;
         int64_t age_ns; /* since its last answer; -1 if never */
+        int up;         /* its last poll was answered (this pod: 1) */
         char error[CLUSTER_ERROR_MAX];
 };
 
@@ -93,29 +71,21 @@ struct cluster_view {
         struct cluster_view_entry e[CLUSTER_SLOTS_MAX + 1];
 };
 
-typedef uint64_t (*cluster_count_fn)(void *arg);
-
-struct cluster_poller;
-
 struct cluster {
         pthread_mutex_t mu;
         char self[CLUSTER_NAME_MAX];
-        cluster_count_fn own_count;
-        void *own_arg;
         int poll_interval_ms;
         int timeout_ms;
         size_t npeers; /* slots in use: the listed peers first, then those that left */
         struct cluster_peer peers[CLUSTER_SLOTS_MAX];
         uint64_t generation; /* bumped by cluster_configure(): the poller rebuilds its list */
-        struct cluster_poller *poller;
 };
 
 /*
- * Sets up the state (no thread yet). own_count reads this pod's counter.
- * settings->name empty: the hostname. Fails only on a bad setting.
+ * Sets up the state from cfg's [cluster] keys ([cluster] name empty: the
+ * hostname). Fails only on a bad setting.
  */
-int cluster_init(struct cluster *c, const struct cluster_settings *settings,
-                 cluster_count_fn own_count, void *own_arg, char *err, size_t errlen);
+int cluster_init(struct cluster *c, const struct config *cfg, char *err, size_t errlen);
 
 /*
  * Applies new peers, poll interval and timeout while running (the name is
@@ -123,14 +93,23 @@ int cluster_init(struct cluster *c, const struct cluster_settings *settings,
  * stays in the total with its last count (stale). Fails, changing nothing,
  * on a bad list or when more than CLUSTER_SLOTS_MAX pods would be known.
  */
-int cluster_configure(struct cluster *c, const struct cluster_settings *settings, char *err,
-                      size_t errlen);
+int cluster_configure(struct cluster *c, const struct config *cfg, char *err, size_t errlen);
 
-/* Starts the poller thread, also with no peers: cluster_configure() may add some. */
-int cluster_start(struct cluster *c, char *err, size_t errlen);
+/* What the poller polls: the listed peers, the interval and the timeout. */
+struct cluster_targets {
+        struct peer_list list;
+        int interval_ms;
+        int timeout_ms;
+};
 
-/* Stops and joins the poller. */
-void cluster_stop(struct cluster *c);
+/* Fills out and returns 1 if the settings changed since *generation (which it updates); else 0. */
+int cluster_targets(struct cluster *c, uint64_t *generation, struct cluster_targets *out);
+
+/* 1 if the settings changed since generation. */
+int cluster_changed(struct cluster *c, uint64_t generation);
+
+/* 1 if the listed peer at addr turned out to be this pod (never polled). */
+int cluster_is_self(struct cluster *c, const char *addr);
 
 /*
  * The peer at addr answered visits as pod (NULL or empty: it gave no name):
@@ -140,11 +119,11 @@ void cluster_record(struct cluster *c, const char *addr, uint64_t visits, const 
                     int64_t now_ns);
 void cluster_record_failure(struct cluster *c, const char *addr, const char *why, int64_t now_ns);
 
-void cluster_view(struct cluster *c, struct cluster_view *v, int64_t now_ns);
-
-/* Peer reachability and each pod's count as seen, for /metrics. */
-void cluster_render_metrics(struct cluster *c, struct expo *e, int64_t now_ns);
-
-int64_t cluster_now_ns(void); /* CLOCK_MONOTONIC */
+/*
+ * A consistent copy of the state at now_ns (CLOCK_MONOTONIC), with own as
+ * this pod's count: the caller reads its counter, so that a page shows the
+ * very count of the visit it answers.
+ */
+void cluster_view(struct cluster *c, uint64_t own, struct cluster_view *v, int64_t now_ns);
 
 #endif

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "cluster.h"
 #include "log.h"
+#include "peerlist.h"
 
 #define CONFIG_SOCKET_MAX 108 /* sizeof(((struct sockaddr_un *)0)->sun_path) */
 #define CONFIG_PATH_MAX   4096
@@ -24,11 +24,28 @@ struct config {
         enum sync_mode sync;
         int sync_interval_ms;
         enum log_level log_level;
-        char cluster_name[CLUSTER_NAME_MAX];
-        char cluster_peers[CLUSTER_TEXT_MAX];
+        char cluster_name[PEER_NAME_MAX];
+        char cluster_peers[PEER_TEXT_MAX];
         int cluster_poll_interval_ms;
         int cluster_timeout_ms;
         int metrics_enabled;
+};
+
+/*
+ * What applying a new value to a running responder means, per key (a row
+ * of the key table). Keys of one kind are applied together by one function
+ * of reload.c: config.c sits below everything it configures and names no
+ * module above it, so the table names the kind and reload.c, at the top,
+ * maps each kind to the module it reaches (Redis's config.c calls its apply
+ * functions directly, being at the top itself). A new live key of an
+ * existing kind is one row here; a new kind is a row and one function there.
+ */
+enum config_apply {
+        CONFIG_APPLY_RESTART = 0, /* read at start only: a reload logs it as not applied */
+        CONFIG_APPLY_LOG,         /* the log level: at once */
+        CONFIG_APPLY_FORMAT,      /* the page's time format: each worker at its next request */
+        CONFIG_APPLY_CLUSTER,     /* peers and polling: the poller at its next round */
+        CONFIG_APPLY_KINDS
 };
 
 /* What a row of the key table tells the rest of the program. */
@@ -38,7 +55,8 @@ struct config_key {
         const char *type; /* "path", "int", "enum", ...: what the value must be */
         const char *def;  /* the default, as written in config.ini */
         const char *help; /* one line */
-        int live;         /* 1: a running responder can take a new value; 0: needs a restart */
+        enum config_apply apply;
+        int live; /* apply != CONFIG_APPLY_RESTART */
 };
 
 /* Fills cfg with the built-in defaults (the same values the example config.ini documents). */
@@ -72,6 +90,17 @@ int config_value(const struct config *cfg, size_t i, char *out, size_t len);
 /* 1 if a and b differ in key i (what a reload must apply or refuse), else 0. */
 int config_differs(const struct config *a, const struct config *b, size_t i);
 
+/* Copies key i's value from one configuration to another. */
+void config_take(struct config *to, const struct config *from, size_t i);
+
+/*
+ * Every key's checks against the rest of cfg and the system (the zone's
+ * file, the format in that zone, the socket's mode), as loading runs them:
+ * a reload runs them again on the configuration that will be in force after
+ * it. 0, or -1 with one line in err naming path and the key.
+ */
+int config_check(const struct config *cfg, const char *path, char *err, size_t errlen);
+
 /* Writes "[section] key = value\n" for every key, in table order. 0, or -1 with errno. */
 int config_print(const struct config *cfg, FILE *out);
 
@@ -83,8 +112,5 @@ int config_print(const struct config *cfg, FILE *out);
 int config_print_keys(FILE *out);
 
 const char *config_sync_name(enum sync_mode mode);
-
-/* The [cluster] keys as cluster.c takes them. */
-void config_cluster_settings(const struct config *cfg, struct cluster_settings *out);
 
 #endif

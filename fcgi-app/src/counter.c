@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "timeutil.h"
 
 #define WHY_MAX (CONFIG_PATH_MAX + 256)
 
@@ -63,15 +64,6 @@ at_maximum(struct counter *c, char *why, size_t whylen)
         return 1;
 }
 
-static int64_t
-realtime_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /*
  * Called and returns with c->mu held; drops it around the fsyncs. The
  * descriptor is duplicated because a visit may replace the file meanwhile
@@ -89,7 +81,6 @@ sync_file(struct counter *c, char *why, size_t whylen)
                          strerror(errno));
                 return -1;
         }
-        c->syncing = 1;
         c->file.dir_dirty = 0;
         pthread_mutex_unlock(&c->mu);
         int rc = fdatasync(fd);
@@ -100,9 +91,8 @@ sync_file(struct counter *c, char *why, size_t whylen)
                 rc = cfile_fsync_dir(&c->file, why, whylen);
         close(fd);
         pthread_mutex_lock(&c->mu);
-        c->syncing = 0;
         if (rc == 0) {
-                c->last_fsync_ns = realtime_ns();
+                c->last_fsync_ns = now_real_ns();
                 if (upto > c->synced)
                         c->synced = upto;
         } else {
@@ -117,9 +107,7 @@ static void
 enqueue(struct counter *c, struct counter_waiter *w)
 {
         w->batch = 0;
-        w->next = NULL;
-        *c->pending_tail = w;
-        c->pending_tail = &w->next;
+        STAILQ_INSERT_TAIL(&c->pending, w, link);
 }
 
 /*
@@ -130,11 +118,13 @@ enqueue(struct counter *c, struct counter_waiter *w)
  * may be gone as soon as its outcome is set and its condition signalled.
  */
 static void
-complete(struct counter *c, struct counter_waiter *list, int rc, const char *why,
-         struct counter_waiter **parked)
+complete(struct counter *c, struct counter_waiters *list, int rc, const char *why,
+         struct counter_waiters *parked)
 {
-        for (struct counter_waiter *w = list, *next; w != NULL; w = next) {
-                next = w->next;
+        struct counter_waiter *w;
+
+        while ((w = STAILQ_FIRST(list)) != NULL) {
+                STAILQ_REMOVE_HEAD(list, link);
                 int ok = rc == 0;
                 if (ok && w->counts && w->number == 0) {
                         if (!at_maximum(c, w->why, w->whylen)) {
@@ -147,10 +137,8 @@ complete(struct counter *c, struct counter_waiter *list, int rc, const char *why
                         snprintf(w->why, w->whylen, "%s", why);
                 }
                 w->state = ok ? COUNTER_WAIT_DONE : COUNTER_WAIT_FAILED;
-                if (w->done != NULL) {
-                        w->next = *parked;
-                        *parked = w;
-                }
+                if (w->done != NULL)
+                        STAILQ_INSERT_TAIL(parked, w, link);
         }
 }
 
@@ -162,18 +150,20 @@ complete(struct counter *c, struct counter_waiter *list, int rc, const char *why
  * a page under writeback. Called by the committer with mu held; returns the
  * parked waiters it completed, for their callbacks.
  */
-static struct counter_waiter *
-run_batch(struct counter *c)
+static void
+run_batch(struct counter *c, struct counter_waiters *parked)
 {
         char why[WHY_MAX] = "";
-        struct counter_waiter *list = c->pending, *parked = NULL;
+        struct counter_waiters list = STAILQ_HEAD_INITIALIZER(list);
+        struct counter_waiter *w;
         uint64_t b = ++c->batch;
         int numbered = 0;
 
-        c->pending = NULL;
-        c->pending_tail = &c->pending;
-        for (struct counter_waiter *w = list; w != NULL; w = w->next) {
+        STAILQ_CONCAT(&list, &c->pending);
+        STAILQ_FOREACH (w, &list, link) {
                 w->batch = b;
+                /* Filled in before it was queued; cppcheck does not follow the queue. */
+                // cppcheck-suppress uninitvar
                 numbered |= w->number != 0;
         }
         /* A batch of probes only looks the path up, as a probe does with the other modes. */
@@ -195,22 +185,25 @@ run_batch(struct counter *c)
                 rc = sync_file(c, why, sizeof(why));
         if (rc != 0) {
                 /* Those queued meanwhile are refused too: no number is tried twice. */
-                struct counter_waiter *queued = c->pending;
-                c->pending = NULL;
-                c->pending_tail = &c->pending;
-                complete(c, list, rc, why, &parked);
-                complete(c, queued, rc, why, &parked);
+                struct counter_waiters queued = STAILQ_HEAD_INITIALIZER(queued);
+                STAILQ_CONCAT(&queued, &c->pending);
+                complete(c, &list, rc, why, parked);
+                complete(c, &queued, rc, why, parked);
                 note_failure(c, why, !wrote);
                 pthread_cond_broadcast(&c->batch_cv[(b + 1) % 2]);
         } else {
-                complete(c, list, rc, why, &parked);
+                complete(c, &list, rc, why, parked);
                 note_success(c);
         }
         pthread_cond_broadcast(&c->batch_cv[b % 2]);
-        return parked;
 }
 
-/* sync=always: runs a batch whenever waiters are queued, until counter_close(). */
+/*
+ * sync=always: runs a batch whenever waiters are queued, until
+ * counter_close(). The committer only commits: it writes and fsyncs, then
+ * hands each parked waiter its outcome through done(), outside the lock.
+ * What a visit answers was decided before it was submitted (park.c).
+ */
 static void *
 committer_main(void *arg)
 {
@@ -218,16 +211,18 @@ committer_main(void *arg)
 
         pthread_mutex_lock(&c->mu);
         for (;;) {
-                if (c->pending == NULL) {
+                if (STAILQ_EMPTY(&c->pending)) {
                         if (c->stopping)
                                 break;
                         pthread_cond_wait(&c->commit_cv, &c->mu);
                         continue;
                 }
-                struct counter_waiter *parked = run_batch(c);
+                struct counter_waiters parked = STAILQ_HEAD_INITIALIZER(parked);
+                run_batch(c, &parked);
                 pthread_mutex_unlock(&c->mu);
-                for (struct counter_waiter *w = parked, *next; w != NULL; w = next) {
-                        next = w->next; /* done() may queue w again at once */
+                struct counter_waiter *w, *next;
+                for (w = STAILQ_FIRST(&parked); w != NULL; w = next) {
+                        next = STAILQ_NEXT(w, link); /* done() may hand w on at once */
                         w->done(w);
                 }
                 pthread_mutex_lock(&c->mu);
@@ -327,18 +322,37 @@ counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen)
 }
 
 int
-counter_visit_start(struct counter *c, struct counter_waiter *w)
+counter_reserve(struct counter *c, struct counter_waiter *w)
 {
-        int rc = 1;
+        int rc = 0;
 
         pthread_mutex_lock(&c->mu);
-        if (c->mode != SYNC_ALWAYS) {
-                rc = visit_one(c, &w->number, w->why, w->whylen);
-                w->state = rc == 0 ? COUNTER_WAIT_DONE : COUNTER_WAIT_FAILED;
-        } else if (start_group_visit(c, w) != 0) {
+        w->counts = 1;
+        w->number = 0;
+        w->state = COUNTER_WAIT_PENDING;
+        if (c->mode != SYNC_ALWAYS || c->failing) {
+                rc = 0;
+        } else if (at_maximum(c, w->why, w->whylen)) {
                 w->state = COUNTER_WAIT_FAILED;
                 rc = -1;
+        } else {
+                w->number = ++c->assigned;
+                rc = 1;
         }
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+}
+
+int
+counter_submit(struct counter *c, struct counter_waiter *w)
+{
+        int rc = 0;
+
+        pthread_mutex_lock(&c->mu);
+        if (w->done != NULL)
+                queue_for_batch(c, w); /* from here on w is the committer's until done() */
+        else
+                rc = wait_for_batch(c, w);
         pthread_mutex_unlock(&c->mu);
         return rc;
 }
@@ -416,18 +430,6 @@ counter_health(struct counter *c, struct counter_health *h)
         h->fsync_errors = c->fsync_errors;
         h->last_fsync_ns = c->last_fsync_ns;
         pthread_mutex_unlock(&c->mu);
-}
-
-void
-counter_stats(struct counter *c, struct metrics_counter *out)
-{
-        struct counter_health h;
-
-        counter_health(c, &h);
-        out->visits = h.count;
-        out->write_errors = h.write_errors;
-        out->fsync_errors = h.fsync_errors;
-        out->last_fsync_ns = h.last_fsync_ns;
 }
 
 /*
@@ -520,7 +522,7 @@ counter_open(struct counter *c, const struct config *cfg, char *err, size_t errl
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->batch_cv[0], NULL);
         pthread_cond_init(&c->batch_cv[1], NULL);
-        c->pending_tail = &c->pending;
+        STAILQ_INIT(&c->pending);
         c->mode = cfg->sync;
         c->interval_ms = cfg->sync_interval_ms;
         enum counter_status st = cfile_open(&c->file, cfg->counter_path, err, errlen);

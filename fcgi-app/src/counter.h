@@ -4,16 +4,16 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "config.h"
 #include "counter_file.h"
-#include "metrics.h"
 
 enum counter_wait { COUNTER_WAIT_PENDING, COUNTER_WAIT_DONE, COUNTER_WAIT_FAILED };
 
 /*
  * sync=always: a visit or probe waiting for a batch. A thread's waiter lives
- * on its stack; a parked request's lives in the request (server.c), and the
+ * on its stack; a parked visit's lives in its connection (park.c), and the
  * committer calls done() once its batch has an outcome.
  */
 struct counter_waiter {
@@ -24,8 +24,10 @@ struct counter_waiter {
         char *why;  /* where a failure's reason goes (may be NULL) */
         size_t whylen;
         void (*done)(struct counter_waiter *w); /* parked: called without the lock; else NULL */
-        struct counter_waiter *next;
+        STAILQ_ENTRY(counter_waiter) link;
 };
+
+STAILQ_HEAD(counter_waiters, counter_waiter);
 
 /*
  * The visits counter: the count lives in memory and every visit is written
@@ -56,17 +58,15 @@ struct counter {
         enum sync_mode mode;
         int interval_ms;
         uint64_t synced;                /* what the last fsync that succeeded covered */
-        int syncing;                    /* an fsync runs with mu released */
         uint64_t assigned;              /* sync=always: the highest number handed out */
         uint64_t batch;                 /* sync=always: the number of the last batch started */
-        struct counter_waiter *pending; /* sync=always: the waiters of the next batch */
-        struct counter_waiter **pending_tail;
-        int failing;           /* visits get 503: logged once until one succeeds */
-        int sync_failing;      /* sync=interval: fsyncs fail, visits still get 200 */
-        int max_logged;        /* the count reached COUNTER_MAX: said once */
-        uint64_t write_errors; /* failed writes, creates, renames, reads, checks */
-        uint64_t fsync_errors; /* failed fsyncs of the file or its directory */
-        int64_t last_fsync_ns; /* CLOCK_REALTIME of the last good fsync; 0: none */
+        struct counter_waiters pending; /* sync=always: the waiters of the next batch */
+        int failing;                    /* visits get 503: logged once until one succeeds */
+        int sync_failing;               /* sync=interval: fsyncs fail, visits still get 200 */
+        int max_logged;                 /* the count reached COUNTER_MAX: said once */
+        uint64_t write_errors;          /* failed writes, creates, renames, reads, checks */
+        uint64_t fsync_errors;          /* failed fsyncs of the file or its directory */
+        int64_t last_fsync_ns;          /* CLOCK_REALTIME of the last good fsync; 0: none */
 };
 
 /* What can be seen of the counter's state from outside (metrics, tests). */
@@ -86,15 +86,27 @@ enum counter_status counter_open(struct counter *c, const struct config *cfg, ch
 int counter_visit(struct counter *c, uint64_t *out, char *why, size_t whylen);
 
 /*
- * Counts one visit without waiting for its batch. w->why, w->whylen and
- * w->done are the caller's; the rest is the counter's until the outcome.
- * sync=always: returns 1, and the committer calls w->done(w) once the batch
- * that fsyncs the visit succeeded (w->state COUNTER_WAIT_DONE, the count in
- * w->number) or failed (COUNTER_WAIT_FAILED, the reason in w->why); or -1 at
- * once (the maximum), without a call. Other modes count at once: 0 (count in
- * w->number) or -1, and never call done.
+ * A visit in two steps, so that it can wait for its batch without a thread
+ * and its answer can be made before: counter_reserve() hands out the
+ * visit's number, counter_submit() puts it into the next batch.
+ *
+ * counter_reserve(): sync=always only. w->why, w->whylen and w->done are
+ * the caller's; the rest is the counter's until the outcome. Returns 1 with
+ * the number in w->number; 0 while the path is failing or in another mode (no
+ * number is handed out: use counter_visit(), which waits for one, or submit
+ * the visit without one: it takes one when a batch succeeds); -1 at the
+ * maximum.
+ * A reserved number is the caller's: it must be submitted. Until it is, a
+ * batch may write it anyway (the file may count a visit before its answer,
+ * never after).
+ *
+ * counter_submit(): the committer calls w->done(w), without the lock, once
+ * the batch that fsyncs the visit succeeded (w->state COUNTER_WAIT_DONE) or
+ * failed (COUNTER_WAIT_FAILED, the reason in w->why). With w->done NULL it
+ * waits for that outcome itself instead: 0 done, -1 failed.
  */
-int counter_visit_start(struct counter *c, struct counter_waiter *w);
+int counter_reserve(struct counter *c, struct counter_waiter *w);
+int counter_submit(struct counter *c, struct counter_waiter *w);
 
 uint64_t counter_get(struct counter *c);
 
@@ -117,9 +129,6 @@ int counter_check(struct counter *c, char *why, size_t whylen);
 int counter_recheck(struct counter *c, int patient);
 
 void counter_health(struct counter *c, struct counter_health *h);
-
-/* The same, for /metrics: the count, the errors since start and the last fsync. */
-void counter_stats(struct counter *c, struct metrics_counter *out);
 
 /* Flushes, fsyncs and closes. 0 on success. */
 int counter_close(struct counter *c);

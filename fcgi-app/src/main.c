@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "cluster.h"
+#include "cluster_poll.h"
 #include "config.h"
 #include "counter.h"
 #include "counter_watch.h"
@@ -32,6 +33,7 @@
 #include "probe.h"
 #include "routes.h"
 #include "server.h"
+#include "timeutil.h"
 
 #ifndef MT_VERSION
 #define MT_VERSION "dev"
@@ -107,15 +109,6 @@ struct watched {
         int waited; /* rechecks put off in a row: the file was empty */
 };
 
-static int64_t
-monotonic_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* poll's timeout until the earlier of two deadlines (0: none). */
 static int
 until(int64_t a, int64_t b)
@@ -124,7 +117,7 @@ until(int64_t a, int64_t b)
 
         if (next == 0)
                 return -1;
-        int64_t left = next - monotonic_ms();
+        int64_t left = next - now_mono_ms();
         return left < 0 ? 0 : (int)left;
 }
 
@@ -132,7 +125,7 @@ until(int64_t a, int64_t b)
 static void
 run_due(struct watched *w, int64_t *reload_due, int64_t *recheck_due)
 {
-        int64_t now = monotonic_ms();
+        int64_t now = now_mono_ms();
 
         if (*recheck_due != 0 && now >= *recheck_due) {
                 *recheck_due = 0;
@@ -170,9 +163,9 @@ wait_for_stop(const sigset_t *set, struct watched *w)
                         return SIGTERM;
                 }
                 if (n > 0 && (fds[1].revents & POLLIN) && reload_drain(w->reload))
-                        reload_due = monotonic_ms() + RELOAD_SETTLE_MS;
+                        reload_due = now_mono_ms() + RELOAD_SETTLE_MS;
                 if (n > 0 && (fds[2].revents & POLLIN) && cwatch_drain(w->cwatch))
-                        recheck_due = monotonic_ms() + RECHECK_SETTLE_MS;
+                        recheck_due = now_mono_ms() + RECHECK_SETTLE_MS;
                 run_due(w, &reload_due, &recheck_due);
                 if (n <= 0 || !(fds[0].revents & POLLIN))
                         continue;
@@ -221,44 +214,28 @@ counter_exit_code(enum counter_status st)
         }
 }
 
-static uint64_t
-own_count(void *counter)
-{
-        return counter_get(counter);
-}
-
-/* The poller starts before the workers, so that libcurl's global set-up runs alone. */
-static int
-start_cluster(struct cluster *cluster, const struct config *cfg, struct counter *counter)
-{
-        struct cluster_settings cs;
-        char err[1024];
-
-        config_cluster_settings(cfg, &cs);
-        if (cluster_init(cluster, &cs, own_count, counter, err, sizeof(err)) != 0) {
-                log_error("%s", err);
-                return EX_CONFIG;
-        }
-        if (cluster_start(cluster, err, sizeof(err)) != 0) {
-                log_error("%s", err);
-                return EX_OSERR;
-        }
-        return EX_OK;
-}
-
+/*
+ * Start-up in order, teardown in the reverse order of what started, once
+ * (a goto ladder, as Redis's rdbSave() unwinds): the counter before the
+ * cluster (a peer's poll asks for it), the poller before the workers
+ * (libcurl's global set-up must run alone), the socket last, so that nginx
+ * reaches a responder only once everything under it runs.
+ */
 static int
 serve(const char *path, const struct config *cfg)
 {
         struct counter counter;
-        struct server server;
-        /* Large (per-thread shards): static rather than on the main thread's stack. */
+        /* Large (per-thread shards, peer slots, pending buffers): static, not on the stack. */
+        static struct server server;
         static struct metrics metrics;
         static struct cluster cluster;
         static struct reload reload;
         static struct counter_watch cwatch;
+        struct cluster_poll *poll = NULL;
         struct routes_live live;
         sigset_t set;
         char err[1024];
+        int rc, served = 0;
 
         block_signals(&set);
         raise_fd_limit();
@@ -274,12 +251,15 @@ serve(const char *path, const struct config *cfg)
         /* From here, so that a change made while the rest starts is seen too. */
         cwatch_init(&cwatch, cfg->counter_path,
                     "changes made from outside are seen at the next visit or probe only");
-        int crc = start_cluster(&cluster, cfg, &counter);
-        if (crc != EX_OK) {
-                cluster_stop(&cluster);
-                cwatch_close(&cwatch);
-                counter_close(&counter);
-                return crc;
+        if (cluster_init(&cluster, cfg, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                rc = EX_CONFIG;
+                goto close_counter;
+        }
+        if (cluster_poll_start(&poll, &cluster, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                rc = EX_OSERR;
+                goto close_counter;
         }
         metrics_init(&metrics, MT_VERSION, MT_COMMIT);
         routes_live_init(&live, cfg);
@@ -291,11 +271,8 @@ serve(const char *path, const struct config *cfg)
         enum server_status sst = server_open(&server, cfg, err, sizeof(err));
         if (sst != SERVER_OK || server_start(&server, &app, err, sizeof(err)) != 0) {
                 log_error("%s", err);
-                server_stop(&server);
-                cluster_stop(&cluster);
-                cwatch_close(&cwatch);
-                counter_close(&counter);
-                return sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
+                rc = sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
+                goto stop_server;
         }
         log_info("ready: socket %s (mode %04o), %d worker threads (of %d), "
                  "counter %s at %" PRIu64 " (sync=%s), time zone %s, pod %s, %zu peers, "
@@ -304,17 +281,23 @@ serve(const char *path, const struct config *cfg)
                  cfg->counter_path, counter_get(&counter), config_sync_name(cfg->sync),
                  cfg->timezone, cluster.self, cluster.npeers, cfg->metrics_enabled ? "on" : "off");
         struct reload_targets targets = {
-            .live = &live, .cluster = &cluster, .metrics = app.metrics};
+            .live = &live, .cluster = &cluster, .poll = poll, .metrics = app.metrics};
         reload_init(&reload, path, cfg, &targets);
         struct watched watched = {.reload = &reload, .cwatch = &cwatch, .counter = &counter};
         int sig = wait_for_stop(&set, &watched);
-        cwatch_close(&cwatch);
         reload_close(&reload);
         log_info("%s: finishing requests in flight", strsignal(sig));
+        rc = EX_OK;
+        served = 1;
+stop_server:
         server_stop(&server);
-        cluster_stop(&cluster);
-        int rc = counter_close(&counter) == 0 ? EX_OK : EX_IOERR;
-        log_info("stopped");
+        cluster_poll_stop(poll);
+close_counter:
+        cwatch_close(&cwatch);
+        if (counter_close(&counter) != 0 && rc == EX_OK)
+                rc = EX_IOERR;
+        if (served)
+                log_info("stopped");
         return rc;
 }
 

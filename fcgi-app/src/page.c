@@ -62,20 +62,19 @@ const char page_script[] =
     "setTimeout(tick,1000-(base+performance.now())%1000+5)"
     "})();";
 
-/* A string literal, without its terminating NUL. */
-#define PUT(e, lit) expo_put((e), (lit), sizeof(lit) - 1)
+#define PUT(e, lit) TEXT_LIT((e), (lit))
 
 /*
  * s with the characters HTML gives meaning to escaped; the runs between
- * them are copied whole. The page is built with expo_put() rather than a
+ * them are copied whole. The page is built with text_put() rather than a
  * printf per piece: on a visit's path that cost microseconds.
  */
 static void
-html(struct expo *e, const char *s)
+html(struct text *e, const char *s)
 {
         for (;;) {
                 size_t run = strcspn(s, "<>&\"'");
-                expo_put(e, s, run);
+                text_put(e, s, run);
                 s += run;
                 switch (*s) {
                 case '\0': return;
@@ -91,23 +90,23 @@ html(struct expo *e, const char *s)
 
 /* One pod's row: name, bar, count and share. */
 static void
-pod_row(const struct cluster_view_entry *p, uint64_t total, struct expo *e)
+pod_row(const struct cluster_view_entry *p, uint64_t total, struct text *e)
 {
         /* Tenths of a percent, in integers: no floating point on a request's path. */
         uint64_t permille = total ? (p->visits * 1000 + total / 2) / total : 0;
 
         PUT(e, "<li class=\"");
-        expo_str(e, cluster_state_name(p->state));
+        text_str(e, cluster_state_name(p->state));
         PUT(e, "\"><span>");
         html(e, p->name);
         PUT(e, "</span><svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" "
                "aria-hidden=\"true\"><rect class=\"track\" width=\"1000\" height=\"10\"/>"
                "<rect class=\"bar\" width=\"");
-        expo_dec(e, permille);
+        text_dec(e, permille);
         PUT(e, "\" height=\"10\"/></svg><span class=\"n\">");
-        expo_dec(e, p->visits);
+        text_dec(e, p->visits);
         PUT(e, " · ");
-        expo_dec(e, (permille + 5) / 10);
+        text_dec(e, (permille + 5) / 10);
         PUT(e, "%");
         if (p->state == CLUSTER_STALE)
                 PUT(e, " stale");
@@ -117,12 +116,12 @@ pod_row(const struct cluster_view_entry *p, uint64_t total, struct expo *e)
 }
 
 static void
-cluster_part(const struct cluster_view *v, struct expo *e)
+cluster_part(const struct cluster_view *v, struct text *e)
 {
         PUT(e, "<p>Served by pod <strong id=\"pod\">");
         html(e, v->self);
         PUT(e, "</strong> &middot; <strong id=\"total\">");
-        expo_dec(e, v->total);
+        text_dec(e, v->total);
         PUT(e, "</strong> visits to the service");
         if (v->partial)
                 PUT(e, " <span id=\"partial\">(partial: a pod is stale or unreached)</span>");
@@ -130,19 +129,19 @@ cluster_part(const struct cluster_view *v, struct expo *e)
         for (size_t i = 0; i < v->n && i < PAGE_PODS_SHOWN; i++)
                 pod_row(&v->e[i], v->total, e);
         if (v->n > PAGE_PODS_SHOWN)
-                expo_printf(e, "<li><span>and %zu more pods</span></li>\n", v->n - PAGE_PODS_SHOWN);
+                text_printf(e, "<li><span>and %zu more pods</span></li>\n", v->n - PAGE_PODS_SHOWN);
         PUT(e, "</ul>\n");
 }
 
 void
-page_render(const struct page *p, struct expo *e)
+page_render(const struct page *p, struct text *e)
 {
         PUT(e, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                "<meta name=\"color-scheme\" content=\"light dark\">\n<title>Time in ");
         html(e, p->city);
         PUT(e, "</title>\n<style>");
-        expo_put(e, page_style, sizeof(page_style) - 1);
+        text_put(e, page_style, sizeof(page_style) - 1);
         PUT(e, "</style>\n</head>\n<body");
         if (p->t->tick[0]) {
                 PUT(e, " data-clock-format=\"");
@@ -152,15 +151,15 @@ page_render(const struct page *p, struct expo *e)
         PUT(e, ">\n<main>\n<h1>Current time in ");
         html(e, p->city);
         PUT(e, "</h1>\n<time id=\"time\" datetime=\"");
-        expo_str(e, p->t->iso);
+        text_str(e, p->t->iso);
         PUT(e, "\">");
         html(e, p->t->local);
         PUT(e, "</time>\n<p>Visits: <span id=\"visits\">");
-        expo_dec(e, p->visits);
+        text_dec(e, p->visits);
         PUT(e, "</span></p>\n");
         if (p->cluster != NULL)
                 cluster_part(p->cluster, e);
         PUT(e, "</main>\n<script>");
-        expo_put(e, page_script, sizeof(page_script) - 1);
+        text_put(e, page_script, sizeof(page_script) - 1);
         PUT(e, "</script>\n</body>\n</html>\n");
 }

@@ -5,7 +5,7 @@
 
 #include "clock.h"
 #include "cluster.h"
-#include "metrics.h"
+#include "text.h"
 
 /* What the page shows. */
 struct page {
@@ -21,7 +21,7 @@ struct page {
  * script only keeps the clock ticking. nginx's Content-Security-Policy
  * allows the style and the script by their hashes.
  */
-void page_render(const struct page *p, struct expo *e);
+void page_render(const struct page *p, struct text *e);
 
 /* The page's inline <style> and <script>, byte for byte (the hashes are theirs). */
 extern const char page_style[];

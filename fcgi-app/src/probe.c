@@ -2,8 +2,9 @@
  * `moscow-time --probe`: the responder container's liveness probe. It speaks
  * FastCGI to the configured socket itself, so that it needs neither nginx
  * (an nginx outage must not restart the responder) nor curl in the image.
- * libfcgi has no client side; the few records of one request are written
- * here (FastCGI 1.0 specification, sections 3 and 5).
+ * libfcgi has no client side: the request and the reading of the answer are
+ * fastcgi.c's, with the responder's own record format; here are the socket
+ * and the deadline.
  *
  * Alive means: the responder accepts the connection, a worker reads the
  * request and answers GET /visits with 200 before the deadline. /visits reads
@@ -26,126 +27,16 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fastcgi.h"
+#include "timeutil.h"
 
-enum {
-        FCGI_VERSION_1 = 1,
-        FCGI_BEGIN_REQUEST = 1,
-        FCGI_END_REQUEST = 3,
-        FCGI_PARAMS = 4,
-        FCGI_STDIN = 5,
-        FCGI_STDOUT = 6,
-        FCGI_STDERR = 7,
-        FCGI_RESPONDER = 1,
-        FCGI_REQUEST_COMPLETE = 0,
-        FCGI_HEADER_LEN = 8,
-        REQUEST_ID = 1,
-};
-
+#define REQUEST_ID 1
 #define PROBE_PATH "/visits"
-
-/* The answer as it arrives: records are parsed byte by byte, whatever the reads' sizes. */
-struct reader {
-        unsigned char hdr[FCGI_HEADER_LEN];
-        size_t hdr_len;
-        size_t content_left, pad_left;
-        unsigned char end[8]; /* FCGI_EndRequestBody */
-        size_t end_len;
-        char out[512]; /* the start of FCGI_STDOUT: the status line */
-        size_t out_len;
-        int done;
-        const char *bad; /* not a FastCGI answer to our request */
-};
-
-static size_t
-put_header(unsigned char *p, int type, size_t len)
-{
-        p[0] = FCGI_VERSION_1;
-        p[1] = (unsigned char)type;
-        p[2] = 0;
-        p[3] = REQUEST_ID;
-        p[4] = (unsigned char)(len >> 8);
-        p[5] = (unsigned char)(len & 0xff);
-        p[6] = 0; /* no padding */
-        p[7] = 0;
-        return FCGI_HEADER_LEN;
-}
-
-/* A name-value pair with one-byte lengths: every name and value here is short. */
-static size_t
-put_param(unsigned char *p, const char *name, const char *value)
-{
-        size_t n = strlen(name), v = strlen(value);
-
-        p[0] = (unsigned char)n;
-        p[1] = (unsigned char)v;
-        memcpy(p + 2, name, n);
-        memcpy(p + 2 + n, value, v);
-        return 2 + n + v;
-}
-
-/* BEGIN_REQUEST (responder, close after), PARAMS, an empty PARAMS and an empty STDIN. */
-static size_t
-build_request(unsigned char *buf)
-{
-        static const unsigned char begin[8] = {0, FCGI_RESPONDER, 0, 0, 0, 0, 0, 0};
-        unsigned char params[128];
-        size_t n = 0, len = 0;
-
-        len += put_param(params + len, "REQUEST_METHOD", "GET");
-        len += put_param(params + len, "DOCUMENT_URI", PROBE_PATH);
-        len += put_param(params + len, "REQUEST_URI", PROBE_PATH);
-        n += put_header(buf + n, FCGI_BEGIN_REQUEST, sizeof(begin));
-        memcpy(buf + n, begin, sizeof(begin));
-        n += sizeof(begin);
-        n += put_header(buf + n, FCGI_PARAMS, len);
-        memcpy(buf + n, params, len);
-        n += len;
-        n += put_header(buf + n, FCGI_PARAMS, 0);
-        n += put_header(buf + n, FCGI_STDIN, 0);
-        return n;
-}
-
-static void
-feed_byte(struct reader *r, unsigned char c)
-{
-        int type = r->hdr[1];
-
-        if (r->hdr_len < FCGI_HEADER_LEN) {
-                r->hdr[r->hdr_len++] = c;
-                if (r->hdr_len < FCGI_HEADER_LEN)
-                        return;
-                type = r->hdr[1];
-                if (r->hdr[0] != FCGI_VERSION_1 || ((r->hdr[2] << 8) | r->hdr[3]) != REQUEST_ID ||
-                    (type != FCGI_STDOUT && type != FCGI_STDERR && type != FCGI_END_REQUEST)) {
-                        r->bad = "not a FastCGI answer to the probe's request";
-                        return;
-                }
-                r->content_left = ((size_t)r->hdr[4] << 8) | r->hdr[5];
-                r->pad_left = r->hdr[6];
-                r->end_len = 0;
-        } else if (r->content_left > 0) {
-                r->content_left--;
-                if (type == FCGI_STDOUT && r->out_len < sizeof(r->out) - 1)
-                        r->out[r->out_len++] = (char)c;
-                else if (type == FCGI_END_REQUEST && r->end_len < sizeof(r->end))
-                        r->end[r->end_len++] = c;
-        } else if (r->pad_left > 0) {
-                r->pad_left--;
-        }
-        if (r->hdr_len == FCGI_HEADER_LEN && r->content_left == 0 && r->pad_left == 0) {
-                if (type == FCGI_END_REQUEST)
-                        r->done = 1;
-                r->hdr_len = 0;
-        }
-}
 
 static long long
 now_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return now_mono_ms();
 }
 
 /* Waits for events on fd until the deadline: 1 ready, 0 timed out, -1 error (errno). */
@@ -228,15 +119,14 @@ send_all(int fd, const unsigned char *buf, size_t len, long long deadline, char 
 }
 
 static int
-read_answer(int fd, struct reader *r, long long deadline, char *err, size_t errlen)
+read_answer(int fd, struct fcgi_reply *r, long long deadline, char *err, size_t errlen)
 {
         unsigned char buf[4096];
 
         while (!r->done && !r->bad) {
                 ssize_t n = read(fd, buf, sizeof(buf));
                 if (n > 0) {
-                        for (ssize_t i = 0; i < n && !r->done && !r->bad; i++)
-                                feed_byte(r, buf[i]);
+                        fcgi_reply_feed(r, buf, (size_t)n);
                         continue;
                 }
                 if (n == 0) {
@@ -261,38 +151,29 @@ read_answer(int fd, struct reader *r, long long deadline, char *err, size_t errl
         return 0;
 }
 
-/* The status of the CGI-style answer: its Status header, or 200 without one. */
-static int
-answer_status(const struct reader *r)
-{
-        if (strncmp(r->out, "Status: ", 8) != 0)
-                return 200;
-        return atoi(r->out + 8);
-}
-
 int
 probe_run(const char *socket_path, int timeout_ms, char *err, size_t errlen)
 {
+        static const char *const params[] = {
+            "REQUEST_METHOD", "GET", "DOCUMENT_URI", PROBE_PATH, "REQUEST_URI", PROBE_PATH, NULL};
         unsigned char req[256];
-        struct reader r = {0};
+        struct fcgi_reply r;
         long long deadline = now_ms() + timeout_ms;
 
+        fcgi_reply_init(&r, REQUEST_ID);
+        size_t len = fcgi_encode_request(req, sizeof(req), REQUEST_ID, 0, params);
         int fd = connect_socket(socket_path, timeout_ms, err, errlen);
         if (fd < 0)
                 return -fd;
-        int rc = send_all(fd, req, build_request(req), deadline, err, errlen);
+        int rc = send_all(fd, req, len, deadline, err, errlen);
         if (rc == 0)
                 rc = read_answer(fd, &r, deadline, err, errlen);
         close(fd);
         if (rc != 0)
                 return rc;
-        int app_status = (r.end[0] << 24) | (r.end[1] << 16) | (r.end[2] << 8) | r.end[3];
-        if (r.end_len < 5 || r.end[4] != FCGI_REQUEST_COMPLETE || app_status != 0) {
-                snprintf(err, errlen, "the request was not completed (protocol status %d)",
-                         r.end_len < 5 ? -1 : r.end[4]);
+        if (fcgi_reply_complete(&r, err, errlen) != 0)
                 return EX_UNAVAILABLE;
-        }
-        int status = answer_status(&r);
+        int status = fcgi_reply_status(&r);
         if (status != 200) {
                 snprintf(err, errlen, "GET %s answered %d", PROBE_PATH, status);
                 return EX_UNAVAILABLE;

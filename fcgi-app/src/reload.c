@@ -6,12 +6,14 @@
  * symlink at a new folder, so the file's own inode never changes and only
  * the directory sees the swap.
  *
- * The keys the table marks live are applied in place: the workers pick a
- * new [clock] format up at their next request (routes_live), the poller
- * its new peers at its next round (cluster_configure), the log level at
- * once. Nothing waits: no request fails or is held up by a reload. Keys
- * that need a restart are logged as not applied and keep their running
- * value.
+ * The key table says what applying each key means (config.h: enum
+ * config_apply); each kind has one function here: the workers pick a new
+ * [clock] format up at their next request (routes_live), the poller its new
+ * peers at its next round (cluster_configure), the log level at once.
+ * Nothing waits: no request fails or is held up by a reload. Keys that need
+ * a restart are logged as not applied and keep their running value, and
+ * every key is checked against the configuration that will run after the
+ * reload (a new format against the zone that stays in force).
  */
 #include "reload.h"
 
@@ -111,102 +113,140 @@ count(struct reload *r, enum metrics_reload result)
                 metrics_reload(r->t.metrics, result);
 }
 
-/* The live groups that changed: 1 format, 2 level, 4 cluster. */
-enum { GROUP_FORMAT = 1, GROUP_LEVEL = 2, GROUP_CLUSTER = 4 };
-
 static int
-group_of(const struct config_key *k)
+apply_log(struct reload *r, const struct config *next, char *err, size_t errlen)
 {
-        if (strcmp(k->section, "clock") == 0)
-                return GROUP_FORMAT;
-        if (strcmp(k->section, "log") == 0)
-                return GROUP_LEVEL;
-        if (strcmp(k->section, "cluster") == 0)
-                return GROUP_CLUSTER;
+        (void)r, (void)err, (void)errlen;
+        log_set_level(next->log_level);
         return 0;
 }
 
-/*
- * The live groups that differ and the number of other keys that do; with
- * why, each key is also logged.
- */
 static int
-compare(struct reload *r, const struct config *next, const char *why, int *restart)
+apply_format(struct reload *r, const struct config *next, char *err, size_t errlen)
 {
-        char was[CONFIG_PATH_MAX], now[CONFIG_PATH_MAX];
-        int groups = 0;
-
-        *restart = 0;
-        for (size_t i = 0; i < config_nkeys(); i++) {
-                if (!config_differs(&r->running, next, i))
-                        continue;
-                const struct config_key *k = config_key(i);
-                config_value(&r->running, i, was, sizeof(was));
-                config_value(next, i, now, sizeof(now));
-                if (k->live && group_of(k) != 0) {
-                        groups |= group_of(k);
-                        if (why != NULL)
-                                log_info("config reload (%s): [%s] %s = %s (was %s): applied", why,
-                                         k->section, k->name, now, was);
-                } else {
-                        (*restart)++;
-                        if (why != NULL)
-                                log_warn("config reload (%s): [%s] %s = %s needs a restart: not "
-                                         "applied, "
-                                         "%s stays in force",
-                                         why, k->section, k->name, now, was);
-                }
-        }
-        return groups;
+        (void)err, (void)errlen;
+        if (r->t.live != NULL)
+                routes_live_set(r->t.live, next);
+        return 0;
 }
 
-/* Copies the live keys of next into what runs; the others keep their running values. */
-static void
-take_live(struct config *running, const struct config *next, int groups)
+static int
+apply_cluster(struct reload *r, const struct config *next, char *err, size_t errlen)
 {
-        if (groups & GROUP_FORMAT)
-                memcpy(running->time_format, next->time_format, sizeof(running->time_format));
-        if (groups & GROUP_LEVEL)
-                running->log_level = next->log_level;
-        if (groups & GROUP_CLUSTER) {
-                memcpy(running->cluster_peers, next->cluster_peers, sizeof(running->cluster_peers));
-                running->cluster_poll_interval_ms = next->cluster_poll_interval_ms;
-                running->cluster_timeout_ms = next->cluster_timeout_ms;
+        if (r->t.cluster == NULL)
+                return 0;
+        if (cluster_configure(r->t.cluster, next, err, errlen) != 0)
+                return -1;
+        if (r->t.poll != NULL)
+                cluster_poll_wake(r->t.poll); /* the new list from the next poll on */
+        return 0;
+}
+
+/* Each kind of live key, applied to what runs; those that can refuse go first. */
+static const struct {
+        int (*fn)(struct reload *r, const struct config *next, char *err, size_t errlen);
+        int can_fail;
+} appliers[CONFIG_APPLY_KINDS] = {
+    [CONFIG_APPLY_LOG] = {apply_log, 0},
+    [CONFIG_APPLY_FORMAT] = {apply_format, 0},
+    [CONFIG_APPLY_CLUSTER] = {apply_cluster, 1},
+};
+
+/*
+ * next's live keys over what runs, into merged: the configuration in force
+ * after the reload. Returns the kinds to apply (bit per enum config_apply)
+ * and counts the keys that need a restart.
+ */
+static unsigned
+merge(const struct config *running, const struct config *next, struct config *merged, int *restart)
+{
+        unsigned kinds = 0;
+
+        *merged = *running;
+        *restart = 0;
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                if (!config_differs(running, next, i))
+                        continue;
+                const struct config_key *k = config_key(i);
+                if (k->apply == CONFIG_APPLY_RESTART) {
+                        (*restart)++;
+                        continue;
+                }
+                config_take(merged, next, i);
+                kinds |= 1u << k->apply;
         }
+        return kinds;
+}
+
+/* One line per key that differs: applied, or needing a restart. */
+static void
+log_changes(const struct config *running, const struct config *next, const char *why)
+{
+        char was[CONFIG_PATH_MAX], now[CONFIG_PATH_MAX];
+
+        for (size_t i = 0; i < config_nkeys(); i++) {
+                if (!config_differs(running, next, i))
+                        continue;
+                const struct config_key *k = config_key(i);
+                config_value(running, i, was, sizeof(was));
+                config_value(next, i, now, sizeof(now));
+                if (k->live)
+                        log_info("config reload (%s): [%s] %s = %s (was %s): applied", why,
+                                 k->section, k->name, now, was);
+                else
+                        log_warn("config reload (%s): [%s] %s = %s needs a restart: not applied, "
+                                 "%s stays in force",
+                                 why, k->section, k->name, now, was);
+        }
+}
+
+/* The kinds in kinds whose applier can (or cannot) fail; stops at a failure. */
+static int
+apply_kinds(struct reload *r, const struct config *merged, unsigned kinds, int can_fail, char *err,
+            size_t errlen)
+{
+        for (int k = 0; k < CONFIG_APPLY_KINDS; k++) {
+                if ((kinds & (1u << k)) && appliers[k].fn != NULL &&
+                    appliers[k].can_fail == can_fail && appliers[k].fn(r, merged, err, errlen) != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int
+reject(struct reload *r, const char *why, const char *err)
+{
+        log_error("config reload (%s) rejected: %s; the running configuration is kept", why, err);
+        count(r, METRICS_RELOAD_REJECTED);
+        return -1;
 }
 
 static int
 apply(struct reload *r, const struct config *next, const char *why)
 {
+        static struct config merged; /* large; only the main thread reloads */
+        char err[1024], msg[1280];
         int restart;
-        int groups = compare(r, next, NULL, &restart);
 
-        if (groups & GROUP_CLUSTER) {
-                static struct config merged; /* large; only the main thread reloads */
-                char err[1024];
-                merged = r->running;
-                struct cluster_settings cs;
-                take_live(&merged, next, GROUP_CLUSTER);
-                config_cluster_settings(&merged, &cs);
-                /* First, so that a refusal leaves everything as it was. */
-                if (r->t.cluster != NULL &&
-                    cluster_configure(r->t.cluster, &cs, err, sizeof(err)) != 0) {
-                        log_error("config reload (%s) rejected: %s: %s; the running configuration "
-                                  "is kept",
-                                  why, r->path, err);
-                        count(r, METRICS_RELOAD_REJECTED);
-                        return -1;
-                }
+        unsigned kinds = merge(&r->running, next, &merged, &restart);
+        /* Every key against what will run: a format against the zone that stays, say. */
+        if (config_check(&merged, r->path, err, sizeof(err)) != 0) {
+                snprintf(msg, sizeof(msg), "%s (with the keys that need a restart as they run)",
+                         err);
+                return reject(r, why, msg);
         }
-        compare(r, next, why, &restart);
-        take_live(&r->running, next, groups);
-        if ((groups & GROUP_FORMAT) && r->t.live != NULL)
-                routes_live_set(r->t.live, &r->running);
-        if (groups & GROUP_LEVEL)
-                log_set_level(r->running.log_level);
+        /* Those that can refuse first, so that a refusal leaves everything as it was. */
+        if (apply_kinds(r, &merged, kinds, 1, err, sizeof(err)) != 0) {
+                snprintf(msg, sizeof(msg), "%s: %s", r->path, err);
+                return reject(r, why, msg);
+        }
+        /* Logged before the level itself changes: a reload to warn still says so. */
+        log_changes(&r->running, next, why);
+        apply_kinds(r, &merged, kinds, 0, err, sizeof(err));
+        r->running = merged;
         count(r, METRICS_RELOAD_APPLIED);
         log_info("config reload (%s): %s read%s%s", why, r->path,
-                 groups ? "; live keys applied" : "; no live key changed",
+                 kinds ? "; live keys applied" : "; no live key changed",
                  restart ? "; some keys need a restart (see above)" : "");
         return 1;
 }
@@ -222,12 +262,8 @@ reload_now(struct reload *r, const char *why, int force)
         if (!force && readable && digest == r->digest)
                 return 0;
         r->digest = digest;
-        if (config_load(r->path, &next, err, sizeof(err)) != 0) {
-                log_error("config reload (%s) rejected: %s; the running configuration is kept", why,
-                          err);
-                count(r, METRICS_RELOAD_REJECTED);
-                return -1;
-        }
+        if (config_load(r->path, &next, err, sizeof(err)) != 0)
+                return reject(r, why, err);
         return apply(r, &next, why);
 }
 

@@ -5,15 +5,17 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "cluster_poll.h"
 #include "config.h"
 #include "metrics.h"
 #include "routes.h"
 
 /* What a reload changes in the running responder. */
 struct reload_targets {
-        struct routes_live *live; /* [clock] format */
-        struct cluster *cluster;  /* [cluster] peers, poll_interval_ms, timeout_ms */
-        struct metrics *metrics;  /* counts reloads; NULL with metrics off */
+        struct routes_live *live;  /* [clock] format */
+        struct cluster *cluster;   /* [cluster] peers, poll_interval_ms, timeout_ms */
+        struct cluster_poll *poll; /* woken when those change */
+        struct metrics *metrics;   /* counts reloads; NULL with metrics off */
 };
 
 /*

@@ -1,21 +1,23 @@
 /*
- * Request -> response. No socket and no libfcgi here: the server hands in a
- * plain request and sends back the bytes, so tests and fuzzers call this
- * directly.
+ * Request -> response. No socket and no libfcgi here: the serving layer
+ * hands in a plain request and sends back the bytes, so tests and fuzzers
+ * call this directly. A visit goes down to the counter and comes back up
+ * here once, with its number; everything it shows is rendered from that.
  */
 #include "routes.h"
 
 #include <inttypes.h>
 #include <stddef.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "answer.h"
+#include "metrics_render.h"
 #include "negotiate.h"
 #include "page.h"
+#include "text.h"
+#include "timeutil.h"
 
 /*
  * What a client learns of a counter failure. The detail (path, errno text)
@@ -24,14 +26,15 @@
 #define UNAVAILABLE_TEXT "the visit could not be counted; try again shortly"
 #define NOT_READY_TEXT   "not ready: the counter file cannot be used"
 
-/* Also the index of the route's label in /metrics. */
-enum route {
-        ROUTE_ROOT = METRICS_ROUTE_ROOT,
-        ROUTE_VISITS = METRICS_ROUTE_VISITS,
-        ROUTE_READY = METRICS_ROUTE_READY,
-        ROUTE_METRICS = METRICS_ROUTE_METRICS,
-        ROUTE_NONE = METRICS_ROUTE_OTHER,
-};
+_Static_assert(ROUTES <= METRICS_ROUTES_MAX, "more routes than the metrics count");
+
+static const char *const route_names[ROUTES] = {"/", "/visits", "/readyz", "/metrics", "other"};
+
+const char *
+route_name(enum route r)
+{
+        return r < ROUTES ? route_names[r] : NULL;
+}
 
 static enum route
 find_route(const char *path, size_t len)
@@ -44,7 +47,7 @@ find_route(const char *path, size_t len)
                 return ROUTE_READY;
         if (len == 8 && memcmp(path, "/metrics", 8) == 0)
                 return ROUTE_METRICS;
-        return ROUTE_NONE;
+        return ROUTE_OTHER;
 }
 
 /* JSON when the client prefers it to the route's own type; a tie keeps the route's type. */
@@ -56,19 +59,6 @@ wants_json(const char *accept, const char *native)
 
         negotiate_weigh(accept, types, q, 2);
         return q[1] > q[0];
-}
-
-static void
-body_printf(struct response *r, const char *fmt, ...)
-{
-        va_list ap;
-        size_t room = sizeof(r->body) - r->body_len;
-
-        va_start(ap, fmt);
-        int n = vsnprintf(r->body + r->body_len, room, fmt, ap);
-        va_end(ap);
-        if (n > 0)
-                r->body_len += (size_t)n < room ? (size_t)n : room - 1;
 }
 
 static const char *
@@ -96,20 +86,40 @@ finish(struct response *r, int status, const char *type, const char *extra)
 }
 
 static void
-plain(struct response *r, int status, const char *extra, const char *text)
+plain(struct response *r, int status, const char *extra, const char *msg)
 {
-        r->body_len = 0;
-        body_printf(r, "%s\n", text);
+        struct text t;
+
+        text_init(&t, r->body, sizeof(r->body));
+        text_str(&t, msg);
+        TEXT_LIT(&t, "\n");
+        r->body_len = t.len;
         finish(r, status, "text/plain; charset=utf-8", extra);
+}
+
+/* The body built in t, or a 500 saying what did not fit. */
+static void
+finish_text(struct response *r, const struct text *t, const char *type, const char *what)
+{
+        r->body_len = t->len;
+        if (t->overflow) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "%s does not fit in a response", what);
+                plain(r, 500, NULL, msg);
+                return;
+        }
+        finish(r, 200, type, "Vary: Accept\r\n");
 }
 
 /* ,"pod":"NAME" for a JSON answer: every one names the pod that gave it (none without a cluster).
  */
 static void
-body_pod(struct response *r, const struct app *app)
+json_pod(struct text *t, const struct app *app)
 {
-        if (app->cluster != NULL)
-                body_printf(r, ",\"pod\":\"%s\"", app->cluster->self);
+        if (app->cluster != NULL) {
+                TEXT_LIT(t, ",\"pod\":");
+                text_json_string(t, app->cluster->self);
+        }
 }
 
 /* The city of a zone name: "Europe/Moscow" -> "Moscow", "America/New_York" -> "New York". */
@@ -124,26 +134,25 @@ zone_city(const char *zone, char *out, size_t len)
         out[i] = '\0';
 }
 
+/*
+ * The page of visit n. The pod's own row shows n too, not a later read of
+ * the counter: a page never contradicts itself, whatever visits run beside.
+ */
 static void
 render_page(struct response *r, const struct app *app, const struct clock_text *t, uint64_t n)
 {
         /* On the worker's stack (about 100 KiB at most): no allocation per page. */
         struct cluster_view v;
         char city[64];
-        struct expo e;
+        struct text e;
 
         zone_city(app->cfg->timezone, city, sizeof(city));
         if (app->cluster != NULL)
-                cluster_view(app->cluster, &v, cluster_now_ns());
+                cluster_view(app->cluster, n, &v, now_mono_ns());
         struct page p = {.city = city, .t = t, .visits = n, .cluster = app->cluster ? &v : NULL};
-        expo_init(&e, r->body, sizeof(r->body));
+        text_init(&e, r->body, sizeof(r->body));
         page_render(&p, &e);
-        r->body_len = e.len;
-        if (e.overflow) {
-                plain(r, 500, NULL, "the page does not fit in a response");
-                return;
-        }
-        finish(r, 200, "text/html; charset=utf-8", "Vary: Accept\r\n");
+        finish_text(r, &e, "text/html; charset=utf-8", "the page");
 }
 
 void
@@ -213,11 +222,17 @@ root_answer(const struct app *app, struct clock_text *clock, int json, int rc, u
         }
         const struct clock_text *t = clock_now(clock, time_format(app, clock));
         if (json) {
-                body_printf(r, "{\"time\":\"%s\",\"timezone\":\"%s\",\"visits\":%" PRIu64, t->iso,
-                            app->cfg->timezone, n);
-                body_pod(r, app);
-                body_printf(r, "}\n");
-                finish(r, 200, "application/json", "Vary: Accept\r\n");
+                struct text e;
+                text_init(&e, r->body, sizeof(r->body));
+                TEXT_LIT(&e, "{\"time\":");
+                text_json_string(&e, t->iso);
+                TEXT_LIT(&e, ",\"timezone\":");
+                text_json_string(&e, app->cfg->timezone);
+                TEXT_LIT(&e, ",\"visits\":");
+                text_dec(&e, n);
+                json_pod(&e, app);
+                TEXT_LIT(&e, "}\n");
+                finish_text(r, &e, "application/json", "the answer");
                 return;
         }
         render_page(r, app, t, n);
@@ -271,27 +286,25 @@ route_cluster(const struct app *app, const struct request *req, struct response 
 {
         /* On the worker's stack (about 100 KiB at most): no allocation per answer. */
         struct cluster_view view, *v = &view;
-        struct expo e;
+        struct text e;
+        uint64_t own = counter_get(app->counter);
 
         if (app->cluster != NULL) {
-                cluster_view(app->cluster, v, cluster_now_ns());
+                cluster_view(app->cluster, own, v, now_mono_ns());
         } else {
                 memset(v, 0, offsetof(struct cluster_view, e) + sizeof(v->e[0]));
-                v->total = v->own = v->e[0].visits = v->e[0].reported = counter_get(app->counter);
+                v->total = v->own = v->e[0].visits = v->e[0].reported = own;
+                v->e[0].up = 1;
                 v->n = 1;
         }
         int json = wants_json(req->accept, "text/plain");
-        expo_init(&e, r->body, sizeof(r->body));
+        text_init(&e, r->body, sizeof(r->body));
         if (json)
                 answer_cluster_json(v, &e);
         else
                 answer_cluster_text(v, &e);
-        r->body_len = e.len;
-        if (e.overflow) {
-                plain(r, 500, NULL, "the cluster answer does not fit in a response");
-                return;
-        }
-        finish(r, 200, json ? "application/json" : "text/plain; charset=utf-8", "Vary: Accept\r\n");
+        finish_text(r, &e, json ? "application/json" : "text/plain; charset=utf-8",
+                    "the cluster answer");
 }
 
 static void
@@ -311,15 +324,19 @@ route_visits(const struct app *app, const struct request *req, struct response *
                 }
         }
         uint64_t n = counter_get(app->counter);
+        struct text e;
+        text_init(&e, r->body, sizeof(r->body));
         if (wants_json(req->accept, "text/plain")) {
-                body_printf(r, "{\"visits\":%" PRIu64, n);
-                body_pod(r, app);
-                body_printf(r, "}\n");
-                finish(r, 200, "application/json", "Vary: Accept\r\n");
+                TEXT_LIT(&e, "{\"visits\":");
+                text_dec(&e, n);
+                json_pod(&e, app);
+                TEXT_LIT(&e, "}\n");
+                finish_text(r, &e, "application/json", "the answer");
                 return;
         }
-        body_printf(r, "%" PRIu64 "\n", n);
-        finish(r, 200, "text/plain; charset=utf-8", "Vary: Accept\r\n");
+        text_dec(&e, n);
+        TEXT_LIT(&e, "\n");
+        finish_text(r, &e, "text/plain; charset=utf-8", "the answer");
 }
 
 static void
@@ -337,15 +354,24 @@ route_ready(const struct app *app, struct response *r)
 static void
 route_metrics(const struct app *app, struct response *r)
 {
-        struct metrics_counter mc;
-        struct expo e;
+        static const struct metrics_routes routes = {route_names, ROUTES, ROUTE_OTHER};
+        struct counter_health h;
+        struct text e;
 
-        counter_stats(app->counter, &mc);
-        expo_init(&e, r->body, sizeof(r->body));
-        metrics_render(app->metrics, &e);
-        metrics_render_counter(&mc, &e);
-        if (app->cluster != NULL)
-                cluster_render_metrics(app->cluster, &e, cluster_now_ns());
+        counter_health(app->counter, &h);
+        text_init(&e, r->body, sizeof(r->body));
+        metrics_render(&e, app->metrics, &routes);
+        metrics_render_counter(&e, &h);
+        if (app->cluster != NULL) {
+                struct cluster_view *v = malloc(sizeof(*v)); /* 100 KiB: not on a worker's stack */
+                if (v == NULL) {
+                        plain(r, 503, "Retry-After: 1\r\n", "out of memory; try again shortly");
+                        return;
+                }
+                cluster_view(app->cluster, h.count, v, now_mono_ns());
+                metrics_render_cluster(&e, v);
+                free(v);
+        }
         r->body_len = e.len;
         if (e.overflow) {
                 plain(r, 500, NULL, "the metrics do not fit in a response");
@@ -380,15 +406,6 @@ dispatch(const struct app *app, struct clock_text *clock, const struct request *
         }
 }
 
-static uint64_t
-monotonic_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void
 routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
               struct response *r)
@@ -399,9 +416,9 @@ routes_handle(const struct app *app, struct clock_text *clock, const struct requ
                 dispatch(app, clock, req, route, r);
                 return;
         }
-        uint64_t start = monotonic_ns();
+        int64_t start = now_mono_ns();
         dispatch(app, clock, req, route, r);
-        metrics_request(app->metrics, (enum metrics_route)route, r->status, monotonic_ns() - start);
+        metrics_request(app->metrics, route, r->status, (uint64_t)(now_mono_ns() - start));
 }
 
 int
@@ -413,18 +430,58 @@ routes_begin(const struct app *app, struct clock_text *clock, const struct reque
                 return 0;
         }
         v->json = root_wants_json(req);
-        v->start_ns = app->metrics != NULL ? monotonic_ns() : 0;
+        v->start_ns = app->metrics != NULL ? now_mono_ns() : 0;
         return 1;
 }
 
 void
-routes_visit_answer(const struct app *app, struct clock_text *clock, const struct routes_visit *v,
-                    const struct counter_waiter *w, struct response *r)
+routes_visit_finished(const struct app *app, const struct routes_visit *v, int status)
 {
+        if (app->metrics != NULL)
+                metrics_request(app->metrics, ROUTE_ROOT, status,
+                                (uint64_t)(now_mono_ns() - v->start_ns));
+}
+
+void
+routes_visit_refused(const struct routes_visit *v, struct response *r)
+{
+        (void)v;
         r->body_len = r->head_len = 0;
         r->send_body = 1;
-        root_answer(app, clock, v->json, w->state == COUNTER_WAIT_DONE ? 0 : -1, w->number, r);
-        if (app->metrics != NULL)
-                metrics_request(app->metrics, METRICS_ROUTE_ROOT, r->status,
-                                monotonic_ns() - v->start_ns);
+        plain(r, 503, "Retry-After: 1\r\n", UNAVAILABLE_TEXT);
+}
+
+enum routes_step
+routes_visit(const struct app *app, struct clock_text *clock, const struct routes_visit *v,
+             int may_park, struct counter_waiter *w, struct response *r)
+{
+        uint64_t n = 0;
+        int rc;
+
+        r->body_len = r->head_len = 0;
+        r->send_body = 1;
+        if (may_park && app->cfg->sync == SYNC_ALWAYS) {
+                rc = counter_reserve(app->counter, w);
+                if (rc == 1) {
+                        root_answer(app, clock, v->json, 0, w->number, r);
+                        return ROUTES_RESERVED;
+                }
+                if (rc < 0) {
+                        routes_visit_refused(v, r);
+                        routes_visit_finished(app, v, r->status);
+                        return ROUTES_ANSWERED;
+                }
+                /* No number while the file fails: wait here for one, as other visits do. */
+        }
+        char why[256]; /* the counter logs it: clients get no paths or errno text */
+        rc = counter_visit(app->counter, &n, why, sizeof(why));
+        root_answer(app, clock, v->json, rc, n, r);
+        routes_visit_finished(app, v, r->status);
+        return ROUTES_ANSWERED;
+}
+
+void
+routes_visit_submit(const struct app *app, struct counter_waiter *w)
+{
+        counter_submit(app->counter, w);
 }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "clock.h"
 #include "cluster.h"
@@ -11,13 +12,27 @@
 #include "counter.h"
 #include "metrics.h"
 
-/* What a route needs to know of a request; server.c fills it from the FastCGI params. */
+/* The routes: also the index of each in the request metrics, so no label comes from a client. */
+enum route {
+        ROUTE_ROOT,
+        ROUTE_VISITS,
+        ROUTE_READY,
+        ROUTE_METRICS,
+        ROUTE_OTHER, /* 404s and 405s: whatever path the client made up */
+        ROUTES
+};
+
+/* Route r's label: "/", "/visits", "/readyz", "/metrics", "other". */
+const char *route_name(enum route r);
+
+/* What a route needs to know of a request; the serving layer fills it from the FastCGI params. */
 struct request {
         const char *method; /* REQUEST_METHOD */
         const char *path;   /* DOCUMENT_URI, or REQUEST_URI up to '?' */
         size_t path_len;
-        const char *accept; /* HTTP_ACCEPT, may be NULL */
-        const char *query;  /* QUERY_STRING, may be NULL */
+        const char *accept;   /* HTTP_ACCEPT, may be NULL */
+        const char *query;    /* QUERY_STRING, may be NULL */
+        const char *listener; /* MT_LISTENER: "metrics" on nginx's metrics port; else public */
 };
 
 struct response {
@@ -52,27 +67,42 @@ struct app {
         struct routes_live *live; /* NULL: cfg's values, never changed */
 };
 
+/* One request, answered into resp; GET / counts the visit (and waits for its fsync). */
 void routes_handle(const struct app *app, struct clock_text *clock, const struct request *req,
                    struct response *resp);
 
 /*
- * GET / in two steps, so that a visit waiting for its fsync (sync=always)
- * need not hold a thread: routes_begin() answers any other request into
- * resp as routes_handle() does and returns 0; a visit it leaves unanswered
- * and uncounted, returns 1 and fills *v with what the answer depends on
- * (req may be gone by then). The caller counts the visit with
- * counter_visit_start() and, once w has its outcome, routes_visit_answer()
- * writes the answer (and the request's metrics).
+ * GET / in steps, so that a visit waiting for its fsync (sync=always) need
+ * not hold a thread, and its answer is made by the worker, not by the
+ * thread that fsyncs:
+ *
+ * routes_begin() answers any request but a visit as routes_handle() does
+ * and returns 0. For a visit it returns 1 and fills *v with what the answer
+ * depends on (req may be gone by then).
+ *
+ * routes_visit() then counts it. With sync=always and may_park it reserves
+ * the visit's number (counter_reserve()), renders the 200 answer with it
+ * into resp and returns ROUTES_RESERVED: the caller keeps those bytes and
+ * the 503 of routes_visit_refused(), and submits the visit with
+ * routes_visit_submit(); once the batch has an outcome it sends one of them
+ * and calls routes_visit_finished(). Otherwise (another mode, no park, or
+ * no number while the counter file fails) the visit is counted and answered
+ * here, waiting if it must: ROUTES_ANSWERED.
  */
 struct routes_visit {
-        int json;          /* Accept prefers JSON to the page */
-        uint64_t start_ns; /* CLOCK_MONOTONIC at routes_begin(), for the duration metric */
+        int json;         /* Accept prefers JSON to the page */
+        int64_t start_ns; /* CLOCK_MONOTONIC at routes_begin(), for the duration metric */
 };
+
+enum routes_step { ROUTES_ANSWERED, ROUTES_RESERVED };
 
 int routes_begin(const struct app *app, struct clock_text *clock, const struct request *req,
                  struct response *resp, struct routes_visit *v);
-void routes_visit_answer(const struct app *app, struct clock_text *clock,
-                         const struct routes_visit *v, const struct counter_waiter *w,
-                         struct response *resp);
+enum routes_step routes_visit(const struct app *app, struct clock_text *clock,
+                              const struct routes_visit *v, int may_park, struct counter_waiter *w,
+                              struct response *resp);
+void routes_visit_refused(const struct routes_visit *v, struct response *resp);
+void routes_visit_submit(const struct app *app, struct counter_waiter *w);
+void routes_visit_finished(const struct app *app, const struct routes_visit *v, int status);
 
 #endif

@@ -2,52 +2,69 @@
 #define MT_SERVER_H
 
 #include <pthread.h>
-#include <stdatomic.h>
-#include <sys/types.h>
+#include <stddef.h>
 
+#include "clock.h"
 #include "config.h"
+#include "conn.h"
+#include "fastcgi.h"
+#include "listener.h"
+#include "park.h"
+#include "pending.h"
 #include "routes.h"
 
 enum server_status { SERVER_OK = 0, SERVER_IN_USE, SERVER_OSERR };
 
-struct conn;
-struct pending;
-struct worker;
+struct server;
+
+/* A worker thread and what it needs per request, allocated once. */
+struct worker {
+        struct server *s;
+        pthread_t thread;
+        struct clock_text clock;
+        struct response resp;
+        struct fcgi_request req;
+        unsigned char peek[FCGI_REQUEST_MAX + 1]; /* one more: "too long" is seen as such */
+        unsigned char
+            out[sizeof(((struct response *)0)->head) + sizeof(((struct response *)0)->body) + 64];
+};
 
 struct server {
         const struct config *cfg;
         const struct app *app;
-        int listen_fd;
-        int epoll_fd;   /* idle connections and the socket: the workers wait on it */
-        int pending_fd; /* connections whose request is incomplete: the pending thread's */
-        int wake_fd;    /* eventfd: readable once shutdown begins, for every thread */
-        struct conn *listener, *waker; /* epoll tags of listen_fd and wake_fd */
-        dev_t sock_dev;
-        ino_t sock_ino; /* the socket file we created, so we remove only ours */
-        atomic_int stopping;
-        int nthreads; /* [server] workers, or fewer: see server.c */
+        struct listener listener;
+        struct conns conns;     /* every connection, and the workers' epoll set */
+        struct pending pending; /* connections whose request is incomplete */
+        struct park park;       /* sync=always visits waiting for their batch */
+        int epoll_fd;           /* idle connections and the socket: the workers wait on it */
+        int wake_fd;            /* eventfd: readable once stopping begins, for every thread */
+        struct conn listen_tag, wake_tag; /* epoll tags of the socket and wake_fd */
+        int nthreads;                     /* [server] workers, or fewer: see server.c */
         int nworkers;
         struct worker *workers;
-        struct pending *pending;
-        pthread_mutex_t conns_mu; /* guards conns; taken once per connection, not per request */
-        struct conn *conns;       /* every open connection, so that server_stop() closes all */
-        atomic_ullong refused;    /* connections closed for breaking the protocol or the deadline */
-        atomic_llong refused_logged; /* when a refusal was last logged (ms, CLOCK_MONOTONIC) */
-        atomic_int parked;           /* sync=always: visits waiting for their batch's outcome */
-        struct worker *late;         /* the committer's buffers, to answer parked visits itself */
 };
 
 /* Creates the listening socket with the configured mode; refuses to replace a live one. */
 enum server_status server_open(struct server *s, const struct config *cfg, char *err,
                                size_t errlen);
 
-/* Starts the worker threads. */
+/* Starts the pending thread and the workers. */
 int server_start(struct server *s, const struct app *app, char *err, size_t errlen);
 
 /*
  * Stops taking connections (the socket file goes first), lets the workers
- * finish the requests already sent, joins them and closes the socket.
+ * finish the requests already sent and the parked visits get their answers,
+ * joins every thread and closes every connection and the socket. Safe after
+ * a failed server_open() or server_start().
  */
 void server_stop(struct server *s);
+
+/*
+ * What a worker does with an event on c: peek at what is queued, and serve
+ * a whole request, hand a partial one to the pending thread, or close what
+ * nginx never sends. Exported so that the FastCGI fuzzer runs it without
+ * threads.
+ */
+void server_handle(struct worker *w, struct conn *c);
 
 #endif

@@ -14,17 +14,13 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "cluster_poll.h"
+#include "metrics_render.h"
+#include "timeutil.h"
 
 #define MS (1000000LL)
 
 static uint64_t own_visits = 100;
-
-static uint64_t
-own_count(void *arg)
-{
-        (void)arg;
-        return own_visits;
-}
 
 /* A tiny HTTP server in a thread: answers every GET with body, or (silent) never answers. */
 struct peer_server {
@@ -41,7 +37,8 @@ struct peer_server {
 struct cluster_fixture {
         struct cluster c;
         struct cluster_view v;
-        struct cluster_settings s;
+        struct config s;
+        struct cluster_poll *poll;
         struct peer_server srv[2]; /* here, so that teardown stops them when a test fails */
         int nsrv;
 };
@@ -55,9 +52,9 @@ cluster_setup(void **state)
 
         if (f == NULL)
                 return -1;
-        snprintf(f->s.name, sizeof(f->s.name), "self");
-        f->s.poll_interval_ms = 1000;
-        f->s.timeout_ms = 500;
+        snprintf(f->s.cluster_name, sizeof(f->s.cluster_name), "self");
+        f->s.cluster_poll_interval_ms = 1000;
+        f->s.cluster_timeout_ms = 500;
         own_visits = 100;
         *state = f;
         return 0;
@@ -68,7 +65,8 @@ cluster_teardown(void **state)
 {
         struct cluster_fixture *f = *state;
 
-        cluster_stop(&f->c);
+        cluster_poll_stop(f->poll);
+        f->poll = NULL;
         for (int i = 0; i < f->nsrv; i++) {
                 if (f->srv[i].fd >= 0)
                         server_stop(&f->srv[i]);
@@ -82,8 +80,8 @@ start_with(struct cluster_fixture *f, const char *peers)
 {
         char err[512];
 
-        snprintf(f->s.peers, sizeof(f->s.peers), "%s", peers);
-        if (cluster_init(&f->c, &f->s, own_count, NULL, err, sizeof(err)) != 0)
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "%s", peers);
+        if (cluster_init(&f->c, &f->s, err, sizeof(err)) != 0)
                 fail_msg("cluster_init: %s", err);
 }
 
@@ -127,14 +125,14 @@ test_parse_peers(void **state)
             {"[::1:80", 0, 0, "not host:port"},
             {"http://a:80", 0, 0, "not host:port"},
         };
-        static struct cluster_peer_list list_store;
-        struct cluster_peer_list *list = &list_store;
+        static struct peer_list list_store;
+        struct peer_list *list = &list_store;
         char why[256];
 
         (void)state;
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 why[0] = '\0';
-                int rc = cluster_parse_peers(cases[i].text, list, why, sizeof(why));
+                int rc = peer_list_parse(cases[i].text, list, why, sizeof(why));
                 if ((rc == 0) != cases[i].ok)
                         fail_msg("\"%s\": rc %d (%s)", cases[i].text, rc, why);
                 if (cases[i].ok)
@@ -142,15 +140,15 @@ test_parse_peers(void **state)
                 else
                         assert_contains(why, cases[i].why);
         }
-        assert_int_equal(cluster_parse_peers(" a:1 ,\tb:2", list, why, sizeof(why)), 0);
+        assert_int_equal(peer_list_parse(" a:1 ,\tb:2", list, why, sizeof(why)), 0);
         assert_string_equal(list->addr[0], "a:1");
         assert_string_equal(list->addr[1], "b:2");
 
-        char many[CLUSTER_TEXT_MAX] = "";
-        for (int i = 0; i <= CLUSTER_PEERS_MAX; i++)
+        char many[PEER_TEXT_MAX] = "";
+        for (int i = 0; i <= PEER_LIST_MAX; i++)
                 snprintf(many + strlen(many), sizeof(many) - strlen(many), "%sp%d:1", i ? "," : "",
                          i);
-        assert_int_equal(cluster_parse_peers(many, list, why, sizeof(why)), -1);
+        assert_int_equal(peer_list_parse(many, list, why, sizeof(why)), -1);
         assert_contains(why, "more than 64 peers");
 }
 
@@ -161,14 +159,14 @@ test_name_check(void **state)
         char long_name[80];
 
         (void)state;
-        assert_int_equal(cluster_name_check("moscow-time-0", why, sizeof(why)), 0);
-        assert_int_equal(cluster_name_check("a.b_c", why, sizeof(why)), 0);
-        assert_int_equal(cluster_name_check("", why, sizeof(why)), -1);
-        assert_int_equal(cluster_name_check("a b", why, sizeof(why)), -1);
-        assert_int_equal(cluster_name_check("a\"b", why, sizeof(why)), -1);
+        assert_int_equal(peer_name_check("moscow-time-0", why, sizeof(why)), 0);
+        assert_int_equal(peer_name_check("a.b_c", why, sizeof(why)), 0);
+        assert_int_equal(peer_name_check("", why, sizeof(why)), -1);
+        assert_int_equal(peer_name_check("a b", why, sizeof(why)), -1);
+        assert_int_equal(peer_name_check("a\"b", why, sizeof(why)), -1);
         memset(long_name, 'a', 64);
         long_name[64] = '\0';
-        assert_int_equal(cluster_name_check(long_name, why, sizeof(why)), -1);
+        assert_int_equal(peer_name_check(long_name, why, sizeof(why)), -1);
         assert_contains(why, "1 to 63 characters");
 }
 
@@ -219,7 +217,7 @@ test_merge_by_max_never_lowers_the_total(void **state)
         start_with(f, "10.0.0.1:8080,10.0.0.2:8080");
         cluster_record(&f->c, "10.0.0.1:8080", 5, "pod-1", t0);
         cluster_record(&f->c, "10.0.0.2:8080", 7, "pod-2", t0);
-        cluster_view(&f->c, &f->v, t0);
+        cluster_view(&f->c, own_visits, &f->v, t0);
         assert_int_equal(f->v.total, 112);
         assert_int_equal(f->v.own, 100);
         assert_false(f->v.partial);
@@ -229,7 +227,7 @@ test_merge_by_max_never_lowers_the_total(void **state)
         /* pod-2 comes back on a fresh volume with 3; then an old answer arrives late. */
         cluster_record(&f->c, "10.0.0.2:8080", 3, "pod-2", t0 + 1 * MS);
         cluster_record(&f->c, "10.0.0.1:8080", 4, "pod-1", t0 + 2 * MS);
-        cluster_view(&f->c, &f->v, t0 + 3 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 3 * MS);
         assert_int_equal(f->v.total, 112);
         const struct cluster_view_entry *e = entry(&f->v, "pod-2");
         assert_int_equal(e->visits, 7);
@@ -240,7 +238,7 @@ test_merge_by_max_never_lowers_the_total(void **state)
         /* Once past the old count, the new volume's visits show again. */
         cluster_record(&f->c, "10.0.0.2:8080", 9, "pod-2", t0 + 4 * MS);
         own_visits = 101;
-        cluster_view(&f->c, &f->v, t0 + 5 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 5 * MS);
         assert_int_equal(f->v.total, 101 + 5 + 9);
         assert_int_equal(entry(&f->v, "pod-2")->reported, 9);
 }
@@ -252,7 +250,7 @@ test_stale_and_unreached_make_it_partial(void **state)
         int64_t t0 = 1000 * MS;
 
         start_with(f, "a:1,b:1,c:1");
-        cluster_view(&f->c, &f->v, t0);
+        cluster_view(&f->c, own_visits, &f->v, t0);
         assert_true(f->v.partial);
         assert_int_equal(f->v.n, 4);
         assert_int_equal(entry(&f->v, "a:1")->state, CLUSTER_UNREACHED);
@@ -262,7 +260,7 @@ test_stale_and_unreached_make_it_partial(void **state)
         cluster_record(&f->c, "a:1", 10, "pod-a", t0);
         cluster_record(&f->c, "b:1", 20, "pod-b", t0);
         cluster_record_failure(&f->c, "c:1", "Connection refused", t0);
-        cluster_view(&f->c, &f->v, t0 + 500 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 500 * MS);
         assert_true(f->v.partial);
         assert_int_equal(f->v.total, 130);
         assert_int_equal(entry(&f->v, "c:1")->state, CLUSTER_UNREACHED);
@@ -273,11 +271,11 @@ test_stale_and_unreached_make_it_partial(void **state)
         cluster_record(&f->c, "a:1", 11, "pod-a", t0 + 3000 * MS);
         cluster_record(&f->c, "c:1", 1, "pod-c", t0 + 3000 * MS);
         cluster_record_failure(&f->c, "b:1", "Operation timed out", t0 + 3000 * MS);
-        cluster_view(&f->c, &f->v, t0 + 3000 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 3000 * MS);
         assert_false(f->v.partial); /* b answered 3.0 s ago: the edge of fresh */
         assert_int_equal(entry(&f->v, "pod-b")->state, CLUSTER_FRESH);
         assert_string_equal(entry(&f->v, "pod-b")->error, "Operation timed out");
-        cluster_view(&f->c, &f->v, t0 + 3001 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 3001 * MS);
         assert_true(f->v.partial);
         const struct cluster_view_entry *b = entry(&f->v, "pod-b");
         assert_int_equal(b->state, CLUSTER_STALE);
@@ -296,7 +294,7 @@ test_own_entry_is_recognised(void **state)
 
         start_with(f, "self.moscow-time-headless.ns.svc.cluster.local:8080,"
                       "self-1.moscow-time-headless:8080,127.0.0.1:9");
-        cluster_view(&f->c, &f->v, t0);
+        cluster_view(&f->c, own_visits, &f->v, t0);
         assert_int_equal(f->v.n, 3); /* self, and the two others never reached */
         entry(&f->v, "self-1.moscow-time-headless:8080");
         entry(&f->v, "127.0.0.1:9");
@@ -304,7 +302,7 @@ test_own_entry_is_recognised(void **state)
         /* 127.0.0.1:9 turns out to be this pod's own nginx: it drops out, counted once. */
         cluster_record(&f->c, "127.0.0.1:9", 100, "self", t0);
         cluster_record(&f->c, "self-1.moscow-time-headless:8080", 5, "self-1", t0);
-        cluster_view(&f->c, &f->v, t0);
+        cluster_view(&f->c, own_visits, &f->v, t0);
         assert_int_equal(f->v.n, 2);
         assert_int_equal(f->v.total, 105);
         assert_false(f->v.partial);
@@ -322,20 +320,20 @@ test_reconfigure_keeps_what_was_seen(void **state)
         start_with(f, "a:1,b:1");
         cluster_record(&f->c, "a:1", 10, "pod-a", t0);
         cluster_record(&f->c, "b:1", 20, "pod-b", t0);
-        snprintf(f->s.peers, sizeof(f->s.peers), "b:1, c:1");
-        f->s.poll_interval_ms = 200;
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "b:1, c:1");
+        f->s.cluster_poll_interval_ms = 200;
         assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
-        cluster_view(&f->c, &f->v, t0 + 100 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 100 * MS);
         assert_int_equal(f->v.total, 130);
         assert_int_equal(entry(&f->v, "pod-a")->state, CLUSTER_STALE);
         assert_string_equal(entry(&f->v, "pod-a")->peer, "");
         assert_int_equal(entry(&f->v, "pod-b")->state, CLUSTER_FRESH);
         assert_int_equal(entry(&f->v, "c:1")->state, CLUSTER_UNREACHED);
 
-        snprintf(f->s.peers, sizeof(f->s.peers), "b:1,b:1");
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "b:1,b:1");
         assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), -1);
         assert_string_equal(err, "[cluster] peers: b:1 is listed twice");
-        cluster_view(&f->c, &f->v, t0 + 100 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 100 * MS);
         entry(&f->v, "c:1"); /* the list in force is unchanged */
 }
 
@@ -353,13 +351,13 @@ test_a_pod_is_its_address(void **state)
         start_with(f, "a:1,b:1");
         cluster_record(&f->c, "a:1", 11, "old-hostname", t0);
         cluster_record(&f->c, "a:1", 12, "new-hostname", t0 + MS);
-        cluster_view(&f->c, &f->v, t0 + MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + MS);
         assert_int_equal(f->v.total, 112);
         assert_int_equal(f->v.n, 3);
         assert_int_equal(entry(&f->v, "new-hostname")->visits, 12);
 
         cluster_record(&f->c, "b:1", 5, "new-hostname", t0 + MS);
-        cluster_view(&f->c, &f->v, t0 + MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + MS);
         assert_int_equal(f->v.total, 117);
         assert_int_equal(entry(&f->v, "new-hostname")->visits, 12);
         assert_int_equal(entry(&f->v, "new-hostname@b:1")->visits, 5);
@@ -376,25 +374,25 @@ test_a_pod_at_a_new_address_is_counted_once(void **state)
         start_with(f, "pod-1:80,pod-2:80");
         cluster_record(&f->c, "pod-1:80", 2, "pod-1", t0);
         cluster_record(&f->c, "pod-2:80", 3, "pod-2", t0);
-        snprintf(f->s.peers, sizeof(f->s.peers), "10.0.0.1:80,10.0.0.2:80");
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "10.0.0.1:80,10.0.0.2:80");
         assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
-        cluster_view(&f->c, &f->v, t0);
+        cluster_view(&f->c, own_visits, &f->v, t0);
         assert_int_equal(f->v.total, 105); /* the old entries, stale, until the new ones answer */
         cluster_record(&f->c, "10.0.0.1:80", 2, "pod-1", t0 + MS);
-        cluster_view(&f->c, &f->v, t0 + MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + MS);
         assert_int_equal(f->v.total, 105);
         cluster_record(&f->c, "10.0.0.2:80", 4, "pod-2", t0 + MS);
-        cluster_view(&f->c, &f->v, t0 + MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + MS);
         assert_int_equal(f->v.total, 106);
         assert_int_equal(f->v.n, 3);
         assert_false(f->v.partial);
         assert_string_equal(entry(&f->v, "pod-1")->peer, "10.0.0.1:80");
 
         /* A listed address renamed onto a left one keeps both (the total must not drop). */
-        snprintf(f->s.peers, sizeof(f->s.peers), "10.0.0.1:80,10.0.0.3:80");
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "10.0.0.1:80,10.0.0.3:80");
         assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
         cluster_record(&f->c, "10.0.0.1:80", 2, "pod-2", t0 + 2 * MS);
-        cluster_view(&f->c, &f->v, t0 + 2 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 2 * MS);
         assert_int_equal(f->v.total, 106);
 }
 
@@ -404,16 +402,16 @@ test_bad_names_are_refused(void **state)
         struct cluster_fixture *f = *state;
         char err[256];
 
-        snprintf(f->s.name, sizeof(f->s.name), "a b");
-        assert_int_equal(cluster_init(&f->c, &f->s, own_count, NULL, err, sizeof(err)), -1);
+        snprintf(f->s.cluster_name, sizeof(f->s.cluster_name), "a b");
+        assert_int_equal(cluster_init(&f->c, &f->s, err, sizeof(err)), -1);
         assert_string_equal(err, "[cluster] name \"a b\": expected a pod name of letters, "
                                  "digits, '-', '.' and '_'");
         /* Empty: the hostname, as Kubernetes sets it to the pod's name. */
         char host[256];
-        f->s.name[0] = '\0';
+        f->s.cluster_name[0] = '\0';
         assert_int_equal(gethostname(host, sizeof(host)), 0);
-        assert_int_equal(cluster_init(&f->c, &f->s, own_count, NULL, err, sizeof(err)), 0);
-        cluster_view(&f->c, &f->v, 0);
+        assert_int_equal(cluster_init(&f->c, &f->s, err, sizeof(err)), 0);
+        cluster_view(&f->c, own_visits, &f->v, 0);
         assert_string_equal(f->v.self, host);
 }
 
@@ -422,14 +420,15 @@ test_metrics(void **state)
 {
         struct cluster_fixture *f = *state;
         static char buf[16384];
-        struct expo e;
+        struct text e;
         int64_t t0 = 1000 * MS;
 
         start_with(f, "a:1,b:1,self:8080");
         cluster_record(&f->c, "a:1", 10, "pod-a", t0);
         cluster_record_failure(&f->c, "b:1", "Connection refused", t0);
-        expo_init(&e, buf, sizeof(buf));
-        cluster_render_metrics(&f->c, &e, t0);
+        text_init(&e, buf, sizeof(buf));
+        cluster_view(&f->c, own_visits, &f->v, t0);
+        metrics_render_cluster(&e, &f->v);
         assert_false(e.overflow);
         assert_contains(
             buf, "# TYPE moscow_time_cluster_visits gauge\nmoscow_time_cluster_visits 110\n");
@@ -542,17 +541,17 @@ server_stop(struct peer_server *s)
 static int64_t
 elapsed_ms(int64_t since_ns)
 {
-        return (cluster_now_ns() - since_ns) / MS;
+        return (now_mono_ns() - since_ns) / MS;
 }
 
 /* Waits up to 5 s for pod to show visits in state st; returns the time it took. */
 static int64_t
 wait_pod(struct cluster_fixture *f, const char *pod, uint64_t visits, enum cluster_state st)
 {
-        int64_t start = cluster_now_ns();
+        int64_t start = now_mono_ns();
 
         for (;;) {
-                cluster_view(&f->c, &f->v, cluster_now_ns());
+                cluster_view(&f->c, own_visits, &f->v, now_mono_ns());
                 for (size_t i = 0; i < f->v.n; i++) {
                         const struct cluster_view_entry *e = &f->v.e[i];
                         if (strcmp(e->name, pod) == 0 && e->visits == visits && e->state == st)
@@ -584,18 +583,18 @@ test_poller_against_real_peers(void **state)
         snprintf(closed_addr, sizeof(closed_addr), "127.0.0.1:%d", closed_port);
         snprintf(peers, sizeof(peers), "127.0.0.1:%d,127.0.0.1:%d,%s", good->port, silent->port,
                  closed_addr);
-        f->s.poll_interval_ms = 200;
-        f->s.timeout_ms = 300;
+        f->s.cluster_poll_interval_ms = 200;
+        f->s.cluster_timeout_ms = 300;
         start_with(f, peers);
-        int64_t started = cluster_now_ns();
-        assert_int_equal(cluster_start(&f->c, err, sizeof(err)), 0);
+        int64_t started = now_mono_ns();
+        assert_int_equal(cluster_poll_start(&f->poll, &f->c, err, sizeof(err)), 0);
 
         wait_pod(f, "pod-good", 7, CLUSTER_FRESH);
         /* The silent peer: the timeout is honoured, and only after it the error is known. */
         char silent_addr[64];
         snprintf(silent_addr, sizeof(silent_addr), "127.0.0.1:%d", silent->port);
         for (;;) {
-                cluster_view(&f->c, &f->v, cluster_now_ns());
+                cluster_view(&f->c, own_visits, &f->v, now_mono_ns());
                 if (strstr(entry(&f->v, silent_addr)->error, "timed out") != NULL)
                         break;
                 assert_true(elapsed_ms(started) < 5000);
@@ -627,8 +626,9 @@ test_poller_against_real_peers(void **state)
         assert_int_equal(f->v.total, 110);
         assert_contains(entry(&f->v, "pod-good")->error, "Couldn't connect");
 
-        int64_t stopping = cluster_now_ns();
-        cluster_stop(&f->c);
+        int64_t stopping = now_mono_ns();
+        cluster_poll_stop(f->poll);
+        f->poll = NULL;
         assert_true(elapsed_ms(stopping) < 1000);
 }
 
@@ -640,12 +640,13 @@ test_poller_takes_new_peers(void **state)
         char peers[64], err[256];
 
         const struct peer_server *s = server_start(f, "pod-new", 3, 0);
-        f->s.poll_interval_ms = 60000;
+        f->s.cluster_poll_interval_ms = 60000;
         start_with(f, "");
-        assert_int_equal(cluster_start(&f->c, err, sizeof(err)), 0);
+        assert_int_equal(cluster_poll_start(&f->poll, &f->c, err, sizeof(err)), 0);
         snprintf(peers, sizeof(peers), "127.0.0.1:%d", s->port);
-        snprintf(f->s.peers, sizeof(f->s.peers), "%s", peers);
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "%s", peers);
         assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
+        cluster_poll_wake(f->poll);
         assert_true(wait_pod(f, "pod-new", 3, CLUSTER_FRESH) < 2000);
         assert_int_equal(f->v.total, 103);
 }

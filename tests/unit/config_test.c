@@ -1,5 +1,7 @@
 #include "tests.h"
 
+#include "cluster.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,19 +416,21 @@ static void
 test_cluster_settings(void **state)
 {
         struct config cfg;
-        struct cluster_settings cs;
+        static struct cluster c;
         char path[128], err[512];
 
         int rc = load_text(*state, "[cluster]\nname = a\npeers = b:1\ntimeout_ms = 20\n", &cfg,
                            path, sizeof(path), err, sizeof(err));
         if (rc != 0)
                 fail_msg("%s", err);
-        memset(&cs, 0xa5, sizeof(cs));
-        config_cluster_settings(&cfg, &cs);
-        assert_string_equal(cs.name, "a");
-        assert_string_equal(cs.peers, "b:1");
-        assert_int_equal(cs.poll_interval_ms, 1000);
-        assert_int_equal(cs.timeout_ms, 20);
+        memset(&c, 0xa5, sizeof(c));
+        if (cluster_init(&c, &cfg, err, sizeof(err)) != 0)
+                fail_msg("%s", err);
+        assert_string_equal(c.self, "a");
+        assert_int_equal(c.npeers, 1);
+        assert_string_equal(c.peers[0].addr, "b:1");
+        assert_int_equal(c.poll_interval_ms, 1000);
+        assert_int_equal(c.timeout_ms, 20);
 }
 
 static void

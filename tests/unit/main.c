@@ -24,7 +24,7 @@ main(void)
         failed |= routes_tests() != 0;
         failed |= metrics_tests() != 0;
         failed |= cluster_tests() != 0;
-        failed |= fcgi_record_tests() != 0;
+        failed |= fastcgi_tests() != 0;
         failed |= counter_park_tests() != 0;
         failed |= operate_tests() != 0;
         return failed;

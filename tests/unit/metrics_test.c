@@ -6,13 +6,19 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "metrics_render.h"
+#include "routes.h"
 
 #define EXPO_MAX (64 * 1024)
+
+/* The routes as routes.c labels them. */
+static const char *const route_labels[ROUTES] = {"/", "/visits", "/readyz", "/metrics", "other"};
+static const struct metrics_routes routes = {route_labels, ROUTES, ROUTE_OTHER};
 
 struct metrics_fixture {
         struct metrics m;
         char buf[EXPO_MAX];
-        struct expo e;
+        struct text e;
 };
 
 static int
@@ -37,8 +43,8 @@ metrics_teardown(void **state)
 static const char *
 render(struct metrics_fixture *f)
 {
-        expo_init(&f->e, f->buf, sizeof(f->buf));
-        metrics_render(&f->m, &f->e);
+        text_init(&f->e, f->buf, sizeof(f->buf));
+        metrics_render(&f->e, &f->m, &routes);
         assert_false(f->e.overflow);
         assert_int_equal(strlen(f->buf), f->e.len);
         return f->buf;
@@ -50,10 +56,10 @@ test_requests_by_route_and_code(void **state)
         struct metrics_fixture *f = *state;
 
         for (int i = 0; i < 3; i++)
-                metrics_request(&f->m, METRICS_ROUTE_ROOT, 200, 1000);
-        metrics_request(&f->m, METRICS_ROUTE_ROOT, 503, 1000);
-        metrics_request(&f->m, METRICS_ROUTE_OTHER, 404, 1000);
-        metrics_request(&f->m, METRICS_ROUTE_OTHER, 418, 1000);
+                metrics_request(&f->m, ROUTE_ROOT, 200, 1000);
+        metrics_request(&f->m, ROUTE_ROOT, 503, 1000);
+        metrics_request(&f->m, ROUTE_OTHER, 404, 1000);
+        metrics_request(&f->m, ROUTE_OTHER, 418, 1000);
         const char *out = render(f);
         assert_contains(out, "# TYPE moscow_time_http_requests_total counter\n");
         assert_contains(out, "\nmoscow_time_http_requests_total{route=\"/\",code=\"200\"} 3\n");
@@ -74,10 +80,10 @@ test_histogram_buckets_are_cumulative(void **state)
 {
         struct metrics_fixture *f = *state;
 
-        metrics_request(&f->m, METRICS_ROUTE_VISITS, 200, 100000);     /* 0.0001: first */
-        metrics_request(&f->m, METRICS_ROUTE_VISITS, 200, 100001);     /* next */
-        metrics_request(&f->m, METRICS_ROUTE_VISITS, 200, 3000000);    /* 0.003 -> 0.005 */
-        metrics_request(&f->m, METRICS_ROUTE_VISITS, 200, 9000000000); /* 9 s: +Inf only */
+        metrics_request(&f->m, ROUTE_VISITS, 200, 100000);     /* 0.0001: first */
+        metrics_request(&f->m, ROUTE_VISITS, 200, 100001);     /* next */
+        metrics_request(&f->m, ROUTE_VISITS, 200, 3000000);    /* 0.003 -> 0.005 */
+        metrics_request(&f->m, ROUTE_VISITS, 200, 9000000000); /* 9 s: +Inf only */
         const char *out = render(f);
         static const char *const want[] = {
             "# TYPE moscow_time_http_request_duration_seconds histogram\n",
@@ -108,7 +114,7 @@ hammer_main(void *arg)
         const struct hammer *h = arg;
 
         for (int i = 0; i < h->n; i++)
-                metrics_request(h->m, METRICS_ROUTE_ROOT, 200, 1000);
+                metrics_request(h->m, ROUTE_ROOT, 200, 1000);
         return NULL;
 }
 
@@ -166,13 +172,13 @@ static void
 test_counter_families(void **state)
 {
         struct metrics_fixture *f = *state;
-        struct metrics_counter c = {.visits = 42,
-                                    .write_errors = 2,
-                                    .fsync_errors = 1,
-                                    .last_fsync_ns = 1700000000123456789};
+        struct counter_health c = {.count = 42,
+                                   .write_errors = 2,
+                                   .fsync_errors = 1,
+                                   .last_fsync_ns = 1700000000123456789};
 
-        expo_init(&f->e, f->buf, sizeof(f->buf));
-        metrics_render_counter(&c, &f->e);
+        text_init(&f->e, f->buf, sizeof(f->buf));
+        metrics_render_counter(&f->e, &c);
         assert_false(f->e.overflow);
         assert_contains(f->buf,
                         "# TYPE moscow_time_visits_total counter\nmoscow_time_visits_total 42\n");
@@ -192,10 +198,10 @@ test_label_values_are_escaped(void **state)
         struct metrics_fixture *f = *state;
         const char *labels[] = {"pod", "a\"b\\c\nd", NULL};
 
-        expo_init(&f->e, f->buf, sizeof(f->buf));
-        expo_u64(&f->e, "x", labels, 7);
-        expo_seconds(&f->e, "y", NULL, -1500000000);
-        expo_i64(&f->e, "z", NULL, -3);
+        text_init(&f->e, f->buf, sizeof(f->buf));
+        prom_u64(&f->e, "x", labels, 7);
+        prom_seconds(&f->e, "y", NULL, -1500000000);
+        prom_i64(&f->e, "z", NULL, -3);
         assert_string_equal(f->buf, "x{pod=\"a\\\"b\\\\c\\nd\"} 7\ny -1.500000000\nz -3\n");
 }
 
@@ -206,12 +212,12 @@ test_overflow_is_reported(void **state)
         struct metrics_fixture *f = *state;
         char small[200];
 
-        expo_init(&f->e, small, sizeof(small));
-        metrics_render(&f->m, &f->e);
+        text_init(&f->e, small, sizeof(small));
+        metrics_render(&f->e, &f->m, &routes);
         assert_true(f->e.overflow);
         assert_true(f->e.len < sizeof(small));
         assert_int_equal(strlen(small), f->e.len);
-        expo_init(&f->e, small, 0);
+        text_init(&f->e, small, 0);
         assert_true(f->e.overflow);
 }
 

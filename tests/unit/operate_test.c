@@ -1,6 +1,9 @@
 /* Routes of issue 10: /metrics, /visits?scope=cluster and the pod's name in every JSON answer. */
 #include "tests.h"
 
+#include "text.h"
+#include "timeutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +27,10 @@ struct op_fixture {
         struct response r;
 };
 
-static uint64_t
-count_of(void *counter)
-{
-        return counter_get(counter);
-}
-
 static int
 op_setup(void **state)
 {
         char err[512];
-        struct cluster_settings cs = {.name = "pod-0",
-                                      .peers = "10.0.0.1:8080,10.0.0.2:8080",
-                                      .poll_interval_ms = 1000,
-                                      .timeout_ms = 500};
-
         if (fixture_setup(state) != 0)
                 return -1;
         struct op_fixture *o = calloc(1, sizeof(*o));
@@ -46,8 +38,11 @@ op_setup(void **state)
                 return -1;
         o->f = *state;
         write_text(o->f->cfg.counter_path, "41\n");
+        snprintf(o->f->cfg.cluster_name, sizeof(o->f->cfg.cluster_name), "pod-0");
+        snprintf(o->f->cfg.cluster_peers, sizeof(o->f->cfg.cluster_peers),
+                 "10.0.0.1:8080,10.0.0.2:8080");
         if (fixture_open_counter(o->f, err, sizeof(err)) != COUNTER_OK ||
-            cluster_init(&o->cluster, &cs, count_of, &o->f->counter, err, sizeof(err)) != 0) {
+            cluster_init(&o->cluster, &o->f->cfg, err, sizeof(err)) != 0) {
                 print_error("%s\n", err);
                 return -1;
         }
@@ -182,7 +177,7 @@ static void
 test_cluster_scope_json(void **state)
 {
         struct op_fixture *o = *state;
-        int64_t now = cluster_now_ns();
+        int64_t now = now_mono_ns();
 
         cluster_record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
         cluster_record(&o->cluster, "10.0.0.1:8080", 3, "pod-1", now);
@@ -206,7 +201,7 @@ static void
 test_cluster_scope_text(void **state)
 {
         struct op_fixture *o = *state;
-        int64_t now = cluster_now_ns();
+        int64_t now = now_mono_ns();
 
         cluster_record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
         cluster_record(&o->cluster, "10.0.0.2:8080", 2, "pod-2", now);
@@ -248,11 +243,11 @@ static void
 test_json_strings_are_escaped(void **state)
 {
         char buf[128];
-        struct expo e;
+        struct text e;
 
         (void)state;
-        expo_init(&e, buf, sizeof(buf));
-        answer_json_string(&e, "a\"b\\c\nd\x01");
+        text_init(&e, buf, sizeof(buf));
+        text_json_string(&e, "a\"b\\c\nd\x01");
         assert_string_equal(buf, "\"a\\\"b\\\\c\\u000ad\\u0001\"");
 }
 
@@ -290,7 +285,7 @@ static void
 test_page_shares(void **state)
 {
         struct op_fixture *o = *state;
-        int64_t now = cluster_now_ns();
+        int64_t now = now_mono_ns();
 
         cluster_record(&o->cluster, "10.0.0.1:8080", 58, "pod-1", now);
         const struct response *r = get(o, "GET", "/", NULL, "text/html");

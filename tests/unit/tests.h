@@ -25,7 +25,7 @@ int clock_tests(void);
 int routes_tests(void);
 int metrics_tests(void);
 int cluster_tests(void);
-int fcgi_record_tests(void);
+int fastcgi_tests(void);
 int counter_park_tests(void);
 int operate_tests(void);
 

@@ -4,11 +4,10 @@
  * The input is what a peer writes to the responder's socket, in two parts
  * (the first two bytes say where it splits). Each part goes into one end of
  * a socketpair; the other end is a connection of a real struct server, and
- * this single thread runs the server's own event handling on it: handle()
- * as a worker does (peek, fcgi_scan(), libfcgi's FCGX_Accept_r, routes,
- * FCGX_Finish_r), pending_event() as the pending thread does for a request
- * still arriving. server.c is included rather than linked so that its static
- * functions are the ones run; libfcgi is the system's (Debian's 2.4.2).
+ * this single thread runs the serving layer's own event handling on it,
+ * linked as the responder links it: server_handle() as a worker does (peek,
+ * fcgi_parse(), routes, the encoded answer), pending_event() as the pending
+ * thread does for a request still arriving.
  *
  * Checked beyond the sanitizers (any failure aborts, saying what broke):
  *  - fcgi_scan(): a prefix of a complete request is partial, a complete
@@ -16,19 +15,26 @@
  *  - whatever the server writes back is whole FastCGI responses: STDOUT
  *    records, then END_REQUEST with FCGI_REQUEST_COMPLETE, for the request
  *    id asked, one per complete request sent;
- *  - libfcgi never waits and never refuses what fcgi_scan() accepted (it
- *    would log "libfcgi refused"), and leaves no byte of a request unread.
+ *  - the server never waits, and leaves no byte of a request unread.
  *
  *   tests/fuzz/run.sh fastcgi     (builds build/fuzz/fastcgi; see tests/fuzz/run.sh)
  */
-#include "../../../fcgi-app/src/server.c"
-
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "counter.h"
 #include "fuzz.h"
+#include "log.h"
+#include "server.h"
+#include "timeutil.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -71,16 +77,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         memset(&server, 0, sizeof(server));
         server.cfg = &config;
         server.app = &app;
-        server.listen_fd = server.wake_fd = -1;
-        pthread_mutex_init(&server.conns_mu, NULL);
+        server.listener.fd = -1;
         server.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-        server.pending_fd = epoll_create1(EPOLL_CLOEXEC);
-        server.pending = calloc(1, sizeof(*server.pending));
-        if (server.epoll_fd < 0 || server.pending_fd < 0 || server.pending == NULL ||
-            FCGX_Init() != 0)
+        server.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (server.epoll_fd < 0 || server.wake_fd < 0)
                 die("server set-up");
+        conns_init(&server.conns, server.epoll_fd);
+        if (pending_open(&server.pending, &server.conns, server.wake_fd, err, sizeof(err)) != 0) {
+                fprintf(stderr, "fuzz-fastcgi: %s\n", err);
+                abort();
+        }
+        park_init(&server.park, &app, &server.conns);
         worker.s = &server;
-        FCGX_InitRequest(&worker.req, -1, 0);
         return 0;
 }
 
@@ -88,7 +96,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 run_events(void)
 {
-        struct epoll_event ev[PENDING_BATCH];
+        struct epoll_event ev[64];
         int busy = 1;
 
         while (busy) {
@@ -97,14 +105,14 @@ run_events(void)
                 if (n < 0)
                         die("epoll_wait");
                 if (n == 1) {
-                        handle(&worker, ev[0].data.ptr);
+                        server_handle(&worker, ev[0].data.ptr);
                         busy = 1;
                 }
-                n = epoll_wait(server.pending_fd, ev, PENDING_BATCH, 0);
+                n = epoll_wait(server.pending.epoll_fd, ev, 64, 0);
                 if (n < 0)
                         die("epoll_wait (pending)");
                 for (int i = 0; i < n; i++)
-                        pending_event(&server, ev[i].data.ptr, ev[i].events);
+                        pending_event(&server.pending, ev[i].data.ptr, ev[i].events);
                 busy |= n > 0;
         }
 }
@@ -123,12 +131,12 @@ run_events(void)
 static void
 run_events_until_released(void)
 {
-        int64_t deadline = now_ms() + HANGUP_WAIT_MS;
+        int64_t deadline = now_mono_ms() + HANGUP_WAIT_MS;
 
         run_events();
-        while (server.conns != NULL && now_ms() < deadline) {
+        while (!LIST_EMPTY(&server.conns.all) && now_mono_ms() < deadline) {
                 struct pollfd p[2] = {{.fd = server.epoll_fd, .events = POLLIN},
-                                      {.fd = server.pending_fd, .events = POLLIN}};
+                                      {.fd = server.pending.epoll_fd, .events = POLLIN}};
                 if (poll(p, 2, 10) < 0 && errno != EINTR)
                         die("poll");
                 run_events();
@@ -222,12 +230,15 @@ left(void)
         size_t n = 0;
 
         out[0] = '\0';
-        for (struct conn *l = server.conns; l != NULL && n < sizeof(out) - 80; l = l->next) {
+        struct conn *l;
+        LIST_FOREACH (l, &server.conns.all, all) {
+                if (n >= sizeof(out) - 80)
+                        break;
                 int queued = -1;
                 ioctl(l->fd, FIONREAD, &queued);
                 n += (size_t)snprintf(out + n, sizeof(out) - n,
                                       "[fd %d listed %d queued %d deadline %lld] ", l->fd,
-                                      l->listed, queued, (long long)l->deadline);
+                                      l->pending_listed, queued, (long long)l->deadline);
         }
         return out;
 }
@@ -245,9 +256,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_scan(first, size);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
                 die("socketpair");
-        struct conn *c = conn_new(&server, sv[1]);
+        struct conn *c = conn_new(&server.conns, sv[1]);
         if (c == NULL ||
-            watch(server.epoll_fd, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0)
+            conn_watch(server.epoll_fd, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0)
                 die("adding the connection");
 
         /* First part: answered exactly when it is one whole request. */
@@ -261,10 +272,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     split, st);
         int keep = st == FCGI_SCAN_COMPLETE && (first[8 + 2] & 1);
         int queued = 0;
-        fuzz_assert(!keep ||
-                        (server.conns == c && ioctl(sv[1], FIONREAD, &queued) == 0 && queued == 0),
+        fuzz_assert(!keep || (LIST_FIRST(&server.conns.all) == c &&
+                              ioctl(sv[1], FIONREAD, &queued) == 0 && queued == 0),
                     "kept connection: held %d, %d bytes of the request left unread",
-                    server.conns == c, queued);
+                    LIST_FIRST(&server.conns.all) == c, queued);
 
         /* Second part: a request of its own on a kept connection, or the rest of the first. */
         send_part(sv[0], second, size - split);
@@ -278,7 +289,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Once the peer hangs up, the server holds nothing of it. */
         close(sv[0]);
         run_events_until_released();
-        fuzz_assert(server.conns == NULL,
+        fuzz_assert(LIST_EMPTY(&server.conns.all),
                     "the peer hung up (parts of %zu and %zu bytes, first %d, kept %d) and the "
                     "server still holds %s",
                     split, size - split, st, keep, left());

@@ -59,9 +59,9 @@ next_part(const char *buf, size_t len, size_t *at)
         return part;
 }
 
-enum route { NONE, ROOT, VISITS, READY };
+enum expected_route { NONE, ROOT, VISITS, READY };
 
-static enum route
+static enum expected_route
 route_of(const char *path, size_t len)
 {
         if (len == 1 && path[0] == '/')
@@ -113,7 +113,7 @@ check_weights(const char *accept, const char *native, int *native_q, int *json_q
 }
 
 static void
-check_type(const struct response *r, const char *accept, enum route route)
+check_type(const struct response *r, const char *accept, enum expected_route route)
 {
         int native_q, json_q;
         int json = memmem(r->head, r->head_len, "Content-Type: application/json\r\n", 32) != NULL;
@@ -135,7 +135,7 @@ handle(const char *method, const char *path, size_t path_len, const char *accept
 
         routes_handle(&app, &clock_cache, &req, &r);
         uint64_t after = counter_get(&counter);
-        enum route route = route_of(path, path_len);
+        enum expected_route route = route_of(path, path_len);
         check_head(&r);
         fuzz_assert(r.send_body == !head, "send_body %d for %s", r.send_body, method);
         if (!get && !head)

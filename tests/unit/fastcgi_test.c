@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fcgi_record.h"
+#include "fastcgi.h"
 
 #define BEGIN_REQUEST 1
 #define ABORT_REQUEST 2
@@ -350,8 +350,100 @@ test_size_limits(void **state)
         assert_contains(why, "more than");
 }
 
+/* The parse decodes what it checks, in the same pass: libfcgi's FCGX_GetParam reads it. */
+static void
+test_parse_decodes_the_params(void **state)
+{
+        static struct fcgi_request fr;
+        struct req r;
+        char why[256];
+
+        (void)state;
+        nginx_request(&r);
+        assert_int_equal(fcgi_parse(r.b, r.len, &fr, why, sizeof(why)), FCGI_SCAN_COMPLETE);
+        assert_int_equal(fr.id, 1);
+        assert_int_equal(fr.keep_conn, 1);
+        assert_int_equal(fr.len, r.len);
+        assert_int_equal(fr.nparams, 4);
+        assert_string_equal(fcgi_param(&fr, "REQUEST_METHOD"), "GET");
+        assert_string_equal(fcgi_param(&fr, "DOCUMENT_URI"), "/visits");
+        assert_string_equal(fcgi_param(&fr, "REQUEST_URI"), "/visits?x=1");
+        assert_string_equal(fcgi_param(&fr, "HTTP_ACCEPT"), "*/*");
+        assert_null(fcgi_param(&fr, "QUERY_STRING"));
+        assert_null(fcgi_param(&fr, "REQUEST"));
+}
+
+/* An answer, read back as the probe reads one: the status, and END_REQUEST complete. */
+static void
+test_answer_round_trip(void **state)
+{
+        static unsigned char out[80000];
+        static char body[70000];
+        const char head[] = "Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\n";
+        struct fcgi_reply rep;
+        char why[128];
+
+        (void)state;
+        memset(body, 'x', sizeof(body));
+        for (size_t len = 0; len < sizeof(body); len = len * 3 + 1) {
+                size_t n =
+                    fcgi_encode_answer(out, sizeof(out), 7, head, sizeof(head) - 1, body, len);
+                assert_int_equal(n, fcgi_answer_size(sizeof(head) - 1 + len));
+                assert_int_equal(n % 8, 0);
+                fcgi_reply_init(&rep, 7);
+                fcgi_reply_feed(&rep, out, n);
+                assert_null(rep.bad);
+                assert_true(rep.done);
+                assert_int_equal(fcgi_reply_complete(&rep, why, sizeof(why)), 0);
+                assert_int_equal(fcgi_reply_status(&rep), 503);
+        }
+        assert_int_equal(fcgi_encode_answer(out, 10, 7, head, sizeof(head) - 1, NULL, 0), 0);
+        /* Another request's answer is not ours. */
+        size_t n = fcgi_encode_answer(out, sizeof(out), 8, head, sizeof(head) - 1, NULL, 0);
+        fcgi_reply_init(&rep, 7);
+        fcgi_reply_feed(&rep, out, n);
+        assert_non_null(rep.bad);
+}
+
+/* The probe's request is one nginx could have sent: the parser takes it whole. */
+static void
+test_probe_request_parses(void **state)
+{
+        static const char *const params[] = {"REQUEST_METHOD", "GET", "DOCUMENT_URI", "/visits",
+                                             NULL};
+        static struct fcgi_request fr;
+        unsigned char out[256];
+        char why[256];
+
+        (void)state;
+        size_t n = fcgi_encode_request(out, sizeof(out), 1, 0, params);
+        assert_true(n > 0);
+        assert_int_equal(fcgi_parse(out, n, &fr, why, sizeof(why)), FCGI_SCAN_COMPLETE);
+        assert_int_equal(fr.keep_conn, 0);
+        assert_string_equal(fcgi_param(&fr, "DOCUMENT_URI"), "/visits");
+        assert_int_equal(fcgi_encode_request(out, 20, 1, 0, params), 0);
+}
+
+/* END_REQUEST's application status is 32 bits, read unsigned (UBSan failed on 2^31 before). */
+static void
+test_reply_application_status_high_bit(void **state)
+{
+        const unsigned char answer[] = {1,    6, 0, 1, 0, 0, 0, 0, /* empty STDOUT */
+                                        1,    3, 0, 1, 0, 8, 0, 0, /* END_REQUEST */
+                                        0x80, 0, 0, 0, 0, 0, 0, 0};
+        struct fcgi_reply rep;
+        char why[128];
+
+        (void)state;
+        fcgi_reply_init(&rep, 1);
+        fcgi_reply_feed(&rep, answer, sizeof(answer));
+        assert_true(rep.done);
+        assert_int_equal(fcgi_reply_complete(&rep, why, sizeof(why)), -1);
+        assert_contains(why, "application status 2147483648");
+}
+
 int
-fcgi_record_tests(void)
+fastcgi_tests(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_nginx_request_is_complete),
@@ -365,7 +457,11 @@ fcgi_record_tests(void)
             cmocka_unit_test(test_name_value_lengths),
             cmocka_unit_test(test_params_count),
             cmocka_unit_test(test_size_limits),
+            cmocka_unit_test(test_parse_decodes_the_params),
+            cmocka_unit_test(test_answer_round_trip),
+            cmocka_unit_test(test_probe_request_parses),
+            cmocka_unit_test(test_reply_application_status_high_bit),
         };
 
-        return cmocka_run_group_tests_name("fcgi_record", tests, NULL, NULL);
+        return cmocka_run_group_tests_name("fastcgi", tests, NULL, NULL);
 }
