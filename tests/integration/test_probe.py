@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import BINARY, EX_CONFIG, EX_UNAVAILABLE, Stack, freeze
+from harness import BINARY, EX_CONFIG, EX_UNAVAILABLE, TOP, Stack, freeze
 
 EX_USAGE = 64
 
@@ -94,3 +94,39 @@ def test_probe_usage_and_config_errors():
             f.write("[nope]\nkey = 1\n")
         code, err, _ = probe(s.config_path)
         assert code == EX_CONFIG and s.config_path in err, err
+
+
+def test_an_application_status_with_its_high_bit_set_fails_the_probe_without_undefined_behaviour():
+    """END_REQUEST's application status is 32 bits: 2^31 and more must not shift into an int's sign.
+
+    Run with the responder built with UBSan (make builds build/moscow-time-asan for every
+    test run), which reported "left shift of 128 by 24 places cannot be represented in
+    type 'int'" before the status was read as unsigned.
+    """
+    asan = os.path.join(TOP, "build", "moscow-time-asan")
+    assert os.access(asan, os.X_OK), f"{asan} is missing: make build/moscow-time-asan"
+    with Stack(start=False) as s:
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(s.socket_path)
+        srv.listen(1)
+
+        def answer():
+            conn, _ = srv.accept()
+            with conn:
+                conn.recv(4096)
+                out = b"Status: 200 OK\r\n\r\nok\n"
+                stdout = bytes([1, 6, 0, 1, 0, len(out), 0, 0]) + out
+                end = bytes([1, 3, 0, 1, 0, 8, 0, 0]) + bytes([0x80, 0, 0, 0, 0, 0, 0, 0])
+                conn.sendall(stdout + bytes([1, 6, 0, 1, 0, 0, 0, 0]) + end)
+
+        t = threading.Thread(target=answer)
+        t.start()
+        try:
+            r = subprocess.run([asan, "--probe", s.config_path], capture_output=True, text=True,
+                               timeout=30, env=dict(os.environ, UBSAN_OPTIONS="halt_on_error=1"))
+        finally:
+            t.join(timeout=10)
+            srv.close()
+        assert "runtime error" not in r.stderr, r.stderr
+        assert r.returncode == EX_UNAVAILABLE, r.stderr
+        assert "application status 2147483648" in r.stderr, r.stderr
