@@ -29,10 +29,10 @@ EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 65, 69, 78
 _live = []  # every process started, so that a crashed test cannot leak one
 _started = []  # every process started since the last sanitizer_reports()
 
-# What AddressSanitizer, LeakSanitizer and UBSan print (make test-asan runs the
-# responder built with them, MOSCOW_TIME_BIN=build/moscow-time-asan).
+# What AddressSanitizer, LeakSanitizer, UBSan and ThreadSanitizer print (make test-asan
+# and make test-tsan run the responder built with them, MOSCOW_TIME_BIN=build/...).
 SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: |"
-                              r"SUMMARY: UndefinedBehaviorSanitizer")
+                              r"SUMMARY: UndefinedBehaviorSanitizer|WARNING: ThreadSanitizer")
 
 
 class TestFailure(AssertionError):
