@@ -26,4 +26,8 @@ check "cppcheck: no findings in fcgi-app/src" \
     cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
     --inline-suppr --suppress=missingIncludeSystem -I fcgi-app/src fcgi-app/src
 check "shellcheck: every shell script" shellcheck -x "${sh_files[@]}"
+check "layers: the responder's includes point down (README's module table)" \
+    python3 scripts/check-layers.py
+check "layers: the check names each kind of break in a tree made to break it" \
+    python3 scripts/check-layers.py --self-test
 check "responder builds under -fsanitize=address,undefined" test -x build/moscow-time-asan
