@@ -42,6 +42,25 @@ ctl(int epoll_fd, int op, int fd, struct epoll_event *ev)
 #endif
 }
 
+static void
+tally_init(struct conn_tally *t)
+{
+        atomic_init(&t->n, 0);
+        atomic_init(&t->logged, now_mono_ms() - REFUSAL_LOG_MS);
+}
+
+/* Counts one event; returns the count so far if this one is to be logged, else 0. */
+static unsigned long long
+tally(struct conn_tally *t)
+{
+        unsigned long long n = atomic_fetch_add(&t->n, 1) + 1;
+        long long now = now_mono_ms(), last = atomic_load(&t->logged);
+
+        if (now - last >= REFUSAL_LOG_MS && atomic_compare_exchange_strong(&t->logged, &last, now))
+                return n;
+        return 0;
+}
+
 void
 conns_init(struct conns *s, int epoll_fd)
 {
@@ -49,8 +68,8 @@ conns_init(struct conns *s, int epoll_fd)
         LIST_INIT(&s->all);
         s->epoll_fd = epoll_fd;
         atomic_init(&s->stopping, 0);
-        atomic_init(&s->refused, 0);
-        atomic_init(&s->refused_logged, now_mono_ms() - REFUSAL_LOG_MS);
+        tally_init(&s->refused);
+        tally_init(&s->abandoned);
 }
 
 struct conn *
@@ -110,14 +129,26 @@ conn_rearm(struct conns *s, struct conn *c)
 void
 conn_refuse(struct conns *s, struct conn *c, const char *why)
 {
-        unsigned long long n = atomic_fetch_add(&s->refused, 1) + 1;
-        long long now = now_mono_ms(), last = atomic_load(&s->refused_logged);
+        unsigned long long n = tally(&s->refused);
 
-        if (now - last >= REFUSAL_LOG_MS &&
-            atomic_compare_exchange_strong(&s->refused_logged, &last, now))
+        if (n != 0)
                 log_warn("closed a FastCGI connection: %s (%llu so far; logged at most every "
                          "%d s)",
                          why, n, REFUSAL_LOG_MS / 1000);
+        conn_free(s, c);
+}
+
+void
+conn_abandon(struct conns *s, struct conn *c)
+{
+        unsigned long long n = tally(&s->abandoned);
+
+        if (n != 0)
+                log_warn("a visit was not counted: nginx had closed its connection before the "
+                         "request was read (its client got a 504, or went away) (%llu so far; "
+                         "logged at most every %d s)",
+                         n, REFUSAL_LOG_MS / 1000);
+        log_debug("a visit dropped unread: its connection was closed by nginx");
         conn_free(s, c);
 }
 

@@ -28,6 +28,16 @@ struct conn {
 };
 
 /*
+ * Events that a peer can cause at any rate, counted, and logged at most once
+ * every 10 s with the running count: a hostile peer or a stall must not fill
+ * the log.
+ */
+struct conn_tally {
+        atomic_ullong n;
+        atomic_llong logged; /* when it was last logged (ms, CLOCK_MONOTONIC) */
+};
+
+/*
  * The registry of open connections, so that stopping closes every one, and
  * the workers' epoll set they wait in. The lock is taken once per
  * connection, not per request.
@@ -37,8 +47,8 @@ struct conns {
         LIST_HEAD(conn_list, conn) all;
         int epoll_fd;
         atomic_int stopping;
-        atomic_ullong refused; /* connections closed for breaking the protocol or the deadline */
-        atomic_llong refused_logged; /* when a refusal was last logged (ms, CLOCK_MONOTONIC) */
+        struct conn_tally refused;   /* closed for breaking the protocol or the deadline */
+        struct conn_tally abandoned; /* visits dropped unread: nginx had hung up */
 };
 
 void conns_init(struct conns *s, int epoll_fd);
@@ -67,6 +77,13 @@ void conn_rearm(struct conns *s, struct conn *c);
  * most every 10 s: a hostile peer must not fill the log.
  */
 void conn_refuse(struct conns *s, struct conn *c, const char *why);
+
+/*
+ * Closes a connection whose whole request is a visit that nobody will see:
+ * nginx closed the connection before the request was read (its client got a
+ * 504 or went away). The visit is not counted; one line at most every 10 s.
+ */
+void conn_abandon(struct conns *s, struct conn *c);
 
 /* Closes every registered connection; no other thread may run. */
 void conns_close_all(struct conns *s);

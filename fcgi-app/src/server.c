@@ -27,6 +27,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -170,6 +171,28 @@ answer(struct worker *w, struct conn *c)
                 conn_free(&w->s->conns, c); /* not kept, or nginx did not take the answer */
 }
 
+/*
+ * 1 if nginx has closed c: its end is closed (or both directions are shut
+ * down), so that no answer can reach anyone. On a unix stream socket that
+ * is POLLHUP; a half-close, shutdown(SHUT_WR) after a whole request, shows
+ * only POLLRDHUP and is answered. nginx closes a connection when it gives up
+ * on the request (fastcgi_read_timeout: its client got a 504) or when its
+ * client leaves.
+ */
+static int
+hung_up(int fd)
+{
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, 0);
+
+        if (n < 0) {
+                /* Unknown: the visit is served, as it was before the check existed. */
+                log_error("polling a FastCGI connection for a hang-up: %s", strerror(errno));
+                return 0;
+        }
+        return n == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 /* c holds one whole request, parsed into w->req: read it off the socket and answer it. */
 static void
 serve(struct worker *w, struct conn *c)
@@ -187,8 +210,20 @@ serve(struct worker *w, struct conn *c)
                 return;
         }
         read_request(&w->req, &r);
-        if (routes_begin(s->app, &w->clock, &r, &w->resp, &v) &&
-            park_visit(&s->park, c, w->req.id, w->req.keep_conn, &v, &w->clock, &w->resp))
+        if (!routes_begin(s->app, &w->clock, &r, &w->resp, &v)) {
+                answer(w, c);
+                return;
+        }
+        /*
+         * A visit is counted only if nginx is still there to pass its answer
+         * on. Checked last before the count: a hang-up after this moment is
+         * counted (the count comes first, then the answer that may not arrive).
+         */
+        if (hung_up(c->fd)) {
+                conn_abandon(&s->conns, c);
+                return;
+        }
+        if (park_visit(&s->park, c, w->req.id, w->req.keep_conn, &v, &w->clock, &w->resp))
                 return; /* parked: the committer answers it */
         answer(w, c);
 }

@@ -168,7 +168,8 @@ def test_a_peer_that_hangs_up_before_its_answer_harms_nothing():
             with F.connect(s.socket_path) as c:
                 c.sendall(F.get("/"))
         assert_serves(s)
-        assert s.counter_value() >= 1
+        # Each is counted only if the responder read it before the hang-up (issue 21).
+        assert 0 <= s.counter_value() <= 200
 
 
 @pytest.fixture
