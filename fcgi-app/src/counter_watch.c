@@ -24,15 +24,95 @@
 /* Every way the name can change: removed, renamed to or from, created, written, chmod/link. */
 #define WATCH_MASK                                                                                 \
         (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE | IN_ATTRIB |        \
-         IN_DELETE_SELF | IN_MOVE_SELF)
+         IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+/* A folder above: a name going or coming (the directory's, or one on the way to it), or itself. */
+#define UP_MASK                                                                                    \
+        (IN_DELETE | IN_MOVED_FROM | IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |     \
+         IN_ONLYDIR)
+
+/* Stops watching a directory that went: what has its name now is another one, or none. */
+static void
+drop_dir(struct counter_watch *w)
+{
+        /* EINVAL: the kernel already removed it (IN_IGNORED is queued). */
+        if (w->wd >= 0 && inotify_rm_watch(w->fd, w->wd) != 0 && errno != EINVAL)
+                log_error("counter file %s: removing the watch on %s: %s", w->path, w->dir,
+                          strerror(errno));
+        w->wd = -1;
+}
 
 static void
-watch_dir(struct counter_watch *w)
+drop_up(struct counter_watch *w)
 {
+        if (w->up_wd >= 0 && inotify_rm_watch(w->fd, w->up_wd) != 0 && errno != EINVAL)
+                log_error("counter file %s: removing the watch on %s: %s", w->path, w->up,
+                          strerror(errno));
+        w->up_wd = -1;
+}
+
+/* The parent, or the nearest folder above the directory that exists: 0 if one is watched. */
+static int
+watch_up(struct counter_watch *w)
+{
+        char cur[PATH_MAX], copy[PATH_MAX];
+
+        snprintf(cur, sizeof(cur), "%s", w->dir);
+        for (;;) {
+                snprintf(copy, sizeof(copy), "%s", cur);
+                const char *above = dirname(copy);
+                if (strcmp(above, cur) == 0) {
+                        errno = 0; /* "/" or "." itself: nothing above it to watch */
+                        return -1;
+                }
+                snprintf(cur, sizeof(cur), "%s", above);
+                int wd = inotify_add_watch(w->fd, cur, UP_MASK);
+                if (wd >= 0) {
+                        if (w->up_wd != wd)
+                                drop_up(w);
+                        w->up_wd = wd;
+                        snprintf(w->up, sizeof(w->up), "%s", cur);
+                        return 0;
+                }
+                if (errno != ENOENT && errno != ENOTDIR)
+                        return -1;
+        }
+}
+
+/*
+ * Watches the folder above, then the directory (in this order, so that a
+ * directory made between the two is seen either way). 1 if the directory is
+ * watched now. quiet: a directory still missing is not logged again.
+ */
+static int
+follow(struct counter_watch *w, int quiet)
+{
+        int up = watch_up(w), up_errno = errno;
+
         w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
-        if (w->wd < 0 && w->unwatched != NULL)
-                log_warn("counter file %s: watching its directory %s: %s; %s", w->path, w->dir,
-                         strerror(errno), w->unwatched);
+        if (w->wd >= 0) {
+                if (w->missing && w->unwatched != NULL)
+                        log_info("counter file %s: its directory %s is back; watching it again",
+                                 w->path, w->dir);
+                w->missing = 0;
+                if (up != 0 && up_errno != 0 && !w->up_warned && w->unwatched != NULL)
+                        log_warn("counter file %s: watching %s, above its directory: %s; a "
+                                 "deletion of the directory is seen at the next visit or probe",
+                                 w->path, w->parent, strerror(up_errno));
+                w->up_warned |= up != 0;
+                return 1;
+        }
+        int e = errno;
+        if (w->unwatched != NULL && !(quiet && w->missing)) {
+                if (up == 0 && (e == ENOENT || e == ENOTDIR))
+                        log_warn("counter file %s: watching its directory %s: %s; %s, until a "
+                                 "directory of that name is back (looked for from %s)",
+                                 w->path, w->dir, strerror(e), w->unwatched, w->up);
+                else
+                        log_warn("counter file %s: watching its directory %s: %s; %s", w->path,
+                                 w->dir, strerror(e), w->unwatched);
+        }
+        w->missing = 1;
+        return 0;
 }
 
 void
@@ -43,12 +123,16 @@ cwatch_init(struct counter_watch *w, const char *path, const char *unwatched)
         memset(w, 0, sizeof(*w));
         w->path = path;
         w->unwatched = unwatched;
-        w->wd = -1;
+        w->wd = w->up_wd = -1;
         snprintf(w->what, sizeof(w->what), "counter file %s", path);
         snprintf(copy, sizeof(copy), "%s", path);
         snprintf(w->dir, sizeof(w->dir), "%s", dirname(copy));
         snprintf(copy, sizeof(copy), "%s", path);
         snprintf(w->name, sizeof(w->name), "%s", basename(copy));
+        snprintf(copy, sizeof(copy), "%s", w->dir);
+        snprintf(w->parent, sizeof(w->parent), "%s", dirname(copy));
+        snprintf(copy, sizeof(copy), "%s", w->dir);
+        snprintf(w->dir_name, sizeof(w->dir_name), "%s", basename(copy));
         w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (w->fd < 0) {
                 if (unwatched != NULL)
@@ -56,26 +140,60 @@ cwatch_init(struct counter_watch *w, const char *path, const char *unwatched)
                                  unwatched);
                 return;
         }
-        watch_dir(w);
+        follow(w, 0);
+}
+
+/* An event of the folder above: 1 if the directory went, or is watched again. */
+static int
+up_event(struct counter_watch *w, const struct inotify_event *ev)
+{
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+                /* That folder went, and the directory with it, wherever it is now. */
+                if (ev->mask & IN_MOVE_SELF)
+                        inotify_rm_watch(w->fd, ev->wd); /* its IN_IGNORED follows */
+                w->up_wd = -1;
+                drop_dir(w);
+                follow(w, 0);
+                return 1;
+        }
+        int at_parent = strcmp(w->up, w->parent) == 0;
+        if (ev->len == 0 || (at_parent && strcmp(ev->name, w->dir_name) != 0))
+                return 0; /* the parent's other names are not ours */
+        if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                if (!at_parent)
+                        return 0;
+                drop_dir(w); /* the directory went: look for its name */
+                follow(w, 0);
+                return 1;
+        }
+        /* A name appeared: the directory (another one than any watched), or one on its way. */
+        if (at_parent)
+                drop_dir(w);
+        return follow(w, 1) || at_parent;
 }
 
 /* 1 if ev may mean that the path names another file, none, or other bytes. */
 static int
 concerns_file(struct counter_watch *w, const struct inotify_event *ev)
 {
-        if (ev->mask & IN_Q_OVERFLOW)
-                return 1; /* events were dropped: any of them may have been ours */
+        if (ev->mask & IN_Q_OVERFLOW) {
+                /* Events were dropped: any of them may have been ours, the directory's too. */
+                drop_dir(w);
+                follow(w, 1);
+                return 1;
+        }
+        if (w->up_wd >= 0 && ev->wd == w->up_wd)
+                return up_event(w, ev);
+        if (w->wd < 0 || ev->wd != w->wd)
+                return 0; /* a watch given up: its last events, IN_IGNORED */
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
                 /*
-                 * The directory went away or moved: watch what bears its name
-                 * now. Until then nothing is watched (cwatch_watching() is 0).
+                 * The directory went away or moved (also unmounted): watch
+                 * what bears its name now, or what is above it until one
+                 * does. Until then nothing is watched (cwatch_watching() is 0).
                  */
-                if (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF))
-                        w->wd = -1;
-                if (ev->mask & IN_MOVE_SELF)
-                        inotify_rm_watch(w->fd, ev->wd); /* its IN_IGNORED follows */
-                else if (ev->mask & IN_IGNORED)
-                        watch_dir(w);
+                drop_dir(w);
+                follow(w, 0);
                 return 1;
         }
         return ev->len > 0 && strcmp(ev->name, w->name) == 0;
@@ -96,9 +214,16 @@ cwatch_drain(struct counter_watch *w)
 int
 cwatch_watching(struct counter_watch *w)
 {
-        if (w->fd >= 0 && w->wd < 0)
-                watch_dir(w); /* the directory may be back (silent when unwatched is NULL) */
-        return w->fd >= 0 && w->wd >= 0;
+        if (w->fd < 0)
+                return 0;
+        if (w->wd >= 0)
+                return 1;
+        /*
+         * The directory may be back: watched from now on, but whatever was
+         * done to the name before this is in no queue, so not this time.
+         */
+        follow(w, 1);
+        return 0;
 }
 
 void
@@ -107,5 +232,5 @@ cwatch_close(struct counter_watch *w)
         if (w->fd >= 0 && close(w->fd) != 0)
                 log_error("counter file %s: closing its inotify descriptor: %s", w->path,
                           strerror(errno));
-        w->fd = w->wd = -1;
+        w->fd = w->wd = w->up_wd = -1;
 }

@@ -21,6 +21,19 @@ struct counter_watch {
         const char *unwatched;    /* what it means when nothing is watched; NULL: not logged */
         int fd;                   /* inotify; -1 if unavailable (the per-visit check still runs) */
         int wd;                   /* the directory's watch; -1 if not watched */
+        /*
+         * The directory's parent, watched for the directory's name: its
+         * deletion is seen there at once (the directory's own DELETE_SELF
+         * waits for the last reference to it, and the counter file held open
+         * in it is one), and so is a new directory of that name. While the
+         * parent is missing too, the nearest folder above that exists.
+         */
+        int up_wd;                   /* -1 if none is watched */
+        int missing;                 /* the directory was found missing (and said so) */
+        int up_warned;               /* the folder above could not be watched (and it was said) */
+        char up[PATH_MAX];           /* the folder up_wd watches */
+        char parent[PATH_MAX];       /* dirname(dir) */
+        char dir_name[NAME_MAX + 1]; /* basename(dir) */
 };
 
 /*
@@ -29,14 +42,22 @@ struct counter_watch {
  */
 void cwatch_init(struct counter_watch *w, const char *path, const char *unwatched);
 
-/* Reads the pending events: 1 if one may concern the file at the path (or some were lost). */
+/*
+ * Reads the pending events: 1 if one may concern the file at the path (or
+ * some were lost). The watch follows the directory's name: when the
+ * directory is deleted or moved away, it watches the folders above until a
+ * directory of that name is back (made again, with mkdir -p too, or moved
+ * in), then watches that one, and returns 1: the file in it is to be looked
+ * at.
+ */
 int cwatch_drain(struct counter_watch *w);
 
 /*
  * 1 if the directory is watched, so that every change of the name since the
  * last drain is in the queue; 0 if not (inotify unavailable, or the
- * directory moved or deleted and not watched again yet): tries to watch it
- * again first.
+ * directory moved or deleted and not back yet). A directory that is back but
+ * not yet seen by a drain is watched here, and this call still returns 0:
+ * what was done to the name before the new watch is in no queue.
  */
 int cwatch_watching(struct counter_watch *w);
 

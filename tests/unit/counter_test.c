@@ -1027,6 +1027,79 @@ test_visits_follow_a_folder_moved_and_put_back(void **state)
         assert_file_count(f->cfg.counter_path, n + 2);
 }
 
+/*
+ * The main thread's watch (an instance of its own, as main.c makes) follows
+ * the folder deleted with the counter file in it and made again: the
+ * deletion is reported at once (the folder's own DELETE_SELF waits for the
+ * counter file, held open in it, to be closed), the new folder is watched
+ * and reported, and a deletion in it is reported too. The counter file's own
+ * watch does not trust a new folder it has not seen made: the next visit
+ * looks the path up.
+ */
+static void
+test_watch_follows_a_folder_deleted_and_made_again(void **state)
+{
+        struct fixture *f = *state;
+        struct counter_watch w;
+        char sub[CONFIG_PATH_MAX];
+
+        fixture_path(f, "sub", sub, sizeof(sub));
+        assert_int_equal(mkdir(sub, 0700), 0);
+        fixture_path(f, "sub/visits", f->cfg.counter_path, sizeof(f->cfg.counter_path));
+        fixture_start_counter(f, "41\n");
+        cwatch_init(&w, f->cfg.counter_path, NULL);
+        visit_expect(f, 42);
+        (void)cwatch_drain(&w);
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        assert_int_equal(rmdir(sub), 0);
+        assert_true(watch_reports(&w));
+        assert_false(cwatch_watching(&w));
+        assert_int_equal(mkdir(sub, 0700), 0);
+        assert_true(watch_reports(&w)); /* the new folder, without a visit */
+        assert_true(cwatch_watching(&w));
+        counter_recheck(&f->counter, 1);
+        assert_file_text(f->cfg.counter_path, "42\n");
+        (void)cwatch_drain(&w); /* our own rename */
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        assert_true(watch_reports(&w));
+        /* The file's own watch, not drained meanwhile: the visit looks the path up. */
+        visit_expect(f, 43);
+        assert_file_text(f->cfg.counter_path, "43\n");
+        cwatch_close(&w);
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "43\n");
+}
+
+/*
+ * The counter file's own watch, drained by a visit while the folder is
+ * missing (the visit fails): the folder made again holds a restored count
+ * before the next visit. That visit must look the path up and take it,
+ * not write into the file of the old folder, which a re-armed watch with an
+ * empty queue would let it do.
+ */
+static void
+test_a_visit_looks_the_path_up_in_a_folder_made_again(void **state)
+{
+        struct fixture *f = *state;
+        char sub[CONFIG_PATH_MAX], why[256];
+        uint64_t n;
+
+        fixture_path(f, "sub", sub, sizeof(sub));
+        assert_int_equal(mkdir(sub, 0700), 0);
+        fixture_path(f, "sub/visits", f->cfg.counter_path, sizeof(f->cfg.counter_path));
+        fixture_start_counter(f, "41\n");
+        visit_expect(f, 42);
+        assert_int_equal(unlink(f->cfg.counter_path), 0);
+        assert_int_equal(rmdir(sub), 0);
+        assert_int_equal(counter_visit(&f->counter, &n, why, sizeof(why)), -1);
+        assert_int_equal(mkdir(sub, 0700), 0);
+        write_text(f->cfg.counter_path, "500\n");
+        visit_expect(f, 501);
+        assert_file_text(f->cfg.counter_path, "501\n");
+        fixture_close_counter(f);
+        assert_file_text(f->cfg.counter_path, "501\n");
+}
+
 /* Without the watch (inotify unavailable), every visit looks the path up. */
 static void
 test_visits_look_the_path_up_without_a_watch(void **state)
@@ -1243,6 +1316,8 @@ counter_tests(void)
             TEST(test_outside_values_never_lower_the_count),
             SYNC_PARAM(test_visits_follow_a_folder_moved_and_put_back, SYNC_NEVER),
             SYNC_PARAM(test_visits_follow_a_folder_moved_and_put_back, SYNC_ALWAYS),
+            TEST(test_watch_follows_a_folder_deleted_and_made_again),
+            TEST(test_a_visit_looks_the_path_up_in_a_folder_made_again),
             SYNC_PARAM(test_visits_look_the_path_up_without_a_watch, SYNC_NEVER),
             SYNC_PARAM(test_visits_look_the_path_up_without_a_watch, SYNC_ALWAYS),
             SYNC_PARAM(test_watch_and_recheck_repair_without_a_visit, SYNC_NEVER),
