@@ -60,8 +60,8 @@ zone_read(const char *name, size_t *size, char *why, size_t len)
         if (fd < 0) {
                 snprintf(why, len,
                          "unknown time zone (%s: %s); expected a name such as "
-                         "Europe/Moscow",
-                         path, strerror(errno));
+                         "Europe/Moscow, of the tz database in %s (Debian's tzdata)",
+                         path, strerror(errno), zone_dir());
                 return NULL;
         }
         unsigned char *buf = NULL;
@@ -78,18 +78,6 @@ zone_read(const char *name, size_t *size, char *why, size_t len)
         }
         *size = (size_t)n;
         return buf;
-}
-
-int
-clock_zone_check(const char *name, char *why, size_t len)
-{
-        size_t size;
-        unsigned char *buf = zone_read(name, &size, why, len);
-
-        if (buf == NULL)
-                return -1;
-        free(buf);
-        return 0;
 }
 
 /* The abbreviations (%Z) a zone has used or will use: its TZif types and its TZ string. */
@@ -185,6 +173,32 @@ zone_names_parse(const unsigned char *b, size_t size, struct zone_names *z)
                 return z->n > 0 ? 0 : -1;
         }
         return -1;
+}
+
+/*
+ * A zone whose file is missing, not a TZif file, or cut short or corrupt
+ * (its abbreviations cannot be read: glibc would fall back to UTC) is a
+ * configuration error naming the zone, never a crash.
+ */
+int
+clock_zone_check(const char *name, char *why, size_t len)
+{
+        struct zone_names z;
+        size_t size;
+        unsigned char *buf = zone_read(name, &size, why, len);
+
+        if (buf == NULL)
+                return -1;
+        int rc = zone_names_parse(buf, size, &z);
+        free(buf);
+        if (rc != 0) {
+                snprintf(why, len,
+                         "unknown time zone (%s/%s is cut short or corrupt: not a tz database "
+                         "file glibc can read)",
+                         zone_dir(), name);
+                return -1;
+        }
+        return 0;
 }
 
 /*

@@ -1,8 +1,10 @@
 #include "tests.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -75,6 +77,41 @@ test_zone_check_rejects_non_tzif_file(void **state)
         why[0] = '\0';
         assert_int_equal(clock_zone_check("zone.tab", why, sizeof(why)), -1);
         assert_contains(why, "/zone.tab is not a tz database file)");
+}
+
+/*
+ * A TZif file cut short (a disk error, a half-copied tzdata) is refused on
+ * the zone itself, naming it, with a private TZDIR: glibc would silently
+ * show UTC. The tz database's first 44 bytes alone pass the magic check.
+ */
+static void
+test_zone_check_rejects_a_cut_zone_file(void **state)
+{
+        char dir[] = "/tmp/mt-tz-XXXXXX", path[128], why[256] = "", good[4096];
+        const char *old = getenv("TZDIR");
+        char saved[256] = "";
+
+        (void)state;
+        if (old != NULL)
+                snprintf(saved, sizeof(saved), "%s", old);
+        assert_non_null(mkdtemp(dir));
+        size_t n = read_file("/usr/share/zoneinfo/Europe/Moscow", good, sizeof(good));
+        assert_true(n > 200);
+        snprintf(path, sizeof(path), "%s/Cut", dir);
+        write_file(path, good, 100);
+        setenv("TZDIR", dir, 1);
+        int cut = clock_zone_check("Cut", why, sizeof(why));
+        write_file(path, good, n);
+        int whole = clock_zone_check("Cut", why + 128, sizeof(why) - 128);
+        if (old != NULL)
+                setenv("TZDIR", saved, 1);
+        else
+                unsetenv("TZDIR");
+        unlink(path);
+        rmdir(dir);
+        assert_int_equal(cut, -1);
+        assert_contains(why, "/Cut is cut short or corrupt");
+        assert_int_equal(whole, 0);
 }
 
 static void
@@ -322,6 +359,7 @@ clock_tests(void)
             cmocka_unit_test(test_zone_check_rejects_bad_names),
             cmocka_unit_test(test_zone_check_rejects_unknown_zone),
             cmocka_unit_test(test_zone_check_rejects_non_tzif_file),
+            cmocka_unit_test(test_zone_check_rejects_a_cut_zone_file),
             cmocka_unit_test(test_format_check),
             cmocka_unit_test(test_format_check_refuses_what_glibc_prints_literally),
             cmocka_unit_test(test_format_check_in_the_configured_zone),
