@@ -5,9 +5,12 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,10 +69,166 @@ conns_init(struct conns *s, int epoll_fd)
 {
         pthread_mutex_init(&s->mu, NULL);
         LIST_INIT(&s->all);
+        TAILQ_INIT(&s->idle);
+        s->count = s->idle_n = s->paused = s->closing = 0;
+        s->room = INT_MAX;
+        s->listen_tag = NULL;
         s->epoll_fd = epoll_fd;
         atomic_init(&s->stopping, 0);
+        atomic_init(&s->closed_idle, 0);
         tally_init(&s->refused);
         tally_init(&s->abandoned);
+        tally_init(&s->no_memory);
+}
+
+void
+conns_listen(struct conns *s, struct conn *listen_tag)
+{
+        pthread_mutex_lock(&s->mu);
+        s->listen_tag = listen_tag;
+        pthread_mutex_unlock(&s->mu);
+}
+
+void
+conns_set_room(struct conns *s, int room)
+{
+        pthread_mutex_lock(&s->mu);
+        s->room = room < 1 ? 1 : room;
+        pthread_mutex_unlock(&s->mu);
+}
+
+int
+conns_count(struct conns *s)
+{
+        pthread_mutex_lock(&s->mu);
+        int n = s->count;
+        pthread_mutex_unlock(&s->mu);
+        return n;
+}
+
+/* Under s->mu: into the idle list, the most recent last. */
+static void
+list_idle(struct conns *s, struct conn *c)
+{
+        TAILQ_INSERT_TAIL(&s->idle, c, idle);
+        c->idle_listed = 1;
+        s->idle_n++;
+}
+
+/* Under s->mu: out of the idle list, if in it. */
+static void
+unlist_idle(struct conns *s, struct conn *c)
+{
+        if (c->idle_listed) {
+                TAILQ_REMOVE(&s->idle, c, idle);
+                c->idle_listed = 0;
+                s->idle_n--;
+        }
+}
+
+/*
+ * Under s->mu, accepting paused: one kept-alive connection is to close to
+ * make room, unless one already is. Preferably one in flight (a request
+ * being answered, parked or arriving), closed once its answer is out: nginx
+ * sees the close with the answer and does not keep the connection. With
+ * none in flight, the one idle the longest whose next request has not begun
+ * to arrive (one that has is about to be served) is shut down now: nginx
+ * reuses its kept-alive connections most recently used first, so it is the
+ * one nginx is least likely to be sending a request on; if it is, nginx
+ * retries that request once, on a new connection. Its descriptor stays
+ * valid while it is listed, since conn_free() takes it out under the lock
+ * before closing it; the hang-up wakes a worker, which frees it. A worker
+ * that took it meanwhile sees the hang-up before it counts a visit
+ * (server.c). The close that follows resumes accepting.
+ */
+static void
+make_room(struct conns *s)
+{
+        int looked = 0;
+        struct conn *c;
+
+        if (s->closing || s->count > s->idle_n)
+                return;
+        TAILQ_FOREACH (c, &s->idle, idle) {
+                int queued = 0;
+                if (ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0) {
+                        if (++looked == 8)
+                                return; /* requests on all of them: the first answer makes room */
+                        continue;
+                }
+                unlist_idle(s, c);
+                if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
+                        log_error("closing an idle FastCGI connection to make room: %s",
+                                  strerror(errno));
+                s->closing = 1;
+                atomic_fetch_add(&s->closed_idle, 1);
+                return;
+        }
+}
+
+/* Under s->mu: 1 if c, whose answer is out, is the connection to close to make room. */
+static int
+close_after_answer(struct conns *s)
+{
+        if (!s->paused || s->closing)
+                return 0;
+        s->closing = 1;
+        atomic_fetch_add(&s->closed_idle, 1);
+        return 1;
+}
+
+/* Re-arms the listening socket (accepting was paused); any thread. */
+static void
+resume(struct conns *s, struct conn *listen_tag)
+{
+        if (listen_tag == NULL || atomic_load(&s->stopping))
+                return;
+        if (conn_watch(s->epoll_fd, EPOLL_CTL_MOD, listen_tag, EPOLLIN | EPOLLONESHOT) != 0)
+                log_error("resuming accept on the FastCGI socket: epoll: %s", strerror(errno));
+}
+
+int
+conns_full(struct conns *s)
+{
+        pthread_mutex_lock(&s->mu);
+        int full = s->count >= s->room;
+        pthread_mutex_unlock(&s->mu);
+        return full;
+}
+
+int
+conns_admit(struct conns *s)
+{
+        pthread_mutex_lock(&s->mu);
+        int room = s->count < s->room;
+        if (!room) {
+                s->paused = 1;
+                make_room(s);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return room;
+}
+
+void
+conns_pause(struct conns *s)
+{
+        pthread_mutex_lock(&s->mu);
+        s->paused = 1;
+        make_room(s);
+        pthread_mutex_unlock(&s->mu);
+}
+
+int
+conns_resume(struct conns *s)
+{
+        pthread_mutex_lock(&s->mu);
+        int was = s->paused;
+        struct conn *tag = s->listen_tag;
+        s->paused = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (was)
+                resume(s, tag);
+        return was;
 }
 
 struct conn *
@@ -82,8 +241,22 @@ conn_new(struct conns *s, int fd)
         c->fd = fd;
         pthread_mutex_lock(&s->mu);
         LIST_INSERT_HEAD(&s->all, c, all);
+        s->count++;
         pthread_mutex_unlock(&s->mu);
         return c;
+}
+
+void
+conns_no_memory(struct conns *s, int fd, const char *what)
+{
+        unsigned long long n = tally(&s->no_memory);
+
+        if (n != 0)
+                log_error("out of memory for %s: a FastCGI connection closed unanswered (nginx "
+                          "answers 502) (%llu so far; logged at most every %d s)",
+                          what, n, REFUSAL_LOG_MS / 1000);
+        if (close(fd) != 0 && errno != EINTR)
+                log_error("closing a FastCGI connection: %s", strerror(errno));
 }
 
 void
@@ -91,11 +264,19 @@ conn_free(struct conns *s, struct conn *c)
 {
         pthread_mutex_lock(&s->mu);
         LIST_REMOVE(c, all);
+        unlist_idle(s, c);
+        s->count--;
+        /* Paused for want of descriptors: this one frees one. */
+        int resuming = s->paused;
+        struct conn *tag = s->listen_tag;
+        s->paused = s->closing = 0;
         pthread_mutex_unlock(&s->mu);
         if (close(c->fd) != 0 && errno != EINTR)
                 log_error("closing a FastCGI connection: %s", strerror(errno));
         free(c->parked);
         free(c);
+        if (resuming)
+                resume(s, tag); /* after the close: the descriptor is free for the accept */
 }
 
 int
@@ -113,17 +294,61 @@ conn_watch(int epoll_fd, int op, struct conn *c, uint32_t events)
 }
 
 void
-conn_take(struct conn *c)
+conn_take(struct conns *s, struct conn *c)
 {
         (void)atomic_load_explicit(&c->handoff, memory_order_acquire);
+        pthread_mutex_lock(&s->mu);
+        unlist_idle(s, c);
+        pthread_mutex_unlock(&s->mu);
+}
+
+void
+conn_arm(struct conns *s, struct conn *c, int op)
+{
+        pthread_mutex_lock(&s->mu);
+        int keep = !atomic_load(&s->stopping);
+        /*
+         * A new connection is not idle: nginx writes its first request right
+         * after connecting, and closing it before would fail that request.
+         */
+        if (keep && op != EPOLL_CTL_ADD) {
+                keep = !close_after_answer(s);
+                if (keep)
+                        list_idle(s, c);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!keep) {
+                conn_free(s, c);
+                return;
+        }
+        if (conn_watch(s->epoll_fd, op, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0) {
+                log_error("waiting for the next FastCGI request: epoll: %s", strerror(errno));
+                conn_free(s, c); /* not armed: still ours */
+        }
 }
 
 void
 conn_rearm(struct conns *s, struct conn *c)
 {
-        if (atomic_load(&s->stopping) ||
+        conn_arm(s, c, EPOLL_CTL_MOD);
+}
+
+void
+conn_return(struct conns *s, struct conn *c, int close)
+{
+        pthread_mutex_lock(&s->mu);
+        int stopping = atomic_load(&s->stopping);
+        close = close || close_after_answer(s);
+        if (!close && !stopping)
+                list_idle(s, c);
+        pthread_mutex_unlock(&s->mu);
+        /* The worker the hang-up wakes frees it. */
+        if (close && shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
+                log_error("closing a FastCGI connection after a parked visit: %s", strerror(errno));
+        if (!stopping &&
             conn_watch(s->epoll_fd, EPOLL_CTL_MOD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0)
-                conn_free(s, c);
+                log_error("re-arming a FastCGI connection after a parked visit: epoll: %s",
+                          strerror(errno));
 }
 
 void

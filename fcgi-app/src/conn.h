@@ -23,6 +23,8 @@ struct conn {
         LIST_ENTRY(conn) all;      /* the registry: every open connection */
         TAILQ_ENTRY(conn) waiting; /* pending.c's deadline list, oldest first */
         int pending_listed;        /* in that list */
+        TAILQ_ENTRY(conn) idle;    /* conns.idle, under conns.mu */
+        int idle_listed;           /* in that list (under conns.mu) */
         int64_t deadline;      /* pending: CLOCK_MONOTONIC ms by which the request must be whole */
         struct parked *parked; /* park.c's answer, freed by the next owner */
 };
@@ -38,20 +40,74 @@ struct conn_tally {
 };
 
 /*
- * The registry of open connections, so that stopping closes every one, and
- * the workers' epoll set they wait in. The lock is taken once per
- * connection, not per request.
+ * The registry of open connections, so that stopping closes every one, the
+ * workers' epoll set they wait in, and what the descriptor limit leaves
+ * them.
+ *
+ * Connections waiting in the workers' set for their next request are also
+ * in the idle list, oldest first; a worker that picks one up takes it out.
+ * That costs the lock twice per request, and lets the accepting worker,
+ * when the connections already hold every descriptor they may (room),
+ * pause accepting (as OpenBSD's slowcgi does at its limit) and close a
+ * kept-alive one to make room for a new one: the next whose answer is out,
+ * or with none in flight, the one idle the longest (conn.c says why). nginx
+ * keeps up to 1024 connections alive per worker, more than a low limit
+ * allows, and would otherwise hold the descriptors while new connections
+ * wait unaccepted. The close re-arms the listening socket.
  */
 struct conns {
         pthread_mutex_t mu;
         LIST_HEAD(conn_list, conn) all;
+        TAILQ_HEAD(conn_idle, conn) idle; /* kept-alive, waiting: the longest idle first */
+        int count;                        /* registered connections */
+        int idle_n;                       /* of them in the idle list */
+        int room;                         /* connections the descriptor limit allows */
+        int paused;                       /* accepting paused at the limit; a close resumes it */
+        int closing;                      /* one is to close to make room: no other is */
+        struct conn *listen_tag;          /* the listening socket's tag, re-armed to resume */
         int epoll_fd;
         atomic_int stopping;
         struct conn_tally refused;   /* closed for breaking the protocol or the deadline */
         struct conn_tally abandoned; /* visits dropped unread: nginx had hung up */
+        struct conn_tally no_memory; /* connections closed for want of memory */
+        atomic_ullong closed_idle;   /* kept-alive connections closed to make room */
 };
 
+/* An empty registry with room for any number of connections, and no listening socket. */
 void conns_init(struct conns *s, int epoll_fd);
+
+/*
+ * The listening socket's tag in the workers' set (armed EPOLLIN |
+ * EPOLLONESHOT): a close re-arms it when accepting was paused.
+ */
+void conns_listen(struct conns *s, struct conn *listen_tag);
+
+/* The connections the descriptor limit allows (at least 1); the limit can change while running. */
+void conns_set_room(struct conns *s, int room);
+
+/* 1 if the connections hold every descriptor they may. */
+int conns_full(struct conns *s);
+
+/*
+ * From the worker that accepts, before each accept: 1 if there is room for
+ * one more connection. 0 if not: accepting is paused (the caller must not
+ * re-arm the listening socket), a kept-alive connection is to close to make
+ * room, and its close resumes accepting.
+ */
+int conns_admit(struct conns *s);
+
+/*
+ * accept() failed for want of descriptors or memory that the accounting did
+ * not see coming (another thread's files): paused as conns_admit() pauses,
+ * until a connection closes or conns_resume().
+ */
+void conns_pause(struct conns *s);
+
+/* Resumes accepting if it was paused (a timer's fallback). 1 if it was paused. */
+int conns_resume(struct conns *s);
+
+/* Connections registered now, and kept-alive ones closed to make room so far. */
+int conns_count(struct conns *s);
 
 /* Registers fd; NULL (fd left open) if no memory. */
 struct conn *conn_new(struct conns *s, int fd);
@@ -62,15 +118,34 @@ void conn_free(struct conns *s, struct conn *c);
 /* epoll_ctl(op) of c in epoll_fd with events, handing c on (see struct conn). */
 int conn_watch(int epoll_fd, int op, struct conn *c, uint32_t events);
 
-/* c came out of an epoll set: this thread owns it now. */
-void conn_take(struct conn *c);
+/* c came out of an epoll set: this thread owns it now (and it is no longer idle). */
+void conn_take(struct conns *s, struct conn *c);
 
 /*
  * Waits for the next request on c in the workers' set (level-triggered:
- * bytes already queued wake a worker); closes c if stopping or if epoll
- * fails.
+ * bytes already queued wake a worker), listed as idle; closes c instead if
+ * stopping, if accepting is paused and c is the one to close to make room,
+ * or if epoll fails. op: EPOLL_CTL_ADD for a new connection (not listed:
+ * its first request is on its way), else EPOLL_CTL_MOD.
  */
+void conn_arm(struct conns *s, struct conn *c, int op);
 void conn_rearm(struct conns *s, struct conn *c);
+
+/*
+ * For the committer, which takes no part in freeing connections: c back to
+ * the workers' set after its parked visit's answer, listed as idle as
+ * conn_arm() lists it; shut down first if close is set or c is the one to
+ * close to make room, so that the worker the hang-up wakes frees it. Not
+ * re-armed while stopping.
+ */
+void conn_return(struct conns *s, struct conn *c, int close);
+
+/*
+ * Closes fd, a new connection that could not be registered for want of
+ * memory (what: the allocation that failed); one line at most every 10 s.
+ * nginx answers its request 502; the responder goes on.
+ */
+void conns_no_memory(struct conns *s, int fd, const char *what);
 
 /*
  * Closes a connection that broke the protocol or took too long. One line at

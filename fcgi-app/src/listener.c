@@ -5,15 +5,23 @@
  */
 #include "listener.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "timeutil.h"
+
+#define EPISODE_GAP_MS 10000 /* a pause after this long without one is a new episode */
+#define BASE_GUESS     32    /* descriptors assumed open when /proc/self/fd cannot be read */
 
 static void
 unix_addr(const char *path, struct sockaddr_un *addr)
@@ -110,6 +118,9 @@ listener_open(struct listener *l, const char *path, unsigned mode, char *err, si
         l->path = path;
         l->dev = 0;
         l->ino = 0;
+        l->base = BASE_GUESS;
+        atomic_init(&l->reserve, FD_RESERVE);
+        atomic_init(&l->full_ms, 0);
         enum listener_status st = clear_stale(path, err, errlen);
         if (st != LISTENER_OK)
                 return st;
@@ -126,6 +137,88 @@ listener_accept(struct listener *l)
 {
         /* Non-blocking: a connection's reads and writes must never wait on the peer. */
         return accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int
+listener_waiting(struct listener *l)
+{
+        struct pollfd p = {.fd = l->fd, .events = POLLIN};
+        int n = poll(&p, 1, 0);
+
+        if (n < 0) {
+                log_error("socket %s: poll: %s", l->path, strerror(errno));
+                return 1;
+        }
+        return n == 1 && (p.revents & POLLIN) != 0;
+}
+
+int
+listener_measure(struct listener *l, size_t npeers, char *err, size_t errlen)
+{
+        listener_set_peers(l, npeers);
+        /* Linux has no getdtablecount(): count the entries of /proc/self/fd once. */
+        DIR *d = opendir("/proc/self/fd");
+        if (d == NULL) {
+                snprintf(err, errlen, "counting open descriptors: /proc/self/fd: %s",
+                         strerror(errno));
+                return -1;
+        }
+        int n = 0;
+        const struct dirent *e;
+        errno = 0;
+        while ((e = readdir(d)) != NULL)
+                n += e->d_name[0] != '.';
+        int e_read = errno;
+        closedir(d);
+        if (e_read != 0) {
+                snprintf(err, errlen, "counting open descriptors: /proc/self/fd: %s",
+                         strerror(e_read));
+                return -1;
+        }
+        l->base = n - 1; /* the directory's own descriptor */
+        return 0;
+}
+
+void
+listener_set_peers(struct listener *l, size_t npeers)
+{
+        atomic_store(&l->reserve, FD_RESERVE + FD_PER_PEER * (int)npeers);
+}
+
+unsigned long long
+listener_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+                log_error("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+                return (unsigned long long)INT_MAX;
+        }
+        return rl.rlim_cur == RLIM_INFINITY ? (unsigned long long)INT_MAX
+                                            : (unsigned long long)rl.rlim_cur;
+}
+
+int
+listener_room(struct listener *l)
+{
+        long long room = (long long)listener_fd_limit() - l->base - atomic_load(&l->reserve);
+
+        /* A limit below what the process needs still serves, one connection at a time. */
+        return room < 1 ? 1 : room > INT_MAX ? INT_MAX : (int)room;
+}
+
+void
+listener_full(struct listener *l, int held, const char *why)
+{
+        long long now = now_mono_ms(), last = atomic_exchange(&l->full_ms, now);
+
+        if (last != 0 && now - last < EPISODE_GAP_MS)
+                return; /* the same episode */
+        log_warn("descriptors: %s: accepting paused until a FastCGI connection closes (%d held; "
+                 "RLIMIT_NOFILE %llu, %d open besides them, %d kept free for the counter's "
+                 "files and reloads); kept-alive connections are closed, the longest idle "
+                 "first, to make room. Said once per episode",
+                 why, held, listener_fd_limit(), l->base, atomic_load(&l->reserve));
 }
 
 void

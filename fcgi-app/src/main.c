@@ -142,16 +142,12 @@ run_due(struct watched *w, int64_t *reload_due, int64_t *recheck_due)
         }
 }
 
+/* sfd: a signalfd of the stop and reload signals, closed here. */
 static int
-wait_for_stop(const sigset_t *set, struct watched *w)
+wait_for_stop(int sfd, struct watched *w)
 {
-        int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
         int64_t reload_due = 0, recheck_due = 0;
 
-        if (sfd < 0) {
-                log_error("signalfd: %s", strerror(errno));
-                return SIGTERM;
-        }
         for (;;) {
                 struct pollfd fds[3] = {{.fd = sfd, .events = POLLIN},
                                         {.fd = w->reload->fd, .events = POLLIN},
@@ -182,26 +178,51 @@ wait_for_stop(const sigset_t *set, struct watched *w)
 /*
  * nginx may keep up to worker_connections idle FastCGI connections per
  * worker, each a descriptor here; the soft limit is often 1024. Raise it to
- * the hard limit, which containers set high.
+ * the hard limit, which containers set high; *was is the soft limit before.
  */
 static void
-raise_fd_limit(void)
+raise_fd_limit(unsigned long long *was)
 {
         struct rlimit rl;
 
+        *was = 0;
         if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
                 log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
                 return;
         }
+        *was = rl.rlim_cur == RLIM_INFINITY ? ~0ull : (unsigned long long)rl.rlim_cur;
         if (rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;
                 if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-                        log_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+                        log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s",
+                                 (unsigned long long)rl.rlim_max, strerror(errno));
         }
-        if (rl.rlim_cur < 4096)
-                log_warn("only %llu file descriptors: nginx's idle FastCGI connections may use "
-                         "them up; raise the hard limit (ulimit -Hn)",
-                         (unsigned long long)rl.rlim_cur);
+}
+
+/*
+ * What the process has, for the ready line: the limit (and what it was
+ * raised from), and what it leaves FastCGI connections. A low limit is
+ * worth a warning of its own.
+ */
+static void
+fd_budget(struct server *server, unsigned long long was, char *out, size_t len)
+{
+        unsigned long long limit;
+        int base, reserve, room;
+        char raised[64] = "";
+
+        server_fd_budget(server, &limit, &base, &reserve, &room);
+        if (was != 0 && was < limit)
+                snprintf(raised, sizeof(raised), " (raised from %llu to the hard limit)", was);
+        snprintf(out, len,
+                 "descriptors: RLIMIT_NOFILE %llu%s, %d open at start, %d kept free for the "
+                 "counter's files and reloads, room for %d FastCGI connections",
+                 limit, raised, base, reserve, room);
+        if (limit < 4096)
+                log_warn("descriptors: only %llu: nginx keeps up to 1024 FastCGI connections alive "
+                         "per worker; beyond %d, kept-alive ones are closed to accept new ones. "
+                         "Raise the hard limit (ulimit -Hn) if that is too few",
+                         limit, room);
 }
 
 static int
@@ -235,10 +256,11 @@ serve(const char *path, const struct config *cfg)
         struct routes_live live;
         sigset_t set;
         char err[1024];
-        int rc, served = 0;
+        int rc, served = 0, sfd = -1;
+        unsigned long long fd_soft_was;
 
         block_signals(&set);
-        raise_fd_limit();
+        raise_fd_limit(&fd_soft_was);
         if (clock_init(cfg->timezone) != 0) {
                 log_error("setting time zone %s: %s", cfg->timezone, strerror(errno));
                 return EX_OSERR;
@@ -268,29 +290,49 @@ serve(const char *path, const struct config *cfg)
                           .metrics = cfg->metrics_enabled ? &metrics : NULL,
                           .cluster = &cluster,
                           .live = &live};
+        /*
+         * Every descriptor the process keeps is opened before the server
+         * starts: what is open then is the base of its descriptor budget.
+         */
+        sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (sfd < 0) {
+                log_error("signalfd: %s", strerror(errno));
+                rc = EX_OSERR;
+                goto stop_poller;
+        }
+        struct reload_targets targets = {.live = &live,
+                                         .cluster = &cluster,
+                                         .poll = poll,
+                                         .metrics = app.metrics,
+                                         .server = &server};
+        reload_init(&reload, path, cfg, &targets);
         enum server_status sst = server_open(&server, cfg, err, sizeof(err));
         if (sst != SERVER_OK || server_start(&server, &app, err, sizeof(err)) != 0) {
                 log_error("%s", err);
                 rc = sst == SERVER_IN_USE ? EX_UNAVAILABLE : EX_OSERR;
                 goto stop_server;
         }
+        char fds[256];
+        fd_budget(&server, fd_soft_was, fds, sizeof(fds));
         log_info("ready: socket %s (mode %04o), %d worker threads (of %d), "
                  "counter %s at %" PRIu64 " (sync=%s), time zone %s, pod %s, %zu peers, "
-                 "metrics %s",
+                 "metrics %s; %s",
                  cfg->socket_path, cfg->socket_mode, server.nthreads, cfg->workers,
                  cfg->counter_path, counter_get(&counter), config_sync_name(cfg->sync),
-                 cfg->timezone, cluster.self, cluster.npeers, cfg->metrics_enabled ? "on" : "off");
-        struct reload_targets targets = {
-            .live = &live, .cluster = &cluster, .poll = poll, .metrics = app.metrics};
-        reload_init(&reload, path, cfg, &targets);
+                 cfg->timezone, cluster.self, cluster.npeers, cfg->metrics_enabled ? "on" : "off",
+                 fds);
         struct watched watched = {.reload = &reload, .cwatch = &cwatch, .counter = &counter};
-        int sig = wait_for_stop(&set, &watched);
-        reload_close(&reload);
+        int sig = wait_for_stop(sfd, &watched);
+        sfd = -1; /* closed there */
         log_info("%s: finishing requests in flight", strsignal(sig));
         rc = EX_OK;
         served = 1;
 stop_server:
+        reload_close(&reload);
         server_stop(&server);
+stop_poller:
+        if (sfd >= 0)
+                close(sfd);
         cluster_poll_stop(poll);
 close_counter:
         cwatch_close(&cwatch);

@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "fastcgi.h"
@@ -54,7 +53,8 @@ encode(unsigned char *out, size_t cap, unsigned id, const struct response *r)
  * The committer, once the visit's batch is fsynced or failed: one
  * non-blocking send of the bytes made for that outcome, then the connection
  * back to the workers. A connection to close is shut down and re-armed, so
- * that a worker frees it: this thread takes no lock.
+ * that a worker frees it: this thread frees nothing, and takes only the
+ * registry's lock, to list the connection as idle.
  */
 static void
 visit_done(struct counter_waiter *w)
@@ -68,11 +68,8 @@ visit_done(struct counter_waiter *w)
 
         routes_visit_finished(p->app, &pk->v, ok ? pk->status : 503);
         ssize_t sent = send(c->fd, bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (sent != (ssize_t)len || !pk->keep)
-                shutdown(c->fd, SHUT_RDWR); /* not kept, or nginx did not take the answer */
-        if (!atomic_load(&p->conns->stopping))
-                conn_watch(p->conns->epoll_fd, EPOLL_CTL_MOD, c,
-                           EPOLLIN | EPOLLRDHUP | EPOLLONESHOT);
+        /* Not kept, or nginx did not take the answer: closed by the worker it goes to. */
+        conn_return(p->conns, c, sent != (ssize_t)len || !pk->keep);
         /* Last: once none is parked, stopping may close c and free what this used. */
         atomic_fetch_sub(&p->parked, 1);
 }

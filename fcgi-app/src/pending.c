@@ -74,7 +74,7 @@ pending_event(struct pending *p, struct conn *c, uint32_t events)
 {
         char why[192];
 
-        conn_take(c);
+        conn_take(p->conns, c);
         if (!c->pending_listed) {
                 TAILQ_INSERT_TAIL(&p->waiting, c, waiting);
                 c->pending_listed = 1;

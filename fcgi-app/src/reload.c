@@ -139,6 +139,8 @@ apply_cluster(struct reload *r, const struct config *next, char *err, size_t err
                 return -1;
         if (r->t.poll != NULL)
                 cluster_poll_wake(r->t.poll); /* the new list from the next poll on */
+        if (r->t.server != NULL)
+                server_set_peers(r->t.server, next->cluster_peers);
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "routes.h"
+#include "server.h"
 
 /* What a reload changes in the running responder. */
 struct reload_targets {
@@ -16,6 +17,7 @@ struct reload_targets {
         struct cluster *cluster;   /* [cluster] peers, poll_interval_ms, timeout_ms */
         struct cluster_poll *poll; /* woken when those change */
         struct metrics *metrics;   /* counts reloads; NULL with metrics off */
+        struct server *server;     /* its descriptor reserve follows the number of peers */
 };
 
 /*

@@ -36,12 +36,19 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define ACCEPT_BATCH 64
+/*
+ * An accept that fails for want of descriptors or memory the accounting did
+ * not see coming (another thread's files) pauses accepting until a
+ * connection closes; this is the fallback when none is open to close.
+ */
+#define UNFORESEEN_PAUSE_MS 100
 
 /* CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota. */
 static int
@@ -71,21 +78,25 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
 {
         memset(s, 0, sizeof(*s));
         s->cfg = cfg;
-        s->epoll_fd = s->wake_fd = -1;
+        s->epoll_fd = s->wake_fd = s->timer_fd = -1;
         s->listener.fd = s->pending.epoll_fd = -1;
         s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         conns_init(&s->conns, s->epoll_fd);
+        conns_listen(&s->conns, &s->listen_tag);
         switch (listener_open(&s->listener, cfg->socket_path, cfg->socket_mode, err, errlen)) {
         case LISTENER_OK: break;
         case LISTENER_IN_USE: return SERVER_IN_USE;
         case LISTENER_OSERR: return SERVER_OSERR;
         }
         s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         s->listen_tag.fd = s->listener.fd;
         s->wake_tag.fd = s->wake_fd;
-        if (s->epoll_fd < 0 || s->wake_fd < 0 ||
+        s->timer_tag.fd = s->timer_fd;
+        if (s->epoll_fd < 0 || s->wake_fd < 0 || s->timer_fd < 0 ||
             conn_watch(s->epoll_fd, EPOLL_CTL_ADD, &s->listen_tag, EPOLLIN | EPOLLONESHOT) != 0 ||
-            conn_watch(s->epoll_fd, EPOLL_CTL_ADD, &s->wake_tag, EPOLLIN) != 0) {
+            conn_watch(s->epoll_fd, EPOLL_CTL_ADD, &s->wake_tag, EPOLLIN) != 0 ||
+            conn_watch(s->epoll_fd, EPOLL_CTL_ADD, &s->timer_tag, EPOLLIN) != 0) {
                 snprintf(err, errlen, "epoll set-up: %s", strerror(errno));
                 return SERVER_OSERR;
         }
@@ -100,39 +111,93 @@ add_connection(struct server *s, int fd)
         struct conn *c = conn_new(&s->conns, fd);
 
         if (c == NULL) {
-                log_error("new connection: %s", strerror(errno));
-                close(fd);
+                conns_no_memory(&s->conns, fd, "a new connection");
                 return;
         }
-        if (conn_watch(s->epoll_fd, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0) {
-                log_error("new connection: epoll: %s", strerror(errno));
-                conn_free(&s->conns, c);
-        }
+        conn_arm(&s->conns, c, EPOLL_CTL_ADD);
 }
 
+/* Accepting paused by an accept that failed unforeseen: resumed by a close, or by the timer. */
+static void
+pause_unforeseen(struct server *s, int e)
+{
+        struct itimerspec in = {.it_value = {.tv_nsec = UNFORESEEN_PAUSE_MS * 1000000L}};
+        char why[160];
+
+        conns_pause(&s->conns);
+        if (timerfd_settime(s->timer_fd, 0, &in, NULL) != 0) {
+                /* Without the timer, only a close resumes: resume now rather than maybe never. */
+                log_error("arming the accept timer: %s", strerror(errno));
+                conns_resume(&s->conns);
+        }
+        snprintf(why, sizeof(why), "accept on %s: %s", s->cfg->socket_path, strerror(e));
+        listener_full(&s->listener, conns_count(&s->conns), why);
+}
+
+/*
+ * The listening socket is readable and this worker holds its event
+ * (EPOLLONESHOT): accepts while the descriptor budget has room, then
+ * re-arms it. At the limit it returns without re-arming: accepting is
+ * paused (no thread sleeps on it, as OpenBSD's slowcgi does), a kept-alive
+ * connection is closed to make room (conn.c: which one), and that close
+ * re-arms it. The old way, a 50 ms sleep and an error line per EMFILE, held
+ * a worker and wrote 20 lines a second while nginx's idle connections kept
+ * every descriptor.
+ */
 static void
 accept_batch(struct server *s)
 {
+        conns_set_room(&s->conns, listener_room(&s->listener));
         for (int i = 0; i < ACCEPT_BATCH; i++) {
+                /*
+                 * At the limit, a connection waiting to be accepted makes
+                 * room for itself; with none, nothing is closed (and accept4
+                 * must not race one in beyond the limit).
+                 */
+                if (conns_full(&s->conns)) {
+                        if (!listener_waiting(&s->listener))
+                                break;
+                        if (!conns_admit(&s->conns)) {
+                                listener_full(&s->listener, conns_count(&s->conns),
+                                              "FastCGI connections hold every descriptor the "
+                                              "limit leaves them");
+                                return;
+                        }
+                }
                 int fd = listener_accept(&s->listener);
                 if (fd >= 0) {
                         add_connection(s, fd);
                         continue;
                 }
-                if (errno == EINTR || errno == ECONNABORTED)
+                int e = errno;
+                if (e == EINTR || e == ECONNABORTED)
                         continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                if (e == EAGAIN || e == EWOULDBLOCK)
                         break;
-                log_error("accept on %s: %s", s->cfg->socket_path, strerror(errno));
-                if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
-                        /* The pending connection stays queued: back off instead of spinning. */
-                        struct timespec ts = {.tv_nsec = 50 * 1000000L};
-                        nanosleep(&ts, NULL);
+                if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS) {
+                        pause_unforeseen(s, e);
+                        return;
                 }
+                log_error("accept on %s: %s", s->cfg->socket_path, strerror(e));
                 break;
         }
         if (conn_watch(s->epoll_fd, EPOLL_CTL_MOD, &s->listen_tag, EPOLLIN | EPOLLONESHOT) != 0)
                 log_error("re-arming %s: %s", s->cfg->socket_path, strerror(errno));
+}
+
+/* The timer of an unforeseen pause went off: accept again (a close may have come first). */
+static void
+timer_expired(struct server *s)
+{
+        uint64_t expirations;
+
+        /* Level-triggered: every worker may wake for it; the one that reads it resumes. */
+        if (read(s->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations)) {
+                if (errno != EAGAIN)
+                        log_error("reading the accept timer: %s", strerror(errno));
+                return;
+        }
+        conns_resume(&s->conns);
 }
 
 /* What the routes read of a request, from its FastCGI params. */
@@ -234,7 +299,7 @@ server_handle(struct worker *w, struct conn *c)
         struct server *s = w->s;
         char why[192];
 
-        conn_take(c);
+        conn_take(&s->conns, c);
         free(c->parked); /* a parked visit's answer, sent before c came back */
         c->parked = NULL;
         ssize_t n = recv(c->fd, w->peek, sizeof(w->peek), MSG_PEEK | MSG_DONTWAIT);
@@ -276,7 +341,9 @@ worker_main(void *arg)
                         struct conn *c = ev[i].data.ptr;
                         if (c == &s->wake_tag)
                                 continue;
-                        if (c == &s->listen_tag)
+                        if (c == &s->timer_tag)
+                                timer_expired(s);
+                        else if (c == &s->listen_tag)
                                 accept_batch(s);
                         else
                                 server_handle(w, c);
@@ -293,11 +360,48 @@ worker_main(void *arg)
         return NULL;
 }
 
+/* The entries of a checked [cluster] peers list: its commas, plus one unless it is empty. */
+static size_t
+count_peers(const char *peers)
+{
+        size_t n = 0;
+        int item = 0;
+
+        for (const char *p = peers; *p; p++) {
+                if (*p == ',') {
+                        n += item;
+                        item = 0;
+                } else if (*p != ' ' && *p != '\t') {
+                        item = 1;
+                }
+        }
+        return n + (size_t)item;
+}
+
+void
+server_set_peers(struct server *s, const char *peers)
+{
+        listener_set_peers(&s->listener, count_peers(peers));
+}
+
+void
+server_fd_budget(struct server *s, unsigned long long *limit, int *base, int *reserve, int *room)
+{
+        *limit = listener_fd_limit();
+        *base = s->listener.base;
+        *reserve = atomic_load(&s->listener.reserve);
+        *room = listener_room(&s->listener);
+}
+
 int
 server_start(struct server *s, const struct app *app, char *err, size_t errlen)
 {
         s->app = app;
         park_init(&s->park, app, &s->conns);
+        /* Before the workers: they may accept at once. The pending thread opens nothing. */
+        if (listener_measure(&s->listener, count_peers(s->cfg->cluster_peers), err, errlen) != 0)
+                log_warn("%s; assuming %d", err, s->listener.base);
+        conns_set_room(&s->conns, listener_room(&s->listener));
         if (pending_start(&s->pending, err, errlen) != 0)
                 return -1;
         s->nthreads = s->cfg->workers;
@@ -344,5 +448,7 @@ server_stop(struct server *s)
                 close(s->epoll_fd);
         if (s->wake_fd >= 0)
                 close(s->wake_fd);
-        s->epoll_fd = s->wake_fd = -1;
+        if (s->timer_fd >= 0)
+                close(s->timer_fd);
+        s->epoll_fd = s->wake_fd = s->timer_fd = -1;
 }

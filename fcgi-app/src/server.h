@@ -38,8 +38,10 @@ struct server {
         struct park park;       /* sync=always visits waiting for their batch */
         int epoll_fd;           /* idle connections and the socket: the workers wait on it */
         int wake_fd;            /* eventfd: readable once stopping begins, for every thread */
-        struct conn listen_tag, wake_tag; /* epoll tags of the socket and wake_fd */
-        int nthreads;                     /* [server] workers, or fewer: see server.c */
+        int timer_fd;           /* timerfd: resumes accepting paused by an unforeseen EMFILE */
+        struct conn listen_tag, wake_tag,
+            timer_tag; /* epoll tags of the socket, wake_fd, timer_fd */
+        int nthreads;  /* [server] workers, or fewer: see server.c */
         int nworkers;
         struct worker *workers;
 };
@@ -48,8 +50,19 @@ struct server {
 enum server_status server_open(struct server *s, const struct config *cfg, char *err,
                                size_t errlen);
 
-/* Starts the pending thread and the workers. */
+/*
+ * Starts the pending thread and the workers. Call once every descriptor the
+ * process keeps is open: what is open then, but for connections, is the
+ * base of the descriptor budget (listener.h).
+ */
 int server_start(struct server *s, const struct app *app, char *err, size_t errlen);
+
+/* The descriptor budget, for the start-up line: the limit, the base, the reserve, the room. */
+void server_fd_budget(struct server *s, unsigned long long *limit, int *base, int *reserve,
+                      int *room);
+
+/* [cluster] peers changed (a reload): the reserve follows the number of peers. */
+void server_set_peers(struct server *s, const char *peers);
 
 /*
  * Stops taking connections (the socket file goes first), lets the workers
