@@ -69,6 +69,7 @@ conns_init(struct conns *s, int epoll_fd)
 {
         pthread_mutex_init(&s->mu, NULL);
         LIST_INIT(&s->all);
+        LIST_INIT(&s->spares);
         TAILQ_INIT(&s->idle);
         s->count = s->idle_n = s->paused = s->closing = 0;
         s->room = INT_MAX;
@@ -231,17 +232,39 @@ conns_resume(struct conns *s)
         return was;
 }
 
+int
+conns_spare(struct conns *s, int n)
+{
+        for (int i = 0; i < n; i++) {
+                struct conn *c = calloc(1, sizeof(*c));
+                if (c == NULL)
+                        return -1;
+                c->spare = 1;
+                pthread_mutex_lock(&s->mu);
+                LIST_INSERT_HEAD(&s->spares, c, all);
+                pthread_mutex_unlock(&s->mu);
+        }
+        return 0;
+}
+
 struct conn *
 conn_new(struct conns *s, int fd)
 {
         struct conn *c = calloc(1, sizeof(*c));
 
-        if (c == NULL)
-                return NULL;
-        c->fd = fd;
         pthread_mutex_lock(&s->mu);
-        LIST_INSERT_HEAD(&s->all, c, all);
-        s->count++;
+        if (c == NULL && (c = LIST_FIRST(&s->spares)) != NULL) {
+                /* Out of memory: one allocated at start, as good as new. */
+                LIST_REMOVE(c, all);
+                memset(c, 0, sizeof(*c));
+                atomic_init(&c->handoff, 0);
+                c->spare = 1;
+        }
+        if (c != NULL) {
+                c->fd = fd;
+                LIST_INSERT_HEAD(&s->all, c, all);
+                s->count++;
+        }
         pthread_mutex_unlock(&s->mu);
         return c;
 }
@@ -262,6 +285,9 @@ conns_no_memory(struct conns *s, int fd, const char *what)
 void
 conn_free(struct conns *s, struct conn *c)
 {
+        int fd = c->fd;
+        struct parked *parked = c->parked;
+
         pthread_mutex_lock(&s->mu);
         LIST_REMOVE(c, all);
         unlist_idle(s, c);
@@ -270,11 +296,15 @@ conn_free(struct conns *s, struct conn *c)
         int resuming = s->paused;
         struct conn *tag = s->listen_tag;
         s->paused = s->closing = 0;
+        int spare = c->spare;
+        if (spare)
+                LIST_INSERT_HEAD(&s->spares, c, all); /* c may be another's from here on */
         pthread_mutex_unlock(&s->mu);
-        if (close(c->fd) != 0 && errno != EINTR)
+        if (close(fd) != 0 && errno != EINTR)
                 log_error("closing a FastCGI connection: %s", strerror(errno));
-        free(c->parked);
-        free(c);
+        free(parked);
+        if (!spare)
+                free(c);
         if (resuming)
                 resume(s, tag); /* after the close: the descriptor is free for the accept */
 }
@@ -384,4 +414,8 @@ conns_close_all(struct conns *s)
 
         while ((c = LIST_FIRST(&s->all)) != NULL)
                 conn_free(s, c);
+        while ((c = LIST_FIRST(&s->spares)) != NULL) {
+                LIST_REMOVE(c, all);
+                free(c);
+        }
 }

@@ -27,6 +27,7 @@ struct conn {
         int idle_listed;           /* in that list (under conns.mu) */
         int64_t deadline;      /* pending: CLOCK_MONOTONIC ms by which the request must be whole */
         struct parked *parked; /* park.c's answer, freed by the next owner */
+        int spare;             /* one of conns.spares: goes back there, not to free() */
 };
 
 /*
@@ -58,6 +59,7 @@ struct conn_tally {
 struct conns {
         pthread_mutex_t mu;
         LIST_HEAD(conn_list, conn) all;
+        struct conn_list spares;          /* allocated at start, for when malloc fails */
         TAILQ_HEAD(conn_idle, conn) idle; /* kept-alive, waiting: the longest idle first */
         int count;                        /* registered connections */
         int idle_n;                       /* of them in the idle list */
@@ -109,7 +111,14 @@ int conns_resume(struct conns *s);
 /* Connections registered now, and kept-alive ones closed to make room so far. */
 int conns_count(struct conns *s);
 
-/* Registers fd; NULL (fd left open) if no memory. */
+/*
+ * n connections allocated now, for conn_new() to use when calloc() fails:
+ * under a memory limit the responder still takes that many at once (nginx
+ * keeps them alive) instead of closing each new one. 0, or -1 if no memory.
+ */
+int conns_spare(struct conns *s, int n);
+
+/* Registers fd; NULL (fd left open) if no memory, and no spare left. */
 struct conn *conn_new(struct conns *s, int fd);
 
 /* Forgets c, closes its descriptor and frees what it holds. */
@@ -160,7 +169,7 @@ void conn_refuse(struct conns *s, struct conn *c, const char *why);
  */
 void conn_abandon(struct conns *s, struct conn *c);
 
-/* Closes every registered connection; no other thread may run. */
+/* Closes every registered connection and frees the spares; no other thread may run. */
 void conns_close_all(struct conns *s);
 
 #endif

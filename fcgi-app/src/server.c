@@ -49,6 +49,12 @@
  * connection closes; this is the fallback when none is open to close.
  */
 #define UNFORESEEN_PAUSE_MS 100
+/*
+ * Connections allocated at start for when malloc fails: a few hundred
+ * concurrent requests' worth (nginx keeps as many alive), some 100 bytes
+ * each.
+ */
+#define SPARE_CONNECTIONS 256
 
 /* CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota. */
 static int
@@ -102,6 +108,11 @@ server_open(struct server *s, const struct config *cfg, char *err, size_t errlen
         }
         if (pending_open(&s->pending, &s->conns, s->wake_fd, err, errlen) != 0)
                 return SERVER_OSERR;
+        if (conns_spare(&s->conns, SPARE_CONNECTIONS) != 0) {
+                snprintf(err, errlen, "allocating %d spare connections: %s", SPARE_CONNECTIONS,
+                         strerror(errno));
+                return SERVER_OSERR;
+        }
         return SERVER_OK;
 }
 

@@ -17,7 +17,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import fcgi_client as F
-from harness import Stack, freeze, wait_for, wait_for_output
+from harness import Stack, freeze, wait_for_output
 
 JSON = {"Accept": "application/json"}
 # nginx.conf gives the responder 10 s; these tests do not wait that long.
