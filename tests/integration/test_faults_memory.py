@@ -5,7 +5,7 @@ The limit is real: RLIMIT_AS at the responder's own footprint once it is ready
 (VmSize, before it has served anything), set on the live process, so that no
 mapping can grow. Under it every request still gets an answer: the new
 connections take the ones allocated at start, a sync=always visit that cannot
-park waits for its fsync on its worker, and /metrics, which needs 140 KiB for
+park waits for its fsync on its worker, and /metrics, which needs 136 KiB for
 the cluster's view, answers 503. Lifted, everything answers 200 again.
 """
 
