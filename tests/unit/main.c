@@ -27,5 +27,6 @@ main(void)
         failed |= fastcgi_tests() != 0;
         failed |= counter_park_tests() != 0;
         failed |= operate_tests() != 0;
+        failed |= conn_tests() != 0;
         return failed;
 }

@@ -28,6 +28,7 @@ int cluster_tests(void);
 int fastcgi_tests(void);
 int counter_park_tests(void);
 int operate_tests(void);
+int conn_tests(void);
 
 /*
  * Per-test state: a fresh directory under /tmp and a config whose counter
