@@ -152,7 +152,9 @@ make_room(struct conns *s)
                 return;
         TAILQ_FOREACH (c, &s->idle, idle) {
                 int queued = 0;
-                if (ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0) {
+                if (ioctl(c->fd, FIONREAD, &queued) != 0)
+                        log_error("FIONREAD on an idle FastCGI connection: %s", strerror(errno));
+                if (queued > 0) {
                         if (++looked == 8)
                                 return; /* requests on all of them: the first answer makes room */
                         continue;

@@ -149,8 +149,12 @@ up_event(struct counter_watch *w, const struct inotify_event *ev)
 {
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
                 /* That folder went, and the directory with it, wherever it is now. */
-                if (ev->mask & IN_MOVE_SELF)
-                        inotify_rm_watch(w->fd, ev->wd); /* its IN_IGNORED follows */
+                /* Moved: the watch stays on it elsewhere unless removed (its IN_IGNORED follows).
+                 */
+                if ((ev->mask & IN_MOVE_SELF) && inotify_rm_watch(w->fd, ev->wd) != 0 &&
+                    errno != EINVAL)
+                        log_error("counter file %s: removing the watch on %s: %s", w->path, w->up,
+                                  strerror(errno));
                 w->up_wd = -1;
                 drop_dir(w);
                 follow(w, 0);

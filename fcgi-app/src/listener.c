@@ -169,7 +169,8 @@ listener_measure(struct listener *l, size_t npeers, char *err, size_t errlen)
         while ((e = readdir(d)) != NULL)
                 n += e->d_name[0] != '.';
         int e_read = errno;
-        closedir(d);
+        if (closedir(d) != 0)
+                log_error("counting open descriptors: closing /proc/self/fd: %s", strerror(errno));
         if (e_read != 0) {
                 snprintf(err, errlen, "counting open descriptors: /proc/self/fd: %s",
                          strerror(e_read));
