@@ -334,16 +334,13 @@ conn_take(struct conns *s, struct conn *c)
         pthread_mutex_unlock(&s->mu);
 }
 
-void
-conn_arm(struct conns *s, struct conn *c, int op)
+/* c into the workers' set (op); idle: listed as such, or closed to make room. */
+static void
+arm(struct conns *s, struct conn *c, int op, int idle)
 {
         pthread_mutex_lock(&s->mu);
         int keep = !atomic_load(&s->stopping);
-        /*
-         * A new connection is not idle: nginx writes its first request right
-         * after connecting, and closing it before would fail that request.
-         */
-        if (keep && op != EPOLL_CTL_ADD) {
+        if (keep && idle) {
                 keep = !close_after_answer(s);
                 if (keep)
                         list_idle(s, c);
@@ -354,15 +351,21 @@ conn_arm(struct conns *s, struct conn *c, int op)
                 return;
         }
         if (conn_watch(s->epoll_fd, op, c, EPOLLIN | EPOLLRDHUP | EPOLLONESHOT) != 0) {
-                log_error("waiting for the next FastCGI request: epoll: %s", strerror(errno));
+                log_error("waiting for a FastCGI request: epoll: %s", strerror(errno));
                 conn_free(s, c); /* not armed: still ours */
         }
 }
 
 void
+conn_arm(struct conns *s, struct conn *c, int op)
+{
+        arm(s, c, op, 0);
+}
+
+void
 conn_rearm(struct conns *s, struct conn *c)
 {
-        conn_arm(s, c, EPOLL_CTL_MOD);
+        arm(s, c, EPOLL_CTL_MOD, 1);
 }
 
 void

@@ -131,13 +131,20 @@ int conn_watch(int epoll_fd, int op, struct conn *c, uint32_t events);
 void conn_take(struct conns *s, struct conn *c);
 
 /*
- * Waits for the next request on c in the workers' set (level-triggered:
- * bytes already queued wake a worker), listed as idle; closes c instead if
- * stopping, if accepting is paused and c is the one to close to make room,
- * or if epoll fails. op: EPOLL_CTL_ADD for a new connection (not listed:
- * its first request is on its way), else EPOLL_CTL_MOD.
+ * c into the workers' set (level-triggered: bytes already queued wake a
+ * worker) for a request on its way: a new connection (op EPOLL_CTL_ADD:
+ * nginx writes its first request right after connecting) or one whose
+ * request is whole (pending.c, EPOLL_CTL_MOD). Not idle: never closed to
+ * make room, which would fail that request. Closes c instead if stopping or
+ * if epoll fails.
  */
 void conn_arm(struct conns *s, struct conn *c, int op);
+
+/*
+ * c answered: waits for its next request in the workers' set, listed as
+ * idle; closes c instead if stopping, if accepting is paused and c is the
+ * one to close to make room, or if epoll fails.
+ */
 void conn_rearm(struct conns *s, struct conn *c);
 
 /*

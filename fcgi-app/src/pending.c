@@ -66,7 +66,7 @@ release(struct pending *p, struct conn *c)
                 conn_free(p->conns, c);
                 return;
         }
-        conn_rearm(p->conns, c); /* from here on a worker may own c */
+        conn_arm(p->conns, c, EPOLL_CTL_MOD); /* from here on a worker may own c */
 }
 
 void

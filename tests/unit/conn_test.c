@@ -178,6 +178,27 @@ test_a_new_connection_is_not_closed_to_make_room(void **state)
         assert_int_equal(conns_count(&r->conns), 0);
 }
 
+/*
+ * A request that arrived in pieces and is whole now (pending.c hands it
+ * back) is not idle either: while paused it is armed, not closed.
+ */
+static void
+test_a_whole_request_handed_back_is_not_closed_to_make_room(void **state)
+{
+        struct registry *r = *state;
+
+        conns_set_room(&r->conns, 1);
+        struct conn *c = open_one(r);
+        take(r, c); /* the pending thread's, until its request is whole */
+        assert_false(conns_admit(&r->conns));
+        conn_arm(&r->conns, c, EPOLL_CTL_MOD);
+        assert_false(closed_at_peer(r, 0));
+        assert_int_equal(conns_count(&r->conns), 1);
+        answered(r, c); /* its answer is out: now it is the one to close */
+        r->c[0] = NULL;
+        assert_true(closed_at_peer(r, 0));
+}
+
 /* Without a pause, answered connections are kept, however many. */
 static void
 test_below_the_limit_every_connection_is_kept(void **state)
@@ -216,6 +237,7 @@ conn_tests(void)
             TEST(test_the_longest_idle_is_closed_first),
             TEST(test_a_connection_in_flight_is_closed_after_its_answer),
             TEST(test_a_new_connection_is_not_closed_to_make_room),
+            TEST(test_a_whole_request_handed_back_is_not_closed_to_make_room),
             TEST(test_below_the_limit_every_connection_is_kept),
             TEST(test_spares_are_made_and_freed),
         };
