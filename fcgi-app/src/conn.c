@@ -75,7 +75,6 @@ conn_free(struct conns *s, struct conn *c)
         pthread_mutex_unlock(&s->mu);
         if (close(c->fd) != 0 && errno != EINTR)
                 log_error("closing a FastCGI connection: %s", strerror(errno));
-        free(c->parked);
         free(c);
 }
 

@@ -462,10 +462,8 @@ routes_visit(const struct app *app, struct clock_text *clock, const struct route
         r->send_body = 1;
         if (may_park && app->cfg->sync == SYNC_ALWAYS) {
                 rc = counter_reserve(app->counter, w);
-                if (rc == 1) {
-                        root_answer(app, clock, v->json, 0, w->number, r);
+                if (rc == 1)
                         return ROUTES_RESERVED;
-                }
                 if (rc < 0) {
                         routes_visit_refused(v, r);
                         routes_visit_finished(app, v, r->status);
@@ -481,7 +479,16 @@ routes_visit(const struct app *app, struct clock_text *clock, const struct route
 }
 
 void
+routes_visit_render(const struct app *app, struct clock_text *clock, const struct routes_visit *v,
+                    uint64_t number, struct response *r)
+{
+        r->body_len = r->head_len = 0;
+        r->send_body = 1;
+        root_answer(app, clock, v->json, 0, number, r);
+}
+
+int
 routes_visit_submit(const struct app *app, struct counter_waiter *w)
 {
-        counter_submit(app->counter, w);
+        return counter_submit(app->counter, w);
 }
