@@ -105,7 +105,7 @@ unit: $(BUILD)/unit-tests
 
 bench: deps build $(BUILD)/moscow-time-nocheck $(BUILD)/null-responder
 	scripts/install-deps.sh bench
-	scripts/bench.py
+	BENCH_BASELINE=$(BASELINE) scripts/bench.py
 
 # The container image (Dockerfile): docker when an engine answers, else podman.
 image:
