@@ -197,7 +197,8 @@ class Proc:
             raise TestFailure(f"{self.p.args[0]} ignored signal {sig} for {timeout} s")
         finally:
             self.reader.join(5)
-            self.p.stdout.close()
+            if not self.reader.is_alive():  # a leftover process may hold the pipe open
+                self.p.stdout.close()
             if self in _live:
                 _live.remove(self)
 
