@@ -17,6 +17,15 @@
 # idle connections and finishes every request in flight, also on kept-alive
 # connections. nginx's own SIGTERM is a fast stop that drops them. The script
 # exits with nginx's status.
+#
+# The access log: nginx.conf writes it to PREFIX/nginx/access.log, which this
+# script makes a pipe (a FIFO) read by a `cat` that copies it to the script's
+# standard output. nginx never reopens /dev/stdout by path: that gets EACCES
+# whenever the output belongs to another user (a terminal after `su - alice`,
+# a file root redirected to, a container runtime's pipe), and nginx would not
+# start. The reader ignores the signals that stop nginx, copies nginx's last
+# lines and ends when the last nginx process has closed the pipe; the script
+# exits after it.
 set -euo pipefail
 
 prefix=$(cd "${1:?usage: start-nginx.sh PREFIX [LISTEN]}" && pwd)
@@ -43,6 +52,12 @@ if [[ -n $listen ]]; then
     conf=$prefix/nginx/conf/nginx.conf
 fi
 
+# A fresh pipe each time: a regular file left there by an nginx started by
+# hand would never be read.
+access_log=$prefix/nginx/access.log
+rm -f "$access_log"
+mkfifo -m 600 "$access_log"
+
 globals='daemon off;'
 # A root master would switch its workers to "nobody", who may not connect to
 # the responder's 0660 socket owned by root. Only local runs and CI start
@@ -62,7 +77,25 @@ alive() {
     read -r stat 2>/dev/null <"/proc/$1/stat" && [[ ${stat##*) } != Z* ]]
 }
 
-nginx_pid='' stopping=0
+nginx_pid='' reader_pid='' stopping=0
+# After nginx has exited with STATUS: the reader copies what is left and ends
+# (opening the pipe for a moment lets go of a reader still waiting in open()
+# for an nginx that never opened it), then the script exits with STATUS.
+# shellcheck disable=SC2317 # invoked via the trap too
+finish() {
+    local i=0
+    true <>"$access_log" || true
+    while alive "$reader_pid" && ((i < 50)); do
+        nap 0.1
+        i=$((i + 1))
+    done
+    if alive "$reader_pid"; then
+        echo "start-nginx.sh: the access log's reader did not end; killing it" >&2
+        kill -KILL "$reader_pid" 2>/dev/null || true
+    fi
+    wait "$reader_pid" 2>/dev/null || true
+    exit "$1"
+}
 # The whole stop happens in the handler, which exits. Nothing here waits in
 # `wait` for a running nginx: bash 5.2 loses the status of a child that exits
 # while such a `wait` is interrupted by a trap (it reports -1).
@@ -80,11 +113,16 @@ graceful() {
     done
     set +e
     wait "$nginx_pid"
-    exit $?
+    finish $?
 }
 trap graceful TERM INT QUIT
 
 cd "$prefix"
+(
+    trap '' INT TERM HUP QUIT
+    exec cat -- "$access_log"
+) &
+reader_pid=$!
 # A background job of a script starts with SIGINT and SIGQUIT ignored; nginx
 # installs its own handlers, but a SIGQUIT before it has would be lost. The
 # subshell restores them first.
@@ -97,9 +135,15 @@ if ((stopping)); then # a signal came before nginx_pid was set
     stopping=0
     graceful
 fi
+said=0
 while alive "$nginx_pid"; do
+    if ((said == 0)) && ! alive "$reader_pid"; then
+        # nginx goes on; its writes fail (EPIPE) and it says so once a minute.
+        echo "start-nginx.sh: the access log's reader exited; nginx serves without an access log" >&2
+        said=1
+    fi
     nap 0.5
 done
 set +e
 wait "$nginx_pid"
-exit $?
+finish $?
