@@ -32,6 +32,30 @@ stop_deadline=2
 
 log() { echo "moscow-time: $*" >&2; }
 
+# Started with SIGINT or SIGTERM ignored (`nohup make run &`, a background job
+# of a script, some CI launchers), bash can neither trap nor reset them: a
+# Ctrl-C would stop nginx and the responder behind this script's back, and it
+# would exit 1 instead of stopping both cleanly. Such a start runs the script
+# again with both at their defaults (coreutils' env resets them before its
+# exec; the PID stays the same). SIGHUP stays as it came: nohup's own choice.
+stop_signals_ignored() {
+    local key mask
+    while read -r key mask; do
+        if [[ $key == SigIgn: ]]; then
+            ((16#$mask & (1 << (2 - 1) | 1 << (15 - 1)))) # SIGINT 2, SIGTERM 15
+            return
+        fi
+    done </proc/$$/status
+    return 1
+}
+if stop_signals_ignored; then
+    if [[ -z ${MOSCOW_TIME_SIGNALS_RESET:-} ]]; then
+        MOSCOW_TIME_SIGNALS_RESET=1 exec env --default-signal=INT,TERM "${BASH_SOURCE[0]}" "$@"
+    fi
+    log "SIGINT or SIGTERM stays ignored (env did not reset it): they cannot stop this run"
+fi
+unset MOSCOW_TIME_SIGNALS_RESET
+
 # With a tmpfs over /run (docker run --read-only --tmpfs /run) this starts empty.
 mkdir -p "$prefix"
 lock=$prefix/serve.lock

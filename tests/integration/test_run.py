@@ -10,8 +10,8 @@ import time
 
 import pytest
 from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, UNPRIVILEGED, Client,
-                     Proc, Stack, free_port, freeze, render_config, unprivileged_argv, wait_for,
-                     wait_for_output)
+                     Proc, Stack, TestFailure, free_port, freeze, render_config, unprivileged_argv,
+                     wait_for, wait_for_output)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 SERVE = os.path.join(TOP, "scripts", "serve.sh")
@@ -21,6 +21,23 @@ EX_IOERR = 74
 def processes_under(folder):
     out = subprocess.run(["pgrep", "-f", folder], capture_output=True, text=True).stdout
     return [int(p) for p in out.split() if int(p) != os.getpid()]
+
+
+def stopped(proc, sig, timeout=10):
+    """proc's exit status once sig (to its process group) has stopped it; a process that
+    does not stop fails the test with its output."""
+    try:
+        return proc.stop(sig, timeout)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
+
+
+def waited(proc, timeout=10):
+    """proc's exit status; one that does not exit in time fails the test with its output."""
+    try:
+        return proc.wait(timeout)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
 
 
 class Run:
@@ -47,7 +64,8 @@ def test_run_serves_and_ctrl_c_stops_everything():
         out = wait_for_output(run.proc, "http://127.0.0.1:")
         assert out.count("http://127.0.0.1:") == 1, f"prints its address once:\n{out}"
         # Ctrl-C: SIGINT to the whole foreground process group.
-        assert run.proc.stop(signal.SIGINT, timeout=10) == 0, "exit status on Ctrl-C"
+        status = stopped(run.proc, signal.SIGINT)
+        assert status == 0, f"exit status on Ctrl-C: {status}:\n{run.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         with open(os.path.join(d, "data", "visits")) as f:
             assert f.read() == "1\n", "counter file"
@@ -57,7 +75,8 @@ def test_run_serves_and_ctrl_c_stops_everything():
         assert r.json()["visits"] == 2, "second run continues"
         # SIGTERM to the script alone, as a supervisor would send it.
         os.kill(run.proc.pid, signal.SIGTERM)
-        assert run.proc.wait(10) == 0, "exit status on SIGTERM"
+        status = waited(run.proc)
+        assert status == 0, f"exit status on SIGTERM: {status}:\n{run.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         assert not os.path.exists(os.path.join(d, "sock", "fcgi.sock")), "socket removed"
     finally:
@@ -224,12 +243,14 @@ def test_a_second_run_on_the_same_folder_refuses_and_touches_nothing():
         assert sorted(processes_under(d)) == pids, "processes came or went"
         r = first.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 2), "the first run still serves its count"
-        assert first.proc.stop(signal.SIGINT, timeout=10) == 0
+        status = stopped(first.proc, signal.SIGINT)
+        assert status == 0, f"exit status on Ctrl-C: {status}:\n{first.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         # Once the first has stopped, a run on the folder starts again.
         again = Run(d)
         assert again.http.get("/visits").text == "2\n"
-        assert again.proc.stop(signal.SIGTERM, timeout=10) == 0
+        status = stopped(again.proc, signal.SIGTERM)
+        assert status == 0, f"exit status on SIGTERM: {status}:\n{again.proc.output()}"
     finally:
         stop_all_under(d)
         shutil.rmtree(d, ignore_errors=True)
