@@ -68,10 +68,54 @@ if ! flock -n "$lock_fd"; then
     exit 69 # EX_UNAVAILABLE
 fi
 echo "$$" >"$lock"
-# nginx would say only "Address already in use" and exit.
-if [[ $listen == *:* ]] && (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then
-    log "$listen is taken by another program; choose another port (make run: PORT=8081 make run)"
+# check_listen ADDRESS HINT: exits 69 with a line that says why, unless nginx
+# can listen on ADDRESS (host:port, [v6]:port, *:port or a port). nginx itself
+# would retry for 2.5 s, print five "Address already in use" lines and exit.
+# The only honest test is nginx's own: bind with SO_REUSEADDR (and
+# IPV6_V6ONLY for IPv6, nginx's default), then listen. A connect() misses a
+# port bound but not listening, a connection in TIME-WAIT on it, a listener on
+# another address that ADDRESS covers, and hangs on a listener whose queue is
+# full. perl-base is part of every Debian system (the image's too).
+check_listen() {
+    local address=$1 hint=$2 host port why rc=0
+    case $address in
+    unix:*) return 0 ;;
+    \[*\]:*) host=${address%]:*} host=${host#[} port=${address##*:} ;;
+    *:*) host=${address%:*} port=${address##*:} ;;
+    *) host='*' port=$address ;;
+    esac
+    [[ $host == '*' ]] && host=0.0.0.0
+    if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        log "$address: not a port number in 1-65535"
+        exit 64 # EX_USAGE
+    fi
+    command -v perl >/dev/null || return 0
+    why=$(perl -MSocket=:all -MErrno -e '
+        my ($host, $port) = @ARGV;
+        my ($err, @ai) = getaddrinfo($host, $port,
+            {socktype => SOCK_STREAM, flags => AI_PASSIVE | AI_NUMERICSERV});
+        if ($err) { print "$err\n"; exit 2 }
+        for my $ai (@ai) {
+            socket(my $s, $ai->{family}, SOCK_STREAM, 0) or do { print "$!\n"; exit 2 };
+            setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1) or do { print "$!\n"; exit 2 };
+            if ($ai->{family} == AF_INET6) {
+                setsockopt($s, IPPROTO_IPV6, IPV6_V6ONLY, 1) or do { print "$!\n"; exit 2 };
+            }
+            if (!bind($s, $ai->{addr}) || !listen($s, 1)) {
+                print "$!\n";
+                exit($!{EADDRINUSE} ? 1 : 2);
+            }
+            close $s;
+        }' -- "$host" "$port" 2>&1) || rc=$?
+    case $rc in
+    0) return 0 ;;
+    1) log "$address is taken by another program; choose another port ($hint)" ;;
+    *) log "cannot listen on $address: $why" ;;
+    esac
     exit 69 # EX_UNAVAILABLE
+}
+if [[ -n $listen ]]; then
+    check_listen "$listen" "make run: PORT=8081 make run"
 fi
 
 # The socket as the responder reads it (a bad config.ini stops here: 78).
