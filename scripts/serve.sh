@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole service in the foreground: the responder and nginx.
 #
-#   serve.sh CONFIG PREFIX [LISTEN]
+#   serve.sh CONFIG PREFIX [LISTEN [METRICS_LISTEN]]
 #
 # The container's default command and `make run` both use it; the Helm chart
-# runs the two processes as separate containers instead.
+# runs the two processes as separate containers instead. LISTEN and
+# METRICS_LISTEN (default: LISTEN's port + 1) are nginx's public and metrics
+# addresses (start-nginx.sh); without them, listen.conf's and
+# metrics-listen.conf's.
 #
+# - Given LISTEN, an address nginx could not listen on (in use in any way, or
+#   not this machine's) stops it at once with exit 69 and a line that says so.
 # - One serve.sh per PREFIX: a second one refuses (exit 69) before it touches
 #   anything (PREFIX/serve.lock, held while any process of the first lives).
 # - If the responder fails at start, nginx is never started and the script
@@ -15,12 +20,15 @@
 #   with the status of the one that exited (1 if that was 0), within seconds.
 # - SIGTERM, SIGINT or SIGHUP stop both cleanly: nginx first and gracefully
 #   (requests in flight finish), then the responder, which flushes its
-#   counter; the exit status is 0 unless one of them failed.
+#   counter; the exit status is 0 unless one of them failed. Also when it was
+#   started with SIGINT or SIGTERM ignored (see below).
 set -euo pipefail
 
-config=${1:?usage: serve.sh CONFIG PREFIX [LISTEN]}
-prefix=${2:?usage: serve.sh CONFIG PREFIX [LISTEN]}
+usage='usage: serve.sh CONFIG PREFIX [LISTEN [METRICS_LISTEN]]'
+config=${1:?$usage}
+prefix=${2:?$usage}
 listen=${3:-}
+metrics_listen=${4:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 responder=${MOSCOW_TIME_BIN:-$here/../build/moscow-time}
 [[ -x $responder ]] || responder=$(command -v moscow-time)
@@ -115,7 +123,16 @@ check_listen() {
     exit 69 # EX_UNAVAILABLE
 }
 if [[ -n $listen ]]; then
+    if [[ -z $metrics_listen && $listen =~ ^(.*:)?([0-9]+)$ ]]; then
+        # start-nginx.sh's default: the same address, the next port.
+        metrics_listen=${BASH_REMATCH[1]}$((BASH_REMATCH[2] + 1))
+    fi
+    if [[ $metrics_listen == "$listen" ]]; then
+        log "the metrics need a port of their own, not $listen (make run: METRICS_PORT)"
+        exit 64 # EX_USAGE
+    fi
     check_listen "$listen" "make run: PORT=8081 make run"
+    check_listen "$metrics_listen" "make run: METRICS_PORT=9114 make run"
 fi
 
 # The socket as the responder reads it (a bad config.ini stops here: 78).
@@ -221,7 +238,7 @@ if ! alive "$responder_pid"; then
     exit $((status == 0 ? 1 : status))
 fi
 
-"$start_nginx" "$prefix" ${listen:+"$listen"} &
+"$start_nginx" "$prefix" ${listen:+"$listen"} ${metrics_listen:+"$metrics_listen"} &
 nginx_pid=$!
 
 # Poll rather than `wait -n`: bash's `wait -n PID...` never returns for a

@@ -2,12 +2,14 @@
 # Runs nginx in the foreground for moscow-time (the image's moscow-time-nginx,
 # the chart's nginx container).
 #
-#   start-nginx.sh PREFIX [LISTEN]
+#   start-nginx.sh PREFIX [LISTEN [METRICS_LISTEN]]
 #
 # PREFIX is nginx's prefix and working directory (nginx-conf/nginx.conf explains
-# why both). LISTEN (e.g. 127.0.0.1:8080) replaces listen.conf's address: the
-# script then links nginx.conf into PREFIX/nginx/conf/ next to a listen.conf of
-# its own, so that the configuration itself stays the one file.
+# why both). LISTEN (e.g. 127.0.0.1:8080) replaces listen.conf's address, and
+# METRICS_LISTEN (default: LISTEN's port + 1) metrics-listen.conf's: the
+# script then links nginx.conf into PREFIX/nginx/conf/ next to a listen.conf
+# and a metrics-listen.conf of its own, so that the configuration itself stays
+# the one file. Without LISTEN, nginx reads both files next to nginx.conf.
 # NGINX_CONF names the nginx.conf to use (default: the repository's, or
 # /etc/moscow-time/nginx.conf in the image). NGINX_SERVER_EXTRA, with LISTEN,
 # adds directives to the server block (the benchmark's reference location).
@@ -28,8 +30,22 @@
 # exits after it.
 set -euo pipefail
 
-prefix=$(cd "${1:?usage: start-nginx.sh PREFIX [LISTEN]}" && pwd)
+usage='usage: start-nginx.sh PREFIX [LISTEN [METRICS_LISTEN]]'
+prefix=$(cd "${1:?$usage}" && pwd)
 listen=${2:-}
+metrics_listen=${3:-}
+if [[ -n $listen && -z $metrics_listen ]]; then
+    # The same address, the next port.
+    if ! [[ $listen =~ ^(.*:)?([0-9]+)$ ]]; then
+        echo "start-nginx.sh: $listen: no port to put the metrics on the next of; $usage" >&2
+        exit 64 # EX_USAGE
+    fi
+    metrics_listen=${BASH_REMATCH[1]}$((BASH_REMATCH[2] + 1))
+fi
+if [[ -n $listen && $metrics_listen == "$listen" ]]; then
+    echo "start-nginx.sh: the metrics server needs an address of its own, not $listen" >&2
+    exit 64 # EX_USAGE
+fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 conf=${NGINX_CONF:-$here/../nginx-conf/nginx.conf}
 [[ -f $conf ]] || conf=/etc/moscow-time/nginx.conf
@@ -49,6 +65,7 @@ if [[ -n $listen ]]; then
     # backlog as in nginx-conf/listen.conf (why: there)
     printf 'listen %s backlog=4096;\n%s\n' "$listen" "${NGINX_SERVER_EXTRA:-}" \
         >"$prefix/nginx/conf/listen.conf"
+    printf 'listen %s;\n' "$metrics_listen" >"$prefix/nginx/conf/metrics-listen.conf"
     conf=$prefix/nginx/conf/nginx.conf
 fi
 

@@ -19,7 +19,7 @@ import tempfile
 import threading
 
 import pytest
-from harness import BINARY, TOP, Client, free_port, wait_for
+from harness import BINARY, TOP, Client, free_ports, wait_for
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 USER, UID = "nobody", 65534
@@ -93,9 +93,9 @@ def test_make_run_as_another_user_serves_and_logs_to_an_output_root_owns(kind):
     os.mkdir(run_dir)
     os.chown(run_dir, UID, UID)
     out = Output(kind, top)
-    port = free_port()
+    port, metrics_port = free_ports(2)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": run_dir, "RUN_DIR": run_dir,
-           "PORT": str(port)}
+           "PORT": str(port), "METRICS_PORT": str(metrics_port)}
     p = subprocess.Popen(["runuser", "-u", USER, "--", "env", "-i",
                           *[f"{k}={v}" for k, v in env.items()], RUN],
                          stdin=subprocess.DEVNULL, stdout=out.fd, stderr=out.fd,

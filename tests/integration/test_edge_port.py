@@ -111,8 +111,8 @@ def test_make_run_says_a_port_in_use_is_taken_and_exits_69(way):
     d = tempfile.mkdtemp(prefix="mt-run-")
     try:
         with WAYS[way]() as (host, port):
-            out = assert_refused([RUN], {"RUN_DIR": d, "PORT": str(port)}, d,
-                                 f"{host}:{port}")
+            out = assert_refused([RUN], {"RUN_DIR": d, "PORT": str(port),
+                                         "METRICS_PORT": str(free_port())}, d, f"{host}:{port}")
             assert "PORT=" in out, out
     finally:
         for pid in processes_under(d):
@@ -133,8 +133,8 @@ def test_a_listener_on_another_address_that_the_wildcard_covers():
     try:
         other.listen()
         port = other.getsockname()[1]
-        assert_refused([SERVE, os.path.join(d, "config.ini"), d, f"*:{port}"], {}, d,
-                       f"*:{port}")
+        assert_refused([SERVE, os.path.join(d, "config.ini"), d, f"*:{port}",
+                        f"127.0.0.1:{free_port()}"], {}, d, f"*:{port}")
     finally:
         other.close()
         for pid in processes_under(d):

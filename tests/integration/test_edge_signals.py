@@ -14,15 +14,16 @@ import signal
 import tempfile
 
 import pytest
-from harness import Client, Proc, free_port, wait_for
+from harness import Client, Proc, free_ports, wait_for
 from test_run import RUN, processes_under, stopped, waited
 
 
 def start_ignoring(signals, run_dir):
     """make run started with signals ignored; returns (its Proc, its HTTP port)."""
-    port = free_port()
+    port, metrics_port = free_ports(2)
     return Proc(["env", f"--ignore-signal={signals}", RUN],
-                env=dict(os.environ, RUN_DIR=run_dir, PORT=str(port))), port
+                env=dict(os.environ, RUN_DIR=run_dir, PORT=str(port),
+                         METRICS_PORT=str(metrics_port))), port
 
 
 def wait_serving(proc, port):

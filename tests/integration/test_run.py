@@ -10,8 +10,8 @@ import time
 
 import pytest
 from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, UNPRIVILEGED, Client,
-                     Proc, Stack, TestFailure, free_port, freeze, render_config, unprivileged_argv,
-                     wait_for, wait_for_output)
+                     Proc, Stack, TestFailure, free_port, free_ports, freeze, render_config,
+                     unprivileged_argv, wait_for, wait_for_output)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 SERVE = os.path.join(TOP, "scripts", "serve.sh")
@@ -42,8 +42,10 @@ def waited(proc, timeout=10):
 
 class Run:
     def __init__(self, run_dir):
-        self.dir, self.port = run_dir, free_port()
-        self.proc = Proc([RUN], env=dict(os.environ, RUN_DIR=run_dir, PORT=str(self.port)))
+        self.dir = run_dir
+        self.port, self.metrics_port = free_ports(2)
+        self.proc = Proc([RUN], env=dict(os.environ, RUN_DIR=run_dir, PORT=str(self.port),
+                                         METRICS_PORT=str(self.metrics_port)))
         self.http = Client(self.port)
         wait_for(self.answers, timeout=10, what="make run to serve")
 
@@ -62,7 +64,7 @@ def test_run_serves_and_ctrl_c_stops_everything():
         r = run.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 1), "first visit"
         out = wait_for_output(run.proc, "http://127.0.0.1:")
-        assert out.count("http://127.0.0.1:") == 1, f"prints its address once:\n{out}"
+        assert out.count(f"http://127.0.0.1:{run.port}/ ") == 1, f"prints its address once:\n{out}"
         # Ctrl-C: SIGINT to the whole foreground process group.
         status = stopped(run.proc, signal.SIGINT)
         assert status == 0, f"exit status on Ctrl-C: {status}:\n{run.proc.output()}"
@@ -134,7 +136,9 @@ def stop_all_under(d):
 def assert_exits_alone(argv, d, code, env=None):
     """argv exits with `code` within 5 s and leaves no process under d."""
     t0 = time.monotonic()
-    p = Proc(argv, env=dict(os.environ, RUN_DIR=d, PORT=str(free_port()), **(env or {})))
+    port, metrics_port = free_ports(2)
+    p = Proc(argv, env=dict(os.environ, RUN_DIR=d, PORT=str(port), METRICS_PORT=str(metrics_port),
+                            **(env or {})))
     status = p.wait(5)
     took = time.monotonic() - t0
     assert status == code, f"{argv[0]} exited {status}, expected {code}:\n{p.output()}"
@@ -196,8 +200,8 @@ def test_make_run_and_serve_exit_78_at_once_on_a_bad_config():
         out = assert_exits_alone([RUN], d, EX_CONFIG)
         assert "[server] workers" in out
         # serve.sh itself, as the container runs it (no --check-config first).
-        out = assert_exits_alone([SERVE, os.path.join(d, "config.ini"), d, f"127.0.0.1:{free_port()}"], d,
-                                EX_CONFIG)
+        out = assert_exits_alone([SERVE, os.path.join(d, "config.ini"), d,
+                                  *[f"127.0.0.1:{p}" for p in free_ports(2)]], d, EX_CONFIG)
         assert "[server] workers" in out
         assert not os.path.exists(os.path.join(d, "nginx", "nginx.pid")), "nginx was started"
     finally:
@@ -265,7 +269,8 @@ def test_a_taken_port_says_to_choose_another_with_PORT():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        p = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(port)))
+        p = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(port),
+                                 METRICS_PORT=str(free_port())))
         assert p.wait(5) == EX_UNAVAILABLE, p.output()
         assert f"127.0.0.1:{port} is taken" in p.output() and "PORT=" in p.output(), p.output()
         assert processes_under(d) == []
@@ -289,10 +294,11 @@ def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
     uid = UNPRIVILEGED if prefix else os.geteuid()
     d = tempfile.mkdtemp(prefix="mt-run-")
     os.chmod(d, 0o777)
-    port = free_port()
-    # The pipe to its output is made by the user's own shell: nginx reopens
-    # /dev/stdout, and a pipe made by root is not the user's to reopen.
-    user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port)}
+    port, metrics_port = free_ports(2)
+    # The pipe to its output is made by the user's own shell. (Output that root
+    # owns: test_edge_access_log.py.)
+    user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port),
+                "METRICS_PORT": str(metrics_port)}
     p = Proc([*prefix, "env", "-i",
               *[f"{k}={v}" for k, v in user_env.items()], "bash", "-c", f"{RUN} 2>&1 | cat"])
     try:
