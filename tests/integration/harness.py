@@ -2,8 +2,9 @@
 
 Every test builds its own Stack: a fresh temporary folder (config.ini, counter,
 socket, nginx prefix), the responder from build/, nginx through
-scripts/start-nginx.sh on a free 127.0.0.1 port. Stack.close() stops every
-process it started and removes the folder, also when the test failed.
+scripts/start-nginx.sh on two free 127.0.0.1 ports (Stack.port, public, and
+Stack.metrics_port, the metrics server). Stack.close() stops every process it
+started and removes the folder, also when the test failed.
 """
 
 import http.client
@@ -92,6 +93,18 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(n):
+    """n different free ports (free_port twice may give the same one)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def print_config(path):
@@ -197,7 +210,8 @@ class Proc:
             raise TestFailure(f"{self.p.args[0]} ignored signal {sig} for {timeout} s")
         finally:
             self.reader.join(5)
-            self.p.stdout.close()
+            if not self.reader.is_alive():  # a leftover process may hold the pipe open
+                self.p.stdout.close()
             if self in _live:
                 _live.remove(self)
 
@@ -326,7 +340,7 @@ class Stack:
             with open(self.counter_path, "wb") as f:
                 f.write(counter if isinstance(counter, bytes) else counter.encode())
         self.responder = self.nginx = None
-        self.port = None
+        self.port = self.metrics_port = None  # nginx's public and metrics servers
         self.nginx_extra = nginx_extra
         self.nginx_conf = nginx_conf
         self.responder_env = dict(os.environ, **(responder_env or {}))
@@ -388,8 +402,9 @@ class Stack:
 
     def start_nginx(self):
         for _ in range(10):
-            self.port = free_port()
-            self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}"],
+            self.port, self.metrics_port = free_ports(2)
+            self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}",
+                               f"127.0.0.1:{self.metrics_port}"],
                               env=dict(os.environ, NGINX_CONF=self.nginx_conf,
                                        NGINX_SERVER_EXTRA=self.nginx_extra))
             try:

@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from harness import BINARY, Stack, TestFailure, render_config, wait_for, wait_for_output
+from harness import BINARY, Client, Stack, TestFailure, render_config, wait_for, wait_for_output
 from peers import JSON, configure
 
 BROWSER = {"Accept": "text/html"}
@@ -24,7 +24,7 @@ def shown_time(stack):
 
 
 def metric(stack, line):
-    text = stack.get("/metrics").text
+    text = Client(stack.metrics_port).get("/metrics").text
     m = re.search(rf"^{re.escape(line)} (\S+)$", text, re.M)
     assert m, f"{line} not in /metrics"
     return float(m.group(1))

@@ -10,8 +10,8 @@ import time
 
 import pytest
 from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, UNPRIVILEGED, Client,
-                     Proc, Stack, free_port, freeze, render_config, unprivileged_argv, wait_for,
-                     wait_for_output)
+                     Proc, Stack, TestFailure, free_port, free_ports, freeze, render_config,
+                     unprivileged_argv, wait_for, wait_for_output)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
 SERVE = os.path.join(TOP, "scripts", "serve.sh")
@@ -23,10 +23,29 @@ def processes_under(folder):
     return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
+def stopped(proc, sig, timeout=10):
+    """proc's exit status once sig (to its process group) has stopped it; a process that
+    does not stop fails the test with its output."""
+    try:
+        return proc.stop(sig, timeout)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
+
+
+def waited(proc, timeout=10):
+    """proc's exit status; one that does not exit in time fails the test with its output."""
+    try:
+        return proc.wait(timeout)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
+
+
 class Run:
     def __init__(self, run_dir):
-        self.dir, self.port = run_dir, free_port()
-        self.proc = Proc([RUN], env=dict(os.environ, RUN_DIR=run_dir, PORT=str(self.port)))
+        self.dir = run_dir
+        self.port, self.metrics_port = free_ports(2)
+        self.proc = Proc([RUN], env=dict(os.environ, RUN_DIR=run_dir, PORT=str(self.port),
+                                         METRICS_PORT=str(self.metrics_port)))
         self.http = Client(self.port)
         wait_for(self.answers, timeout=10, what="make run to serve")
 
@@ -45,9 +64,10 @@ def test_run_serves_and_ctrl_c_stops_everything():
         r = run.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 1), "first visit"
         out = wait_for_output(run.proc, "http://127.0.0.1:")
-        assert out.count("http://127.0.0.1:") == 1, f"prints its address once:\n{out}"
+        assert out.count(f"http://127.0.0.1:{run.port}/ ") == 1, f"prints its address once:\n{out}"
         # Ctrl-C: SIGINT to the whole foreground process group.
-        assert run.proc.stop(signal.SIGINT, timeout=10) == 0, "exit status on Ctrl-C"
+        status = stopped(run.proc, signal.SIGINT)
+        assert status == 0, f"exit status on Ctrl-C: {status}:\n{run.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         with open(os.path.join(d, "data", "visits")) as f:
             assert f.read() == "1\n", "counter file"
@@ -57,7 +77,8 @@ def test_run_serves_and_ctrl_c_stops_everything():
         assert r.json()["visits"] == 2, "second run continues"
         # SIGTERM to the script alone, as a supervisor would send it.
         os.kill(run.proc.pid, signal.SIGTERM)
-        assert run.proc.wait(10) == 0, "exit status on SIGTERM"
+        status = waited(run.proc)
+        assert status == 0, f"exit status on SIGTERM: {status}:\n{run.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         assert not os.path.exists(os.path.join(d, "sock", "fcgi.sock")), "socket removed"
     finally:
@@ -115,7 +136,9 @@ def stop_all_under(d):
 def assert_exits_alone(argv, d, code, env=None):
     """argv exits with `code` within 5 s and leaves no process under d."""
     t0 = time.monotonic()
-    p = Proc(argv, env=dict(os.environ, RUN_DIR=d, PORT=str(free_port()), **(env or {})))
+    port, metrics_port = free_ports(2)
+    p = Proc(argv, env=dict(os.environ, RUN_DIR=d, PORT=str(port), METRICS_PORT=str(metrics_port),
+                            **(env or {})))
     status = p.wait(5)
     took = time.monotonic() - t0
     assert status == code, f"{argv[0]} exited {status}, expected {code}:\n{p.output()}"
@@ -177,8 +200,8 @@ def test_make_run_and_serve_exit_78_at_once_on_a_bad_config():
         out = assert_exits_alone([RUN], d, EX_CONFIG)
         assert "[server] workers" in out
         # serve.sh itself, as the container runs it (no --check-config first).
-        out = assert_exits_alone([SERVE, os.path.join(d, "config.ini"), d, f"127.0.0.1:{free_port()}"], d,
-                                EX_CONFIG)
+        out = assert_exits_alone([SERVE, os.path.join(d, "config.ini"), d,
+                                  *[f"127.0.0.1:{p}" for p in free_ports(2)]], d, EX_CONFIG)
         assert "[server] workers" in out
         assert not os.path.exists(os.path.join(d, "nginx", "nginx.pid")), "nginx was started"
     finally:
@@ -224,12 +247,14 @@ def test_a_second_run_on_the_same_folder_refuses_and_touches_nothing():
         assert sorted(processes_under(d)) == pids, "processes came or went"
         r = first.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 2), "the first run still serves its count"
-        assert first.proc.stop(signal.SIGINT, timeout=10) == 0
+        status = stopped(first.proc, signal.SIGINT)
+        assert status == 0, f"exit status on Ctrl-C: {status}:\n{first.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         # Once the first has stopped, a run on the folder starts again.
         again = Run(d)
         assert again.http.get("/visits").text == "2\n"
-        assert again.proc.stop(signal.SIGTERM, timeout=10) == 0
+        status = stopped(again.proc, signal.SIGTERM)
+        assert status == 0, f"exit status on SIGTERM: {status}:\n{again.proc.output()}"
     finally:
         stop_all_under(d)
         shutil.rmtree(d, ignore_errors=True)
@@ -244,7 +269,8 @@ def test_a_taken_port_says_to_choose_another_with_PORT():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        p = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(port)))
+        p = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(port),
+                                 METRICS_PORT=str(free_port())))
         assert p.wait(5) == EX_UNAVAILABLE, p.output()
         assert f"127.0.0.1:{port} is taken" in p.output() and "PORT=" in p.output(), p.output()
         assert processes_under(d) == []
@@ -268,10 +294,11 @@ def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
     uid = UNPRIVILEGED if prefix else os.geteuid()
     d = tempfile.mkdtemp(prefix="mt-run-")
     os.chmod(d, 0o777)
-    port = free_port()
-    # The pipe to its output is made by the user's own shell: nginx reopens
-    # /dev/stdout, and a pipe made by root is not the user's to reopen.
-    user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port)}
+    port, metrics_port = free_ports(2)
+    # The pipe to its output is made by the user's own shell. (Output that root
+    # owns: test_edge_access_log.py.)
+    user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port),
+                "METRICS_PORT": str(metrics_port)}
     p = Proc([*prefix, "env", "-i",
               *[f"{k}={v}" for k, v in user_env.items()], "bash", "-c", f"{RUN} 2>&1 | cat"])
     try:
