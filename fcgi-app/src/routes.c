@@ -36,6 +36,12 @@ route_name(enum route r)
         return r < ROUTES ? route_names[r] : NULL;
 }
 
+int
+routes_internal(const struct request *req)
+{
+        return req->listener != NULL && strcmp(req->listener, "metrics") == 0;
+}
+
 static enum route
 find_route(const char *path, size_t len)
 {
@@ -397,10 +403,11 @@ dispatch(const struct app *app, struct clock_text *clock, const struct request *
         case ROUTE_VISITS: route_visits(app, req, r); break;
         case ROUTE_READY: route_ready(app, r); break;
         case ROUTE_METRICS:
-                if (app->metrics != NULL)
+                /* Off, or asked on the public port: nginx's metrics server alone says metrics. */
+                if (app->metrics != NULL && routes_internal(req))
                         route_metrics(app, r);
                 else
-                        plain(r, 404, NULL, "not found"); /* metrics are off */
+                        plain(r, 404, NULL, "not found");
                 break;
         default: plain(r, 404, NULL, "not found"); break;
         }

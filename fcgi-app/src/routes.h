@@ -35,6 +35,14 @@ struct request {
         const char *listener; /* MT_LISTENER: "metrics" on nginx's metrics port; else public */
 };
 
+/*
+ * 1 if req came through nginx's metrics server (MT_LISTENER=metrics), which
+ * Prometheus and the operators reach, not the public: /metrics, and the
+ * peers' addresses and errors in the cluster answer, are for it alone.
+ * Anything else, an unset parameter too, is public.
+ */
+int routes_internal(const struct request *req);
+
 struct response {
         int status;
         int send_body; /* 0 for HEAD: same headers, no body */
