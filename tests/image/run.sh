@@ -231,7 +231,7 @@ t_layout() {
     local out
     out=$(in_image stat -c '%n %u:%g %A' /run /usr/local/bin/moscow-time /usr/local/bin/moscow-time-serve \
         /usr/local/bin/moscow-time-nginx /etc/moscow-time/config.ini /etc/moscow-time/nginx.conf \
-        /etc/moscow-time/listen.conf /data /run/moscow-time/sock /run/moscow-time/nginx)
+        /etc/moscow-time/listen.conf /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx)
     expect "owners and modes" "$out" "$(
         cat <<'EOF'
 /run 0:0 drwxrwxrwt
@@ -241,9 +241,10 @@ t_layout() {
 /etc/moscow-time/config.ini 0:0 -rw-r--r--
 /etc/moscow-time/nginx.conf 0:0 -rw-r--r--
 /etc/moscow-time/listen.conf 0:0 -rw-r--r--
-/data 10001:10001 drwxr-xr-x
-/run/moscow-time/sock 10001:10001 drwxr-xr-x
-/run/moscow-time/nginx 10001:10001 drwxr-xr-x
+/data 10001:0 drwxrwxr-x
+/run/moscow-time 10001:0 drwxrwxr-x
+/run/moscow-time/sock 10001:0 drwxrwxr-x
+/run/moscow-time/nginx 10001:0 drwxrwxr-x
 EOF
     )"
     in_image cat /etc/moscow-time/config.ini | cmp - fcgi-app/config.ini
@@ -254,7 +255,7 @@ EOF
     expect "config check" "$(in_image moscow-time --check-config /etc/moscow-time/config.ini)" \
         "/etc/moscow-time/config.ini: ok"
 }
-check "layout: the binaries, the repository's config files, folders owned by 10001" t_layout
+check "layout: the binaries, the repository's config files, writable folders owned by 10001 and group 0, group-writable" t_layout
 
 # The image keeps Debian's shell and coreutils: the run scripts are bash, the
 # chart's preStop runs sleep, and kubectl exec works. It has no compiler.
@@ -389,6 +390,23 @@ t_plain() {
     expect "first visit" "$(visit plain 1)" 1
 }
 check "plain 'docker run -p 8080:8080 IMAGE' (image's own folders, anonymous volume) serves /" t_plain
+
+# OpenShift runs a container with a uid of the namespace's range, unknown to
+# the image's /etc/passwd, and group 0: the image's writable places must be
+# group-0 writable. The image's own folders (no tmpfs over /run), as plain
+# `docker run` has them, under such a uid.
+t_arbitrary_uid() {
+    local uid=$((1000000000 + RANDOM * 32768 + RANDOM)) table
+    run --name "$run_id-anyuid" --user "$uid:0" -p 127.0.0.1::8080 "$image" >/dev/null
+    wait_ready anyuid
+    expect "count after two visits" "$(visit anyuid 2)" 2
+    table=$(podman exec "$run_id-anyuid" bash -c 'for f in /proc/[0-9]*/status; do
+        awk "/^Name:/ { n = \$2 } /^Uid:/ { u = \$2 } /^Gid:/ { g = \$2 } END { print n, u, g }" "$f"; done')
+    [[ -z $(awk -v want="$uid 0" '$2 " " $3 != want' <<<"$table") ]] || fail "processes not as $uid:0: $table"
+    [[ $(awk '$1 == "nginx" || $1 == "moscow-time"' <<<"$table" | wc -l) -ge 2 ]] || fail "no nginx or responder: $table"
+    note "uid $uid, group 0: $(podman exec "$run_id-anyuid" stat -c '/data/visits %u:%g %a' /data/visits)"
+}
+check "OpenShift: the image runs under an arbitrary uid in group 0 (image's own folders, anonymous volume) and counts" t_arbitrary_uid
 
 # --- the chart's layout: two containers of the image --------------------------
 
