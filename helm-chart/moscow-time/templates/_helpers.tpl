@@ -44,7 +44,7 @@ The labels of every object.
 {{- define "moscow-time.labels" -}}
 helm.sh/chart: {{ include "moscow-time.chart" . }}
 {{ include "moscow-time.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "moscow-time.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ include "moscow-time.versionLabel" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: moscow-time
 {{- with .Values.commonLabels }}
@@ -97,6 +97,18 @@ The image tag: image.tag, or the chart's appVersion.
 */}}
 {{- define "moscow-time.imageTag" -}}
 {{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/*
+The app.kubernetes.io/version label: the image tag made a valid label value
+(at most 63 characters of A-Z a-z 0-9 - _ . , beginning and ending with a
+letter or digit). A tag such as "1.0.0+build.5", "dev_" or 70 characters
+would otherwise render a label the API server refuses. Any other character
+becomes "_"; what is left at either end that is not a letter or digit goes.
+*/}}
+{{- define "moscow-time.versionLabel" -}}
+{{- $v := regexReplaceAll "[^A-Za-z0-9._-]" (include "moscow-time.imageTag" . | toString) "_" | trunc 63 }}
+{{- regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" $v "" }}
 {{- end }}
 
 {{/*
@@ -411,7 +423,150 @@ Checks across values that the schema cannot express; a failure stops the install
 {{- if and $pdb.create (ne (toString $pdb.minAvailable) "") (ne (toString $pdb.maxUnavailable) "") }}
 {{- fail "pdb: set minAvailable or maxUnavailable, not both" }}
 {{- end }}
-{{- if and $pdb.create (not (kindIs "string" $pdb.minAvailable)) (gt (int .Values.replicaCount) 0) (ge (int $pdb.minAvailable) (int .Values.replicaCount)) }}
-{{- fail (printf "pdb.minAvailable %d with replicaCount %d lets no pod be evicted: no node could be drained. Use a smaller minAvailable or pdb.maxUnavailable" (int $pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- if and .Values.volumePermissions.enabled .Values.persistence.enabled (include "moscow-time.openshift" .) }}
+{{- fail "volumePermissions.enabled with the security contexts adapted to OpenShift (global.compatibility.openshift.adaptSecurityContext): its init container runs as root, which OpenShift's restricted-v2 SCC refuses, and the uid to give /data to is the one OpenShift assigns. OpenShift applies the namespace's fsGroup to the claims: leave volumePermissions off there" }}
 {{- end }}
+{{- include "moscow-time.validatePdb" . }}
+{{- include "moscow-time.validateNames" . }}
+{{- end }}
+
+{{/*
+The PodDisruptionBudget must let at least one of the rendered replicas go, or
+no node holding one could ever be drained. Kubernetes rounds a percentage up
+(GetScaledValueFromIntOrPercent with roundUp), for minAvailable and
+maxUnavailable alike: minAvailable 50% of 1 pod is 1 pod, so none may go.
+*/}}
+{{- define "moscow-time.validatePdb" -}}
+{{- $pdb := .Values.pdb }}
+{{- $n := int .Values.replicaCount }}
+{{- if and $pdb.create (gt $n 0) }}
+{{- $scaled := dict }}
+{{- range $key := list "minAvailable" "maxUnavailable" }}
+{{- $v := toString (get $pdb $key) }}
+{{- if hasSuffix "%" $v }}
+{{- $_ := set $scaled $key (div (add (mul (int (trimSuffix "%" $v)) $n) 99) 100 | int) }}
+{{- else if ne $v "" }}
+{{- $_ := set $scaled $key (int $v) }}
+{{- end }}
+{{- end }}
+{{- $allowed := 1 }}
+{{- $what := "" }}
+{{- if hasKey $scaled "minAvailable" }}
+{{- $allowed = sub $n $scaled.minAvailable | int }}
+{{- $what = printf "pdb.minAvailable %v with replicaCount %d" $pdb.minAvailable $n }}
+{{- if hasSuffix "%" (toString $pdb.minAvailable) }}
+{{- $what = printf "%s (%d of %d pods, rounded up as Kubernetes does)" $what $scaled.minAvailable $n }}
+{{- end }}
+{{- else if hasKey $scaled "maxUnavailable" }}
+{{- $allowed = $scaled.maxUnavailable }}
+{{- $what = printf "pdb.maxUnavailable %v with replicaCount %d" $pdb.maxUnavailable $n }}
+{{- end }}
+{{- if lt $allowed 1 }}
+{{- fail (printf "%s lets no pod be evicted: no node could be drained. Use a smaller minAvailable, pdb.maxUnavailable, more replicas, or pdb.create=false" $what) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Names the API server would refuse fail the render, before anything is
+applied. Every object is named after the full name, and the Services need a
+DNS-1035 label: lower-case letters, digits and "-", beginning with a letter
+and ending with a letter or digit. A release "1mt" or "my.mt", or
+nameOverride "Moscow", would pass helm's own checks and fail in the cluster
+halfway through an install. The chart name part (nameOverride) must be a
+DNS-1123 label as well: it is the app.kubernetes.io/name of every selector.
+*/}}
+{{- define "moscow-time.validateNames" -}}
+{{- $label := "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" }}
+{{- $name := include "moscow-time.name" . }}
+{{- if not (regexMatch $label $name) }}
+{{- fail (printf "nameOverride %q is not a DNS-1123 label (lower-case letters, digits and \"-\", beginning and ending with a letter or digit): the objects' names and selectors are made from it, and Kubernetes would refuse them. Use lower case, e.g. %q" .Values.nameOverride (regexReplaceAll "[^a-z0-9-]" (lower .Values.nameOverride) "-" | trimAll "-")) }}
+{{- end }}
+{{- $full := include "moscow-time.fullname" . }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $full) }}
+{{- $from := printf "the release name %q and the chart name %q" .Release.Name $name }}
+{{- if .Values.fullnameOverride }}{{ $from = printf "fullnameOverride %q" .Values.fullnameOverride }}{{ end }}
+{{- fail (printf "the objects' name %q (from %s) is not a DNS-1035 label: lower-case letters, digits and \"-\", beginning with a letter and ending with a letter or digit. Kubernetes would refuse the Services named after it. Choose a release name that begins with a letter and has no dots, or set fullnameOverride to such a name" $full $from) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port nginx serves /metrics (and the cluster answer with peer addresses
+and error texts) on, apart from the public one: fixed, like 8080, by the
+image's nginx configuration (metrics-listen.conf, "listen 9113;", next to
+listen.conf in /etc/moscow-time/). Named "metrics" in the pod and the
+headless service.
+*/}}
+{{- define "moscow-time.metricsPort" -}}
+9113
+{{- end }}
+
+{{/*
+"true" when the pods' security contexts are adapted to OpenShift, as
+Bitnami's global.compatibility.openshift.adaptSecurityContext does: force, or
+auto on a cluster that serves the security.openshift.io/v1 API. OpenShift's
+restricted-v2 SCC gives each namespace a uid range and refuses a pod with a
+fixed uid outside it; adapted, the pods carry no runAsUser, runAsGroup or
+fsGroup and run with the uid OpenShift assigns, in group 0.
+*/}}
+{{- define "moscow-time.openshift" -}}
+{{- $mode := dig "compatibility" "openshift" "adaptSecurityContext" "auto" (.Values.global | default dict) }}
+{{- if or (eq $mode "force") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "security.openshift.io/v1")) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/*
+A security context as the values give it, without runAsUser, runAsGroup and
+fsGroup when adapted to OpenShift (moscow-time.openshift).
+Usage: include "moscow-time.securityContext" (dict "secContext" .Values.podSecurityContext "context" $)
+*/}}
+{{- define "moscow-time.securityContext" -}}
+{{- $sc := .secContext | default dict }}
+{{- if include "moscow-time.openshift" .context }}
+{{- $sc = omit $sc "runAsUser" "runAsGroup" "fsGroup" }}
+{{- end }}
+{{- toYaml $sc }}
+{{- end }}
+
+{{/*
+A container's resources: its `resources` when set, else its
+resourcesPreset (Bitnami's convention; "none": no requests or limits). The
+presets differ in CPU only. Memory is what the container needs whatever the
+load: nginx's is bounded by nginx.conf's connection slots (16,384 slots all
+taken by a slow-client attack: about 190 MiB, measured), the responder's by
+its threads (about 11 MiB resident under load, measured); the limit is the
+request plus half, as in Bitnami's presets, so that a node under memory
+pressure does not kill a container for using what it asked for.
+Usage: include "moscow-time.resources" (dict "values" .Values.nginx "container" "nginx")
+*/}}
+{{- define "moscow-time.resources" -}}
+{{- $presets := dict
+  "nginx" (dict "memory" (list "128Mi" "192Mi") "small" (list "100m" "500m") "medium" (list "250m" "1") "large" (list "500m" "2"))
+  "responder" (dict "memory" (list "32Mi" "48Mi") "small" (list "50m" "500m") "medium" (list "100m" "1") "large" (list "250m" "2")) }}
+{{- if .values.resources }}
+{{- toYaml .values.resources }}
+{{- else if ne .values.resourcesPreset "none" }}
+{{- $p := get $presets .container }}
+{{- $cpu := get $p .values.resourcesPreset }}
+requests:
+  cpu: {{ index $cpu 0 }}
+  memory: {{ index $p.memory 0 }}
+limits:
+  cpu: {{ index $cpu 1 | quote }}
+  memory: {{ index $p.memory 1 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The user and group the containers run as (containerSecurityContext, else
+podSecurityContext), and the group that owns the data (fsGroup, else that
+group): what volumePermissions hands /data to.
+*/}}
+{{- define "moscow-time.dataOwner" -}}
+{{- $psc := .Values.podSecurityContext | default dict }}
+{{- $csc := .Values.containerSecurityContext | default dict }}
+{{- $uid := $csc.runAsUser | default $psc.runAsUser | default 10001 }}
+{{- $gid := $psc.fsGroup | default $csc.runAsGroup | default $psc.runAsGroup | default $uid }}
+{{- printf "%d:%d" (int64 $uid) (int64 $gid) }}
 {{- end }}
