@@ -501,6 +501,77 @@ const globalChecks = {
         return p;
     },
 
+    // An upgrade that changes what Kubernetes forbids changing on an existing
+    // StatefulSet fails at render time, before Helm applies anything, with
+    // the field, the live and the new value and the safe commands. `lookup`
+    // answers nothing without a cluster, and the values cannot carry a live
+    // object (a test-only value would be a value every user sees); so, as for
+    // the rename check, a copy of the chart renders the guard itself
+    // (moscow-time.checkImmutable) against a live object the test supplies:
+    // the default StatefulSet as the API server returns it (with its
+    // defaults: the claim template's apiVersion, kind, volumeMode and status,
+    // the quantity in canonical form). That statefulset.yaml feeds the guard
+    // what lookup returns, on upgrade, is checked on the template's text.
+    async immutableGuard(f) {
+        const p = [];
+        const src = text(join(f.chart, 'templates/statefulset.yaml'));
+        if (!/\{\{- if \.Release\.IsUpgrade \}\}(?:(?!\{\{- end)[\s\S])*moscow-time\.checkImmutable" \(dict "live" \(lookup "apps\/v1" "StatefulSet" \(include "moscow-time\.namespace" \.\) \(include "moscow-time\.fullname" \.\)\)/.test(src)) p.push('templates/statefulset.yaml does not run moscow-time.checkImmutable on the StatefulSet lookup finds, on upgrade');
+        const base = await helm.template(f.chart, { release: RELEASE, namespace: NAMESPACE, extra: ['--show-only', 'templates/statefulset.yaml'] });
+        if (!base.ok) return [...p, ...lines(base.stderr)];
+        const live = structuredClone(base.objs[0]);
+        live.metadata.namespace = NAMESPACE;
+        live.metadata.uid = '0b5c6a1e-0000-4000-8000-000000000001';
+        live.metadata.annotations = { 'meta.helm.sh/release-name': RELEASE, 'meta.helm.sh/release-namespace': NAMESPACE };
+        for (const t of live.spec.volumeClaimTemplates) Object.assign(t, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', status: { phase: 'Pending' } }, { spec: { ...t.spec, volumeMode: 'Filesystem' } });
+        live.status = { replicas: 3, readyReplicas: 3, currentRevision: 'mt-moscow-time-5d8f7c', updateRevision: 'mt-moscow-time-5d8f7c' };
+        const render = async (obj, sets = []) => {
+            const dir = mkdtempSync(join(scratch, 'immutable-'));
+            const chart = join(dir, 'moscow-time');
+            cpSync(f.chart, chart, { recursive: true });
+            writeFileSync(join(chart, 'templates', 'zz-immutable.yaml'), `{{- include "moscow-time.checkImmutable" (dict "live" (${JSON.stringify(JSON.stringify(obj))} | fromJson) "context" .) }}\n`);
+            return helm.template(chart, { sets, release: RELEASE, namespace: NAMESPACE, extra: ['--show-only', 'templates/configmap.yaml'] });
+        };
+        const noClaim = structuredClone(live);
+        delete noClaim.spec.volumeClaimTemplates;
+        const deleting = structuredClone(live);
+        deleting.metadata.deletionTimestamp = '2026-11-30T10:00:00Z';
+        const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        const cmds = /kubectl delete statefulset mt-moscow-time --namespace moscow --cascade=orphan[\s\S]*then run this helm upgrade again/;
+        // [what, live object, --set, the field, live value, new value]
+        const refused = [
+            ['podManagementPolicy', live, ['podManagementPolicy=OrderedReady'], 'spec.podManagementPolicy (podManagementPolicy)', 'Parallel', 'OrderedReady'],
+            ['persistence.size (with replicaCount 5, the issue\'s example)', live, ['persistence.size=2Gi', 'replicaCount=5'], 'spec.volumeClaimTemplates[visits].spec.resources.requests.storage (persistence.size)', '1Gi', '2Gi'],
+            ['persistence.storageClass', live, ['persistence.storageClass=fast-ssd'], 'spec.volumeClaimTemplates[visits].spec.storageClassName (persistence.storageClass)', 'unset (the default StorageClass)', 'fast-ssd'],
+            ['persistence.storageClass "-"', live, ['persistence.storageClass=-'], 'spec.volumeClaimTemplates[visits].spec.storageClassName (persistence.storageClass)', 'unset (the default StorageClass)', '"" (no class)'],
+            ['persistence.accessModes', live, ['persistence.accessModes[0]=ReadWriteOncePod'], 'spec.volumeClaimTemplates[visits].spec.accessModes (persistence.accessModes)', '["ReadWriteOnce"]', '["ReadWriteOncePod"]'],
+            ['persistence.annotations', live, ['persistence.annotations.backup=daily'], 'spec.volumeClaimTemplates[visits].metadata.annotations (persistence.annotations)', '{}', '{"backup":"daily"}'],
+            ['persistence.enabled false', live, ['persistence.enabled=false'], 'spec.volumeClaimTemplates (persistence.enabled)', 'a claim visits-<pod> per pod', 'none (emptyDir)'],
+            ['persistence.enabled true on a StatefulSet without claims', noClaim, [], 'spec.volumeClaimTemplates (persistence.enabled)', 'none (emptyDir)', 'a claim visits-<pod> per pod'],
+            ['the selector (nameOverride under a kept fullnameOverride)', live, ['nameOverride=clock', 'fullnameOverride=mt-moscow-time'], 'spec.selector (from nameOverride)', '{"matchLabels":{"app.kubernetes.io/instance":"mt","app.kubernetes.io/name":"moscow-time"}}', '{"matchLabels":{"app.kubernetes.io/instance":"mt","app.kubernetes.io/name":"clock"}}'],
+        ];
+        const accepted = [
+            ['the same values', live, []],
+            ['the mutable fields: replicas, config, image, updateStrategy, minReadySeconds, resources', live, ['replicaCount=5', 'config.log.level=debug', 'image.tag=1.0.1', 'updateStrategy.rollingUpdate.partition=2', 'minReadySeconds=10', 'nginx.resourcesPreset=medium', 'persistence.retentionPolicy.whenScaled=Delete']],
+            ['the same size spelled otherwise (1024Mi; the cluster keeps 1Gi)', live, ['persistence.size=1024Mi']],
+            ['persistence off on a StatefulSet without claims', noClaim, ['persistence.enabled=false']],
+            ['a first install (lookup finds nothing)', {}, ['podManagementPolicy=OrderedReady']],
+        ];
+        const results = await Promise.all([...refused.map(([, obj, sets]) => render(obj, sets)), ...accepted.map(([, obj, sets]) => render(obj, sets)), render(deleting)]);
+        refused.forEach(([what, , sets, field, was, now], i) => {
+            const r = results[i];
+            const want = new RegExp(`${esc(field)}: ${esc(was)} in the cluster, ${esc(now)} in this upgrade`);
+            if (r.ok) p.push(`--set ${sets.join(',') || '(defaults)'} (${what}): accepted`);
+            else if (!want.test(r.stderr) || !cmds.test(r.stderr)) p.push(`--set ${sets.join(',') || '(defaults)'} (${what}): refused without naming ${field}, "${was}" and "${now}" and the commands: ${lines(r.stderr, 6).join(' ')}`);
+        });
+        accepted.forEach(([what, , sets], j) => {
+            const r = results[refused.length + j];
+            if (!r.ok) p.push(`${what} (--set ${sets.join(',')}): refused: ${lines(r.stderr, 4).join(' ')}`);
+        });
+        const d = results.at(-1);
+        if (d.ok || !/being deleted[\s\S]*kubectl wait --for=delete statefulset\/mt-moscow-time --namespace moscow/.test(d.stderr)) p.push(`a StatefulSet being deleted (--cascade=orphan not finished): ${d.ok ? 'accepted' : lines(d.stderr, 2).join(' ')}`);
+        return p;
+    },
+
     // Names the API server would refuse fail the render, with a message.
     async dnsNames(f) {
         const p = [];
@@ -775,6 +846,7 @@ async function main() {
         await g.test('alerts: the rendered PrometheusRule passes promtool check rules and its unit tests (promtool test rules); each alert has tests', () => globalChecks.alerts(f));
         await g.test('cluster: a peer list longer than a config.ini line (replicaCount 30) is refused, unless cluster.enabled is false', () => globalChecks.peersLimit(f));
     });
+    group((g) => g.test('immutable StatefulSet fields: an upgrade changing podManagementPolicy, the selector or any persistence.* fails at render time naming the field, live and new value and the safe commands; mutable changes pass (guard rendered against a live object in a chart copy)', () => globalChecks.immutableGuard(f)));
     group(async (g) => {
         await g.test('names: release 1mt or my.mt, nameOverride Moscow, fullnameOverride Clock refused at render as invalid DNS labels; valid ones accepted', () => globalChecks.dnsNames(f));
         await g.test('PDB: any minAvailable/maxUnavailable that lets no pod of the rendered replicas go is refused (percentages rounded up), others accepted', () => globalChecks.pdbDrain(f));
@@ -977,6 +1049,9 @@ const BITES = [
     { name: 'a rename check not run on upgrade is caught', edits: [['chart', 'templates/statefulset.yaml', '{{- if .Release.IsUpgrade }}', '{{- if false }}']], check: 'renameRefused', expect: /does not run moscow-time\.checkRename/ },
     { name: 'Chart.yaml without an icon is caught', edits: [['chart', 'Chart.yaml', /\nicon: [^\n]*/, '']], check: 'chartMetadata', expect: /no icon/ },
     { name: 'a default of 1 replica is caught', edits: [['chart', 'values.yaml', 'replicaCount: 3', 'replicaCount: 1']], check: 'defaultNames', expect: /not 3 replicas, Parallel/ },
+    { name: 'an immutable-field guard that lets every change through is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- if $changes }}', '{{- if false }}']], check: 'immutableGuard', expect: /\(podManagementPolicy\): accepted/ },
+    { name: 'an immutable-field guard not run on upgrade is caught', edits: [['chart', 'templates/statefulset.yaml', /\n\{\{- include "moscow-time\.checkImmutable"[^\n]*/, '']], check: 'immutableGuard', expect: /does not run moscow-time\.checkImmutable/ },
+    { name: 'an immutable-field guard comparing sizes as text (1024Mi against the cluster\'s 1Gi) is caught', edits: [['chart', 'templates/_helpers.tpl', 'ne (include "moscow-time.quantityBytes" $size) (include "moscow-time.quantityBytes" $p.size)', 'ne $size $p.size']], check: 'immutableGuard', expect: /the same size spelled otherwise[^:]*: refused/ },
     { name: 'names not validated (release 1mt rendered) are caught', edits: [['chart', 'templates/_helpers.tpl', '{{- include "moscow-time.validateNames" . }}', '']], check: 'dnsNames', expect: /release 1mt: accepted/ },
     { name: 'a PDB percentage rounded down (50% of one pod let through) is caught', edits: [['chart', 'templates/_helpers.tpl', '(add (mul (int (trimSuffix "%" $v)) $n) 99)', '(mul (int (trimSuffix "%" $v)) $n)']], check: 'pdbDrain', expect: /replicaCount 1, minAvailable "50%", maxUnavailable "": accepted/ },
     { name: 'the version label taken from the tag unsanitised is caught', edits: [['chart', 'templates/_helpers.tpl', '{{- regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" $v "" }}', '{{- $v }}']], check: 'versionLabel', expect: /image\.tag "dev_": .* "dev_", expected "dev"/ },

@@ -491,6 +491,100 @@ DNS-1123 label as well: it is the app.kubernetes.io/name of every selector.
 {{- end }}
 
 {{/*
+A Kubernetes quantity ("1Gi", "1500M", "0.5Gi", "1073741824") as a number of
+bytes, printed without exponent, so that two spellings of one size compare
+equal (the API server keeps a quantity in its canonical form: "1024Mi"
+comes back as "1Gi").
+*/}}
+{{- define "moscow-time.quantityBytes" -}}
+{{- $q := toString . }}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- $unit := trimPrefix $num $q }}
+{{- if or (not $num) (not (hasKey $units $unit)) }}
+{{- $q }}
+{{- else }}
+{{- printf "%.0f" (mulf (float64 $num) (get $units $unit)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Upgrades must not change what Kubernetes forbids changing on an existing
+StatefulSet (everything but replicas, ordinals, template, updateStrategy,
+revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
+minReadySeconds). Helm applies the objects in order and goes on after an
+error, so without this check the ConfigMap, Services, PDB and NetworkPolicy
+would be updated and only the StatefulSet refused: a release half upgraded.
+A `fail` here stops the render, before any object is applied.
+
+live: the release's StatefulSet as `lookup` returns it (an empty map on a
+first install, under `helm template` and a client-side --dry-run). The
+chart's values are compared with it field by field: podManagementPolicy,
+serviceName, selector, and the claim template "visits" (persistence.enabled,
+size, storageClass, accessModes, annotations).
+Usage: include "moscow-time.checkImmutable" (dict "live" (lookup ...) "context" $)
+*/}}
+{{- define "moscow-time.checkImmutable" -}}
+{{- $ctx := .context }}
+{{- $live := .live | default dict }}
+{{- if $live.spec }}
+{{- $name := $live.metadata.name }}
+{{- $ns := $live.metadata.namespace | default (include "moscow-time.namespace" $ctx) }}
+{{- if $live.metadata.deletionTimestamp }}
+{{- fail (printf "the StatefulSet %s is being deleted (since %v): wait until it is gone (kubectl wait --for=delete statefulset/%s --namespace %s --timeout=120s), then run this upgrade again; it re-creates the StatefulSet, which adopts the pods and claims" $name $live.metadata.deletionTimestamp $name $ns) }}
+{{- end }}
+{{- $changes := list }}
+{{- $v := $ctx.Values }}
+{{- $policy := $live.spec.podManagementPolicy | default "OrderedReady" }}
+{{- if ne $policy $v.podManagementPolicy }}
+{{- $changes = append $changes (printf "spec.podManagementPolicy (podManagementPolicy): %s in the cluster, %s in this upgrade" $policy $v.podManagementPolicy) }}
+{{- end }}
+{{- $service := include "moscow-time.headlessServiceName" $ctx }}
+{{- if ne (toString $live.spec.serviceName) $service }}
+{{- $changes = append $changes (printf "spec.serviceName (from nameOverride / fullnameOverride): %s in the cluster, %s in this upgrade" $live.spec.serviceName $service) }}
+{{- end }}
+{{- $selector := dict "matchLabels" (include "moscow-time.selectorLabels" $ctx | fromYaml) }}
+{{- if ne (toJson $live.spec.selector) (toJson $selector) }}
+{{- $changes = append $changes (printf "spec.selector (from nameOverride): %s in the cluster, %s in this upgrade" (toJson $live.spec.selector) (toJson $selector)) }}
+{{- end }}
+{{- $claim := dict }}
+{{- range $live.spec.volumeClaimTemplates | default list }}
+{{- if eq .metadata.name "visits" }}{{ $claim = . }}{{ end }}
+{{- end }}
+{{- $p := $v.persistence }}
+{{- if ne (not (empty $claim)) $p.enabled }}
+{{- $changes = append $changes (printf "spec.volumeClaimTemplates (persistence.enabled): %s in the cluster, %s in this upgrade" (ternary "a claim visits-<pod> per pod" "none (emptyDir)" (not (empty $claim))) (ternary "a claim visits-<pod> per pod" "none (emptyDir)" $p.enabled)) }}
+{{- else if $p.enabled }}
+{{- $path := "spec.volumeClaimTemplates[visits]" }}
+{{- $size := dig "spec" "resources" "requests" "storage" "" $claim | toString }}
+{{- if ne (include "moscow-time.quantityBytes" $size) (include "moscow-time.quantityBytes" $p.size) }}
+{{- $changes = append $changes (printf "%s.spec.resources.requests.storage (persistence.size): %s in the cluster, %s in this upgrade" $path $size $p.size) }}
+{{- end }}
+{{- $liveClass := "unset (the default StorageClass)" }}
+{{- if hasKey ($claim.spec | default dict) "storageClassName" }}
+{{- $liveClass = ternary "\"\" (no class)" (toString $claim.spec.storageClassName) (eq (toString $claim.spec.storageClassName) "") }}
+{{- end }}
+{{- $newClass := "unset (the default StorageClass)" }}
+{{- if eq $p.storageClass "-" }}{{ $newClass = "\"\" (no class)" }}{{ else if $p.storageClass }}{{ $newClass = $p.storageClass }}{{ end }}
+{{- if ne $liveClass $newClass }}
+{{- $changes = append $changes (printf "%s.spec.storageClassName (persistence.storageClass): %s in the cluster, %s in this upgrade" $path $liveClass $newClass) }}
+{{- end }}
+{{- $liveModes := dig "spec" "accessModes" list $claim }}
+{{- if ne (toJson $liveModes) (toJson $p.accessModes) }}
+{{- $changes = append $changes (printf "%s.spec.accessModes (persistence.accessModes): %s in the cluster, %s in this upgrade" $path (toJson $liveModes) (toJson $p.accessModes)) }}
+{{- end }}
+{{- $liveAnn := dig "metadata" "annotations" dict $claim }}
+{{- if ne (toJson $liveAnn) (toJson ($p.annotations | default dict)) }}
+{{- $changes = append $changes (printf "%s.metadata.annotations (persistence.annotations): %s in the cluster, %s in this upgrade" $path (toJson $liveAnn) (toJson ($p.annotations | default dict))) }}
+{{- end }}
+{{- end }}
+{{- if $changes }}
+{{- fail (printf "this upgrade changes fields of the StatefulSet %s that Kubernetes forbids changing on an existing StatefulSet; nothing has been applied.\n  - %s\nTo change them, delete the StatefulSet but keep its pods and claims, then upgrade; the new StatefulSet adopts the pods and claims, and the counts stay:\n  kubectl delete statefulset %s --namespace %s --cascade=orphan\n  kubectl wait --for=delete statefulset/%s --namespace %s --timeout=120s\n  then run this helm upgrade again.\nExisting claims keep their size, class, access modes and annotations (only claims made later get the new ones; grow a claim with kubectl edit pvc if its StorageClass allows expansion). Turning persistence.enabled off leaves the claims unused (the pods count from 0 on emptyDirs); turning it on gives the pods new claims (counts on emptyDirs are lost). Or keep the values the cluster has." $name (join "\n  - " $changes) $name $ns $name $ns) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 The port nginx serves /metrics (and the cluster answer with peer addresses
 and error texts) on, apart from the public one: fixed, like 8080, by the
 image's nginx configuration (metrics-listen.conf, "listen 9113;", next to
