@@ -461,6 +461,38 @@ const globalChecks = {
         return p;
     },
 
+    // The README ends with a table: each promise of the chart and how it is
+    // verified here (offline render and validation, the image suite, podman
+    // kube play) or that only a cluster can show it. A check it names (in
+    // backquotes) must exist in the suites, so the table cannot drift.
+    readmeVerification(f) {
+        const p = [];
+        const readme = text(join(f.chart, 'README.md'));
+        const last = readme.split(/^## /m).at(-1);
+        const body = last.trim().split('\n');
+        if (!/^\|.*\|$/.test(body.at(-1) ?? '')) p.push(`the last section ("## ${body[0]}") does not end with a table`);
+        const rows = body.filter((l) => /^\|/.test(l));
+        if (!/^\| *Promise *\| *How it is verified here *\|$/.test(rows[0] ?? '')) p.push(`the last table's header is ${JSON.stringify(rows[0])}, expected | Promise | How it is verified here |`);
+        const sources = text(join(here, 'check.mjs')) + text(join(here, 'lib/rules.mjs')) + text(join(top, 'tests/image/run.sh'));
+        const kinds = ['offline render', 'image suite', 'podman kube play', 'not verifiable without a cluster'];
+        for (const row of rows.slice(2)) {
+            const cells = row.split('|').slice(1, -1).map((c) => c.trim());
+            const how = cells[1] ?? '';
+            const kind = kinds.find((k) => how.startsWith(k));
+            if (!kind) p.push(`row "${cells[0]}": "${how.slice(0, 40)}..." starts with none of ${kinds.join(', ')}`);
+            if (kind && kind !== kinds[3]) {
+                const named = [...how.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+                if (!named.length) p.push(`row "${cells[0]}": names no check (in backquotes)`);
+                for (const n of named) if (!sources.includes(n)) p.push(`row "${cells[0]}": no check "${n}" in tests/chart or tests/image/run.sh`);
+            }
+        }
+        const all = rows.join('\n');
+        for (const w of ['kind load image-archive', '<pending>', 'immutable', 'volumePermissions', 'exit 74', 'OpenShift', '5353', 'metrics port', 'PodDisruptionBudget', 'DNS label', 'default-container', 'resourcesPreset', 'catatonit', 'version label']) {
+            if (!all.includes(w)) p.push(`the table has no row about ${w}`);
+        }
+        return p;
+    },
+
     // persistentVolumeClaimRetentionPolicy is ignored before Kubernetes 1.27:
     // the chart refuses it there instead of letting it be ignored silently.
     async retentionKubeVersion(f) {
@@ -857,6 +889,7 @@ async function main() {
     });
     group(async (g) => {
         await g.test("README.md first section: how to get the image onto kind, minikube or a registry, and how to reach a LoadBalancer that stays pending", () => globalChecks.readmeFirstSection(f));
+        await g.test('README.md ends with the table of what the chart promises and how each promise is verified here', () => globalChecks.readmeVerification(f));
     });
 
     for (const file of readdirSync(join(here, 'broken-values')).sort()) {
@@ -1070,6 +1103,8 @@ const BITES = [
     { name: 'NOTES.txt without how to load the image is caught', edits: [['chart', 'templates/NOTES.txt', 'kind load image-archive moscow-time.tar', 'kind load moscow-time.tar']], check: 'notes', expect: /kind load image-archive/ },
     { name: 'NOTES.txt promising a LoadBalancer address is caught', edits: [['chart', 'templates/NOTES.txt', 'kind and minikube have no load-balancer controller: EXTERNAL-IP stays', 'The external address can take a minute to appear, else EXTERNAL-IP stays']], check: 'notes', expect: /a minute/ },
     { name: 'a README first section without kind load image-archive is caught', edits: [['chart', 'README.md', 'kind load image-archive moscow-time.tar      # kind', 'kind load docker-image moscow-time           # kind']], check: 'readmeFirstSection', expect: /does not say \/kind load image-archive\// },
+    { name: 'a README table row naming a check that does not exist is caught', edits: [['chart', 'README.md', 'offline render: `resources presets`', 'offline render: `resources are' + ' fine`']], check: 'readmeVerification', expect: /no check "resources are f[i]ne"/ },
+    { name: 'a README that does not end with the verification table is caught', edits: [['chart', 'README.md', (t) => `${t}\n## Later\n\nMore text.\n`]], check: 'readmeVerification', expect: /does not end with a table/ },
     { name: 'a config.ini the responder refuses is caught', edits: [['chart', 'templates/_helpers.tpl', '; cluster and metrics. The keys are those of fcgi-app/config.ini.', '; cluster and metrics.\n[extra]\nunknown = 1']], check: 'checkConfig', expect: /unknown section/, needsResponder: true },
 ];
 
