@@ -498,7 +498,9 @@ free_port() {
 }
 # kube_pod NAME CLAIM_DIR [--set ...]: renders the chart (one replica, this
 # run's image) and plays its pod $run_id-NAME with the host folder CLAIM_DIR
-# as its claim; nginx's port on 127.0.0.1:$(cat $tmp/NAME.port).
+# as its claim; nginx's port on 127.0.0.1:$(cat $tmp/NAME.port). The release
+# is named after the run: kube play makes the ConfigMap a named volume (of
+# the ConfigMap's name, which kube down keeps), and so it is this run's.
 kube_pod() {
     local name=$1 claim=$2
     shift 2
@@ -507,7 +509,7 @@ kube_pod() {
     chart_tools
     podman image exists "localhost/$run_id:kube" || podman tag "$image" "localhost/$run_id:kube"
     free_port >"$tmp/$name.port"
-    "$helm" template mt helm-chart/moscow-time --set replicaCount=1 --set cluster.enabled=false \
+    "$helm" template "$run_id" helm-chart/moscow-time --set replicaCount=1 --set cluster.enabled=false \
         --set image.registry=localhost --set "image.repository=$run_id" --set image.tag=kube "$@" |
         node tests/image/pod-from-chart.mjs "$node_modules" "$run_id-$name" "$claim" "$tmp/$name-empty" \
             "$(cat "$tmp/$name.port")" >"$tmp/$name.yaml"
