@@ -37,6 +37,7 @@ const REAL = {
     version: join(top, 'fcgi-app/VERSION'),
     nginxConf: join(top, 'nginx-conf/nginx.conf'),
     listenConf: join(top, 'nginx-conf/listen.conf'),
+    metricsListenConf: join(top, 'nginx-conf/metrics-listen.conf'),
 };
 
 // ------------------------------------------------------------------ output
@@ -329,6 +330,18 @@ const globalChecks = {
             const limit = r.objs[0].spec.template.spec.containers.find((c) => c.name === 'nginx')?.resources?.limits?.memory;
             if (!(quantityBytes(limit) >= need)) p.push(`nginx.resourcesPreset ${preset}: memory limit ${limit} < ${Math.ceil(need / 2 ** 20)}Mi, what ${slots} connection slots take`);
         }
+        return p;
+    },
+
+    // The chart's metrics port is the one nginx listens on for metrics:
+    // metrics-listen.conf next to listen.conf, included by nginx.conf. The
+    // nginx branch adds it; until this tree has it, the check says SKIP.
+    metricsListen(f) {
+        if (!existsSync(f.files.metricsListenConf)) return { skip: 'nginx-conf/metrics-listen.conf is not in this tree yet (nginx\'s metrics server)' };
+        const p = [];
+        const m = /^\s*listen\s+(?:[^\s;]*:)?(\d+)(?:\s+[^;]*)?;/m.exec(text(f.files.metricsListenConf));
+        if (Number(m?.[1]) !== CONTRACT.metricsPort) p.push(`metrics-listen.conf: port ${m?.[1]}, the chart's metrics port is ${CONTRACT.metricsPort}`);
+        if (!/^\s*include\s+metrics-listen\.conf\s*;/m.test(text(f.files.nginxConf).replace(/#[^\n]*/g, ''))) p.push('nginx.conf does not include metrics-listen.conf');
         return p;
     },
 
@@ -844,6 +857,7 @@ async function main() {
         await g.test('values.schema.json describes every value of values.yaml and rejects unknown keys', () => globalChecks.schemaCoverage(f));
         await g.test('README.md: the values table is the one generated from values.yaml', () => globalChecks.readmeValues(f));
         await g.test('nginx.conf: every probe path the schema allows is an exact location that does not count', () => globalChecks.nginxProbePaths(f));
+        await g.test(`nginx-conf/metrics-listen.conf: nginx's metrics port is the chart's (${CONTRACT.metricsPort}), included by nginx.conf`, () => globalChecks.metricsListen(f));
         await g.test("nginx: every preset's memory limit holds every connection slot of nginx.conf", () => globalChecks.nginxMemory(f));
     });
     group((g) => g.test('checksum/config changes with each config value, not with other values', () => globalChecks.checksum(f)));
