@@ -2,7 +2,8 @@
 # Builds the container image from the Dockerfile, with docker when an engine
 # answers, else with podman.
 #
-#   image.sh build          builds moscow-time:VERSION (podman: localhost/moscow-time:VERSION)
+#   image.sh build          builds localhost/moscow-time:VERSION (docker: also moscow-time:VERSION),
+#                           the Helm chart's default image
 #   image.sh env            prints the podman settings as shell exports:
 #                           eval "$(scripts/image.sh env)" && podman images
 #   image.sh podman ARGS... runs podman with those settings (run, save, rmi, ...)
@@ -142,6 +143,12 @@ build() {
     fi
     echo "image: building $name from $base with $engine" >&2
     "$engine" build "${args[@]}" "$top"
+    # The name the Helm chart runs by default and the one podman gives: with
+    # docker, "moscow-time:1.0.0" would be docker.io/library/moscow-time on a
+    # node, which no registry serves.
+    if [[ $engine == docker ]]; then
+        "$engine" tag "$name" "localhost/$name"
+    fi
     echo "image: built $name ($("$engine" image inspect -f '{{.Size}}' "$name") bytes)" >&2
 }
 

@@ -15,7 +15,10 @@ run_pkgs=("${build_pkgs[@]}" nginx-light tzdata)
 test_pkgs=(libcmocka-dev python3 python3-pytest curl cppcheck clang-format shellcheck yamllint unzip procps
     prometheus clang-14 libclang-rt-14-dev)
 bench_pkgs=(wrk apache2-utils curl)
-image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl golang-github-containernetworking-plugin-dnsname)
+# catatonit: `podman kube play` (the chart's pod spec in the image suite)
+# builds its pod's pause image from it; podman only recommends it.
+image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl golang-github-containernetworking-plugin-dnsname
+    catatonit)
 optional_test_pkgs=(chromium python3-websocket)
 
 usage() {
@@ -39,8 +42,9 @@ bench) want=("${run_pkgs[@]}" "${bench_pkgs[@]}") ;;
 image) want=("${image_pkgs[@]}") ;;
 *) usage ;;
 esac
-# The chart checks need node and npm; any version from any source will do.
-if [[ $target == test ]] && ! command -v npm >/dev/null; then
+# The chart checks need node and npm (so does the image suite, which renders
+# the chart with the same pinned helm); any version from any source will do.
+if [[ $target == test || $target == image ]] && ! command -v npm >/dev/null; then
     want+=(nodejs npm)
 fi
 
