@@ -96,6 +96,8 @@ run_readonly() {
         -v "$volume:/data" -p 127.0.0.1::8080 "$@" "$image" >/dev/null
 }
 port_of() { podman port "$run_id-$1" 8080 | sed -n '1s/.*://p'; }
+# nginx's metrics server (9113): /metrics and the cluster's detail, never on 8080.
+metrics_port_of() { podman port "$run_id-$1" 9113 | sed -n '1s/.*://p'; }
 volume_file() { cat "$(podman volume inspect -f '{{.Mountpoint}}' "$run_id-$1")/visits"; }
 
 # get PORT PATH: the body on stdout; fails unless the status is 200.
@@ -867,6 +869,7 @@ t_cluster_by_name() {
         podman volume create "$run_id-c$i" >/dev/null
         run --name "$run_id-c$i" --read-only --read-only-tmpfs=false --tmpfs /tmp \
             --tmpfs "${TMPFS_RUN:-/run}" -v "$run_id-c$i:/data" -p 127.0.0.1::8080 \
+            -p 127.0.0.1::9113 \
             --network "$net" --network-alias "moscow-time-$i" --hostname "moscow-time-$i" \
             -v "$tmp/cluster$i:/etc/moscow-time/cluster:ro" "$image" \
             moscow-time-serve /etc/moscow-time/cluster/config.ini /run/moscow-time >/dev/null
@@ -899,7 +902,7 @@ t_cluster_by_name() {
         sleep 0.1
     done
     expect "c0's total with c2 stopped" "$(cluster_total c0)" "7 partial"
-    get "$(port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
+    get "$(metrics_port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
         fail "/metrics: moscow_time_cluster_visits is not 7"
 }
 check "three containers poll each other by name (or address): the service's total" t_cluster_by_name
