@@ -30,8 +30,8 @@ FUZZ_SECONDS ?= 300
 # (clang, unlike gcc, asks for a format attribute on every vsnprintf wrapper;
 # the gcc build keeps -Wformat=2 whole.)
 
-.PHONY: all build deps run test unit integration lint format bench image test-image clean \
-        fuzz fuzz-build test-asan
+.PHONY: all build deps run test unit integration lint browser chart format bench image \
+        test-image clean fuzz fuzz-build test-asan
 
 all: build
 build: $(BUILD)/moscow-time
@@ -85,12 +85,21 @@ deps:
 run: deps build
 	scripts/run.sh
 
-test:
-	scripts/install-deps.sh test
-	scripts/test.sh
+# scripts/test.sh ends with the line "N passed, N failed". make would print
+# "make: *** [Makefile: test] Error 1" after it, so on a failure the recipe
+# ends make itself with SIGPIPE, which make does not report and shells do not
+# announce: the summary stays the last line and make exits 141 (with SIGPIPE
+# ignored, the kill does nothing and make reports Error 1 as usual).
+TEST_SH = scripts/test.sh $(1) || { kill -PIPE $$PPID; exit 1; }
 
-unit: $(BUILD)/unit-tests
-	$(BUILD)/unit-tests
+test:
+	@scripts/install-deps.sh test
+	@$(call TEST_SH)
+
+# One suite each, with the same closing line (scripts/test.sh SUITE).
+lint unit integration browser chart:
+	@scripts/install-deps.sh test
+	@$(call TEST_SH,$@)
 
 bench: deps build $(BUILD)/moscow-time-nocheck $(BUILD)/null-responder
 	scripts/install-deps.sh bench
@@ -107,15 +116,15 @@ image:
 test-asan:
 	scripts/install-deps.sh test
 	$(MAKE) -s $(BUILD)/moscow-time-asan
-	env MOSCOW_TIME_BIN=$(abspath $(BUILD)/moscow-time-asan) \
+	@env MOSCOW_TIME_BIN="$(abspath $(BUILD)/moscow-time-asan)" \
 		ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
-		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 scripts/test.sh integration
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(call TEST_SH,integration)
 
 # Builds the image and runs it: a separate suite because it needs podman and
 # a few minutes; .ci/run calls it too.
 test-image:
-	scripts/install-deps.sh image
-	scripts/test.sh image
+	@scripts/install-deps.sh image
+	@$(call TEST_SH,image)
 
 format:
 	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h tests/fuzz/*.[ch] \
