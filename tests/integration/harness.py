@@ -6,6 +6,7 @@ scripts/start-nginx.sh on a free 127.0.0.1 port. Stack.close() stops every
 process it started and removes the folder, also when the test failed.
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -28,6 +29,7 @@ EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 65, 69, 78
 
 _live = []  # every process started, so that a crashed test cannot leak one
 _started = []  # every process started since the last sanitizer_reports()
+_this_test = []  # every process the running test started: shown when it fails
 
 # What AddressSanitizer, LeakSanitizer and UBSan print (make test-asan runs the
 # responder built with them, MOSCOW_TIME_BIN=build/moscow-time-asan).
@@ -159,6 +161,7 @@ class Proc:
         self.reader.start()
         _live.append(self)
         _started.append(self)
+        _this_test.append(self)
 
     def _drain(self):
         for chunk in iter(lambda: self.p.stdout.read1(65536), b""):
@@ -208,6 +211,22 @@ def kill_leftovers():
             proc.stop(signal.SIGKILL, 5)
         except TestFailure:
             pass
+
+
+def outputs_of_this_test(lines=40):
+    """[(title, text)]: the end of what each process the test started printed (conftest
+    shows them under a failed test), then forgets them."""
+    found = []
+    for proc in _this_test:
+        argv = " ".join(os.path.basename(str(a)) if i == 0 else str(a)
+                        for i, a in enumerate(proc.p.args))
+        status = proc.p.returncode
+        title = f"output of {argv[:120]} (pid {proc.pid}, " + \
+                ("running)" if status is None else f"exit status {status})")
+        text = "\n".join(proc.output().rstrip("\n").split("\n")[-lines:])
+        found.append((title, text or "(nothing)"))
+    _this_test.clear()
+    return found
 
 
 def sanitizer_reports():
@@ -283,20 +302,62 @@ def unprivileged_argv():
     return ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
 
 
+def reachable_by_others(path):
+    """Can a user who is neither owner nor in the group read path (and search every folder
+    above it)? A clone in root's own home (mode 0700) is not."""
+    p = os.path.abspath(path)
+    if not os.stat(p).st_mode & 0o004:
+        return False
+    while p != "/":
+        p = os.path.dirname(p)
+        if not os.stat(p).st_mode & 0o001:
+            return False
+    return True
+
+
+_shared = {}
+
+
+def shared_dir():
+    """A folder for the whole test session that every user can read (0755), removed at
+    exit: what an unprivileged process needs from a checkout other users cannot reach."""
+    if "dir" not in _shared:
+        d = tempfile.mkdtemp(prefix="mt-shared-")
+        os.chmod(d, 0o755)
+        _shared["dir"] = d
+        atexit.register(shutil.rmtree, d, True)
+    return _shared["dir"]
+
+
+def unprivileged_binary():
+    """BINARY, or a copy of it that other users can reach when they cannot reach it."""
+    if reachable_by_others(BINARY):
+        return BINARY
+    copy = os.path.join(shared_dir(), os.path.basename(BINARY))
+    if not os.path.exists(copy):
+        shutil.copy2(BINARY, copy)
+        os.chmod(copy, 0o755)
+    return copy
+
+
+def copy_checkout(dest, build=()):
+    """The checkout's files (tracked and new, not ignored: what a fresh clone has) copied
+    to dest with their times, and the named files of build/. Returns dest."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=TOP,
+                           capture_output=True, check=True).stdout.split(b"\0")
+    for f in [*filter(None, (x.decode() for x in files)), *(f"build/{b}" for b in build)]:
+        src, dst = os.path.join(TOP, f), os.path.join(dest, f)
+        if os.path.isfile(src):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(src, dst)
+    return dest
+
+
 def why_not_unprivileged():
     """None if a process can be run without root here (we are not root, or can drop it);
     else why not, for a pytest.skip."""
     if unprivileged_argv() is None:
         return "as root, running a process as another user needs setpriv (util-linux)"
-    if os.geteuid() == 0:
-        # The user must reach the binary: every folder above it searchable, it executable.
-        paths, p = [BINARY], os.path.dirname(BINARY)
-        while p != "/":
-            paths.append(p)
-            p = os.path.dirname(p)
-        if not all(os.stat(x).st_mode & 0o001 for x in paths):
-            return f"{BINARY} cannot be reached by uid {UNPRIVILEGED} (a folder above it is " \
-                   "not searchable by others)"
     return None
 
 
@@ -331,12 +392,14 @@ class Stack:
         self.nginx_conf = nginx_conf
         self.responder_env = dict(os.environ, **(responder_env or {}))
         self.prefix = []
+        self.binary = BINARY
         if unprivileged:
             self.prefix = unprivileged_argv()
             if self.prefix is None:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 raise TestFailure("as root, running the responder without root needs setpriv")
             if self.prefix:
+                self.binary = unprivileged_binary()
                 for top, dirs, files in os.walk(self.dir):
                     for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
                         os.chown(name, UNPRIVILEGED, UNPRIVILEGED)
@@ -371,7 +434,7 @@ class Stack:
 
     def spawn_responder(self, config_path=None):
         """Starts a responder without waiting for it."""
-        return Proc([*self.prefix, BINARY, "--config", config_path or self.config_path],
+        return Proc([*self.prefix, self.binary, "--config", config_path or self.config_path],
                     env=self.responder_env)
 
     def start_responder(self):
