@@ -2,8 +2,11 @@
 # test; both install the Debian packages they need first. See README.md.
 
 VERSION   := $(shell cat fcgi-app/VERSION)
-# The commit built, for moscow_time_build_info; the image build passes its own.
-COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# The commit built, for moscow_time_build_info: 12 hex digits, -dirty when
+# tracked files differ from it. scripts/image.sh labels the image with the
+# same (make print-commit) and passes it to the build in the image.
+COMMIT    ?= $(shell if c=$$(git rev-parse --short=12 HEAD 2>/dev/null); then \
+               git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c; else echo unknown; fi)
 BUILD     ?= build
 CC        ?= cc
 CFLAGS    ?= -O2
@@ -31,7 +34,7 @@ FUZZ_SECONDS ?= 300
 # the gcc build keeps -Wformat=2 whole.)
 
 .PHONY: all build deps run test unit integration lint browser chart format bench image \
-        test-image clean fuzz fuzz-build test-asan
+        test-image clean fuzz fuzz-build test-asan print-commit
 
 all: build
 build: $(BUILD)/moscow-time
@@ -125,6 +128,9 @@ test-asan:
 test-image:
 	@scripts/install-deps.sh image
 	@$(call TEST_SH,image)
+
+print-commit:
+	@echo $(COMMIT)
 
 format:
 	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h tests/fuzz/*.[ch] \
