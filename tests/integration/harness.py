@@ -153,8 +153,14 @@ class Proc:
     tests set on the responder.)
     """
 
+    # None: keep all it prints. A number: keep the first KEEP_BYTES / 4 and the last
+    # KEEP_BYTES of it (scripts/bench.py: nginx's access log of millions of requests
+    # would otherwise be kept whole, gigabytes).
+    KEEP_BYTES = None
+
     def __init__(self, argv, **kw):
         self.chunks = []
+        self.head, self.kept, self.dropped = [], 0, 0
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True, **kw)
         self.reader = threading.Thread(target=self._drain, daemon=True)
@@ -166,13 +172,24 @@ class Proc:
     def _drain(self):
         for chunk in iter(lambda: self.p.stdout.read1(65536), b""):
             self.chunks.append(chunk)
+            self.kept += len(chunk)
+            limit = Proc.KEEP_BYTES
+            if limit is None:
+                continue
+            while sum(map(len, self.head)) < limit // 4 and self.chunks:
+                self.head.append(self.chunks.pop(0))
+                self.kept -= len(self.head[-1])
+            while self.kept > limit and len(self.chunks) > 1:
+                self.kept -= len(self.chunks[0])
+                self.dropped += len(self.chunks.pop(0))
 
     @property
     def pid(self):
         return self.p.pid
 
     def output(self):
-        return b"".join(self.chunks).decode(errors="replace")
+        gap = [f"\n[... {self.dropped} bytes not kept ...]\n".encode()] if self.dropped else []
+        return b"".join([*self.head, *gap, *self.chunks]).decode(errors="replace")
 
     def alive(self):
         return self.p.poll() is None
