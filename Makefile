@@ -68,12 +68,16 @@ $(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
 
 # A harness that #includes a module to reach its static functions names it in
-# FUZZ_OWN_<name>, so that it is not linked twice.
+# FUZZ_OWN_<name>, so that it is not linked twice. Other .c and .h files in a
+# harness's folder (negotiate_diff's reference parser) are built with it.
 FUZZ_OWN_fastcgi := fcgi-app/src/server.c
-$(BUILD)/fuzz/%: tests/fuzz/%/fuzz.c tests/fuzz/common.c tests/fuzz/fuzz.h $(LIB_SRC) $(HDR)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%/fuzz.c $$(wildcard tests/fuzz/$$*/*.[ch]) tests/fuzz/common.c \
+		tests/fuzz/fuzz.h $(LIB_SRC) $(HDR)
 	@mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -DMT_VERSION='"$(VERSION)"' \
-		-I/usr/include/iniparser -Ifcgi-app/src -Itests/fuzz -o $@ $< tests/fuzz/common.c \
+		-I/usr/include/iniparser -Ifcgi-app/src -Itests/fuzz -Itests/fuzz/$* -o $@ \
+		$(wildcard tests/fuzz/$*/*.c) tests/fuzz/common.c \
 		$(filter-out $(FUZZ_OWN_$*),$(LIB_SRC)) $(LIBS)
 
 fuzz-build: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
