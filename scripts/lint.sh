@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks as a test suite (TAP lines): clang-format, cppcheck, shellcheck,
-# and a sanitizer build of the responder (built by scripts/test.sh).
+# the man page (mandoc -T lint). (The ASan/UBSan build is scripts/test.sh's
+# "build" step; the docs' links and key tables: tests/integration/test_docs.py.)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -26,4 +27,4 @@ check "cppcheck: no findings in fcgi-app/src" \
     cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
     --inline-suppr --suppress=missingIncludeSystem -I fcgi-app/src fcgi-app/src
 check "shellcheck: every shell script" shellcheck -x "${sh_files[@]}"
-check "responder builds under -fsanitize=address,undefined" test -x build/moscow-time-asan
+check "mandoc -T lint: docs/moscow-time.8" mandoc -T lint -W warning docs/moscow-time.8
