@@ -1,6 +1,6 @@
 """The page in headless Chromium (DevTools protocol): three pods behind their nginx, as a
-browser shows pod-a's page. Saves screenshots to build/screenshots/ (the README shows copies
-of them from docs/)."""
+browser shows pod-a's page. Saves screenshots to build/screenshots/ (docs/design.md shows
+copies of them from docs/)."""
 
 import contextlib
 import datetime
