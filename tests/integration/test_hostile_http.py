@@ -323,7 +323,7 @@ def test_slowloris_does_not_lock_out_a_normal_client():
                     assert (r.status, r.text) == (200, "3\n"), \
                         f"normal request {served + 1} under {slow.now()} slow connections: {r!r}"
                     served += 1
-                    time.sleep(0.1)
+                    time.sleep(0.1)  # a normal request every 100 ms: pacing
                 rss = max(rss, nginx_rss_kib(s.nginx))
             finally:
                 slow.stop()
