@@ -10,8 +10,8 @@
 # A suite that exits non-zero without reporting a failure counts as one.
 #
 # What a suite writes on stderr (the responder's expected level=error lines
-# in the unit tests, for one) is kept in build/test-logs/SUITE.stderr and
-# shown only when the suite failed. Each suite runs with a TMPDIR of its own,
+# in the unit tests, for one) is kept in build/test-logs/SUITE.stderr (or
+# $TEST_LOGS/) beside SUITE.tap, and shown only when the suite failed. Each suite runs with a TMPDIR of its own,
 # which must be empty when it ends: anything left there is a failure.
 #
 # Under CI=true (or STRICT_SKIPS=1) a SKIP fails the run unless its reason is
@@ -62,7 +62,8 @@ for suite in "${suites[@]}"; do
     fi
 done
 
-logs=$top/build/test-logs
+# TEST_LOGS: another folder for them (the tests of this script run it nested).
+logs=${TEST_LOGS:-$top/build/test-logs}
 mkdir -p "$logs"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/mt-test.XXXXXX")
 chmod 755 "$scratch" # the tests that run a process as nobody reach their folders through it
@@ -70,8 +71,9 @@ trap 'rm -rf "$scratch"' EXIT
 
 passed=0 failed=0 skipped=0
 
-# count PATTERN FILE: how many lines match (0 when none).
-count() { grep -cE "$1" "$2" || true; }
+# count PATTERN FILE: how many lines match (0 when none). -a: a process's
+# output quoted under a failed test may hold bytes that are not text.
+count() { LC_ALL=C grep -acE "$1" "$2" || true; }
 
 # The image suite compiles in the image (its own compiler and libraries): it
 # needs no build here, nor the packages for one.
@@ -124,7 +126,7 @@ for suite in "${suites[@]}"; do
         p=$((p + 1))
     fi
     rm -rf "$tmp"
-    grep -E '^ok .*# SKIP' "$tap" >>"$scratch/skips" || true
+    LC_ALL=C grep -aE '^ok .*# SKIP' "$tap" >>"$scratch/skips" || true
     passed=$((passed + p - s))
     skipped=$((skipped + s))
     failed=$((failed + f))

@@ -13,10 +13,15 @@ SUMMARY = re.compile(r"(\d+) passed, (\d+) failed(?:, (\d+) skipped)?")
 
 
 def run_test_sh(cwd, *suites, env=None, timeout=600):
-    r = subprocess.run([os.path.join(cwd, "scripts", "test.sh"), *suites], cwd=cwd,
-                       env=dict(os.environ, STRICT_SKIPS="", **(env or {})),
-                       capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
+    # Its logs in a folder of its own: in this checkout, build/test-logs is the outer run's.
+    logs = tempfile.mkdtemp(prefix="mt-test-logs-")
+    try:
+        r = subprocess.run([os.path.join(cwd, "scripts", "test.sh"), *suites], cwd=cwd,
+                           env=dict(os.environ, STRICT_SKIPS="", TEST_LOGS=logs, **(env or {})),
+                           capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
     out = r.stdout + r.stderr
     last = r.stdout.rstrip("\n").rpartition("\n")[2]
     return r.returncode, last, out
