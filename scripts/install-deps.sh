@@ -17,7 +17,8 @@ run_pkgs=("${build_pkgs[@]}" nginx-light tzdata)
 # package also enables and starts Debian's prometheus service on :9090
 # (`systemctl disable --now prometheus` stops it for good).
 test_pkgs=(libcmocka-dev python3 python3-pytest curl cppcheck clang-format shellcheck yamllint unzip procps
-    prometheus clang-14 libclang-rt-14-dev strace mandoc util-linux git chromium python3-websocket)
+    prometheus clang-14 libclang-rt-14-dev strace mandoc util-linux git chromium python3-websocket
+    python3-pyflakes)
 bench_pkgs=(wrk apache2-utils curl)
 image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl golang-github-containernetworking-plugin-dnsname)
 

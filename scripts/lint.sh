@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Static checks as a test suite (TAP lines): clang-format, cppcheck, shellcheck,
-# the man page (mandoc -T lint). (The ASan/UBSan build is scripts/test.sh's
+# pyflakes, the man page (mandoc -T lint). (The ASan/UBSan build is scripts/test.sh's
 # "build" step; the docs' links and key tables: tests/integration/test_docs.py.)
 set -uo pipefail
 
@@ -21,10 +21,12 @@ check() {
 
 mapfile -t c_files < <(git ls-files -co --exclude-standard -- 'fcgi-app/*.[ch]' 'tests/*.[ch]')
 mapfile -t sh_files < <(git ls-files -co --exclude-standard -- '*.sh' .ci/run)
+mapfile -t py_files < <(git ls-files -co --exclude-standard -- '*.py')
 
 check "clang-format: C sources match .clang-format" clang-format --dry-run --Werror "${c_files[@]}"
 check "cppcheck: no findings in fcgi-app/src" \
     cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,style,performance,portability \
     --inline-suppr --suppress=missingIncludeSystem -I fcgi-app/src fcgi-app/src
 check "shellcheck: every shell script" shellcheck -x "${sh_files[@]}"
+check "pyflakes: every Python file" /usr/bin/python3 -m pyflakes "${py_files[@]}"
 check "mandoc -T lint: docs/moscow-time.8" mandoc -T lint -W warning docs/moscow-time.8

@@ -9,7 +9,6 @@ such errors. SKIP when Chromium is not installed.
 
 import datetime
 import http.server
-import os
 import re
 import shutil
 import subprocess

@@ -7,10 +7,12 @@ process it started and removes the folder, also when the test failed.
 """
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -303,6 +305,26 @@ class Client:
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
+
+
+@contextlib.contextmanager
+def descriptors(need, what):
+    """RLIMIT_NOFILE of at least need for the with block (and for the processes started in
+    it), back as it was after. Raising the hard limit needs root: where it is lower, a
+    pytest skip that says so."""
+    import pytest
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (need, hard if hard == resource.RLIM_INFINITY else max(hard, need)))
+        except (ValueError, OSError):
+            pytest.skip(f"needs root: {what} need RLIMIT_NOFILE {need}, above the hard limit "
+                        f"{hard} that only root can raise")
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 UNPRIVILEGED = 65534  # nobody:nogroup, whom a test runs as when it needs permissions to hold

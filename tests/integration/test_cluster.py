@@ -9,7 +9,6 @@ import contextlib
 import re
 import signal
 import threading
-import time
 
 from harness import Stack
 from peers import JSON, SilentPeer, cluster, make_peers, timed_get, wait_cluster

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import EX_DATAERR, Stack, wait_for

@@ -7,13 +7,13 @@ serving HTTP through nginx.
 """
 
 import os
-import resource
 import socket
 import statistics
 import struct
 import time
 
 import fcgi_client as F
+import harness
 import pytest
 from harness import Stack, wait_for
 
@@ -174,15 +174,9 @@ def test_a_peer_that_hangs_up_before_its_answer_harms_nothing():
 
 @pytest.fixture
 def descriptors_for_2000_connections():
-    """A normal user's soft limit is often 1024: raise it as far as the hard limit allows."""
-    need = 2200
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        if hard != resource.RLIM_INFINITY and hard < need:
-            pytest.skip(f"2000 connections need RLIMIT_NOFILE {need}; the hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    """A normal user's soft limit is often 1024: raise it (the hard limit only as root)."""
+    with harness.descriptors(2200, "2000 connections"):
+        yield
 
 
 def test_many_idle_connections_cost_no_thread_and_are_given_back(descriptors_for_2000_connections):

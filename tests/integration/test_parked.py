@@ -10,13 +10,13 @@ SIGKILL must lose none of the visits that got a 200.
 import os
 import re
 import signal
-import socket
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import fcgi_client as F
+import harness
 from harness import Stack, wait_for
 from test_integrity import need_strace, strace
 
@@ -160,7 +160,8 @@ def test_more_visits_than_the_parking_cap_are_all_counted():
     # that a visit holds its thread until the parked ones drain (back-pressure, no failure).
     need_strace()
     n = 5000
-    with Stack(workers=1, config=ALWAYS) as s:
+    with harness.descriptors(n + 200, f"{n} connections"), \
+            Stack(workers=1, config=ALWAYS) as s:
         conns = []
         try:
             with slow_fsync(s.responder.pid, 200):
