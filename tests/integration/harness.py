@@ -218,10 +218,32 @@ class Proc:
             self.p.wait(5)
             raise TestFailure(f"{self.p.args[0]} ignored signal {sig} for {timeout} s")
         finally:
+            self._end_group()
             self.reader.join(5)
-            self.p.stdout.close()
+            if not self.reader.is_alive():  # closing under a blocked read would hang
+                self.p.stdout.close()
             if self in _live:
                 _live.remove(self)
+
+    def _end_group(self):
+        """What is left of the process group once its leader has exited (an nginx worker
+        whose master was killed, say) still holds the output pipe: SIGKILLed, and said
+        so in the output, so that nothing a test started outlives it."""
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if int(pid) != self.p.pid and os.getpgid(int(pid)) == self.p.pid:
+                    left.append(int(pid))
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if left:
+            self.chunks.append(f"[harness: killed {len(left)} process(es) of its group left "
+                               f"running after it: {left}]\n".encode())
 
 
 def kill_leftovers():
