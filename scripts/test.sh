@@ -94,7 +94,7 @@ for suite in "${suites[@]}"; do
         continue
     fi
     tmp=$scratch/$suite
-    mkdir "$tmp"
+    mkdir -m 755 "$tmp"
     suite_cmd "$suite" "$tmp"
     tap=$logs/$suite.tap err=$logs/$suite.stderr
     echo "# suite: $suite"
