@@ -48,6 +48,7 @@ RUN apt-get update \
     && chmod 1777 /run \
     && find / -xdev -type f -perm /6000 -exec chmod a-s {} +
 COPY --from=build /src/build/moscow-time /usr/local/bin/moscow-time
+COPY docs/moscow-time.8 /usr/local/share/man/man8/moscow-time.8
 COPY scripts/serve.sh /usr/local/bin/moscow-time-serve
 COPY scripts/start-nginx.sh /usr/local/bin/moscow-time-nginx
 # nginx.conf, listen.conf (the public port) and metrics-listen.conf (the

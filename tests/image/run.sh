@@ -698,7 +698,7 @@ t_fresh_debian() {
     grep -q '^    apt-get update && apt-get install -y --no-install-recommends gcc .*nginx-light' \
         <<<"$out" || fail "make run: $out"
     out+=$(as_tester make test 2>&1) && fail "make test succeeded: $out"
-    grep -q 'optional, for the browser test (it says SKIP without them): chromium' <<<"$out" ||
+    grep -q '^    apt-get update && apt-get install .*strace .*chromium python3-websocket' <<<"$out" ||
         fail "make test: $out"
     ! grep -qi sudo <<<"$out" || fail "a hint says sudo: $out"
     # As root: one line per step.
