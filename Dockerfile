@@ -27,8 +27,10 @@ RUN make build/unit-tests \
 
 # Runtime stage: nginx, the shared libraries (libfcgi, iniparser, libcurl), tzdata; no compiler.
 FROM ${BASE}
-# uid/gid 10001 own only what must be written: the counter's volume and the
-# socket and nginx folders (emptyDirs or tmpfs at run time). /run is
+# uid 10001 and group 0 own only what must be written: the counter's volume
+# and the socket and nginx folders (emptyDirs or tmpfs at run time), mode
+# 0775: OpenShift runs a container with an arbitrary uid in group 0, which
+# may then write them too (tests/image runs the image so). /run is
 # world-writable and sticky like /tmp: `docker run --tmpfs /run` mounts an
 # empty tmpfs that keeps the folder's mode but not its contents or owner, and
 # moscow-time-serve must create /run/moscow-time in it. No set-uid or set-gid
@@ -41,13 +43,17 @@ RUN apt-get update \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin moscow-time \
     && mkdir -p /data /run/moscow-time/sock /run/moscow-time/nginx \
-    && chown 10001:10001 /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx \
+    && chown 10001:0 /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx \
+    && chmod 0775 /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx \
     && chmod 1777 /run \
     && find / -xdev -type f -perm /6000 -exec chmod a-s {} +
 COPY --from=build /src/build/moscow-time /usr/local/bin/moscow-time
+COPY docs/moscow-time.8 /usr/local/share/man/man8/moscow-time.8
 COPY scripts/serve.sh /usr/local/bin/moscow-time-serve
 COPY scripts/start-nginx.sh /usr/local/bin/moscow-time-nginx
-COPY fcgi-app/config.ini nginx-conf/nginx.conf nginx-conf/listen.conf /etc/moscow-time/
+# nginx.conf, listen.conf (the public port) and metrics-listen.conf (the
+# metrics port) where nginx-conf/ has it: every .conf of nginx-conf/.
+COPY fcgi-app/config.ini nginx-conf/*.conf /etc/moscow-time/
 # Last: a new revision changes only these labels, not the layers above.
 ARG VERSION=unknown
 ARG REVISION=unknown

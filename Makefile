@@ -2,8 +2,11 @@
 # test; both install the Debian packages they need first. See README.md.
 
 VERSION   := $(shell cat fcgi-app/VERSION)
-# The commit built, for moscow_time_build_info; the image build passes its own.
-COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# The commit built, for moscow_time_build_info: 12 hex digits, -dirty when
+# tracked files differ from it. scripts/image.sh labels the image with the
+# same (make print-commit) and passes it to the build in the image.
+COMMIT    ?= $(shell if c=$$(git rev-parse --short=12 HEAD 2>/dev/null); then \
+               git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c; else echo unknown; fi)
 BUILD     ?= build
 CC        ?= cc
 CFLAGS    ?= -O2
@@ -30,8 +33,8 @@ FUZZ_SECONDS ?= 300
 # (clang, unlike gcc, asks for a format attribute on every vsnprintf wrapper;
 # the gcc build keeps -Wformat=2 whole.)
 
-.PHONY: all build deps run test unit integration lint format bench image test-image clean \
-        fuzz fuzz-build test-asan test-tsan
+.PHONY: all build deps run test unit integration lint browser chart format bench image \
+        test-image clean fuzz fuzz-build test-asan test-tsan print-commit
 
 all: build
 build: $(BUILD)/moscow-time
@@ -75,14 +78,16 @@ $(BUILD)/unit-tests: $(LIB_SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h)
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -g -iquote fcgi-app/src $(LDFLAGS) -o $@ \
 		$(wildcard tests/unit/*.c) $(LIB_SRC) $(LIBS) -lcmocka
 
-# A harness that #includes a module to reach its static functions names it in
-# FUZZ_OWN_<name>, so that it is not linked twice.
-
-$(BUILD)/fuzz/%: tests/fuzz/%/fuzz.c tests/fuzz/common.c tests/fuzz/fuzz.h $(LIB_SRC) $(HDR)
+# Other .c and .h files in a harness's folder (negotiate_diff's reference parser)
+# are built with it.
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%/fuzz.c $$(wildcard tests/fuzz/$$*/*.[ch]) tests/fuzz/common.c \
+		tests/fuzz/fuzz.h $(LIB_SRC) $(HDR)
 	@mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(WARN) -Wno-format-nonliteral $(FUZZ_SAN) -DMT_VERSION='"$(VERSION)"' \
-		-I/usr/include/iniparser -iquote fcgi-app/src -Itests/fuzz -o $@ $< tests/fuzz/common.c \
-		$(filter-out $(FUZZ_OWN_$*),$(LIB_SRC)) $(LIBS)
+		-I/usr/include/iniparser -iquote fcgi-app/src -Itests/fuzz -Itests/fuzz/$* -o $@ \
+		$(wildcard tests/fuzz/$*/*.c) tests/fuzz/common.c \
+		$(LIB_SRC) $(LIBS)
 
 fuzz-build: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 
@@ -96,16 +101,25 @@ deps:
 run: deps build
 	scripts/run.sh
 
-test:
-	scripts/install-deps.sh test
-	scripts/test.sh
+# scripts/test.sh ends with the line "N passed, N failed". make would print
+# "make: *** [Makefile: test] Error 1" after it, so on a failure the recipe
+# ends make itself with SIGPIPE, which make does not report and shells do not
+# announce: the summary stays the last line and make exits 141 (with SIGPIPE
+# ignored, the kill does nothing and make reports Error 1 as usual).
+TEST_SH = scripts/test.sh $(1) || { kill -PIPE $$PPID; exit 1; }
 
-unit: $(BUILD)/unit-tests
-	$(BUILD)/unit-tests
+test:
+	@scripts/install-deps.sh test
+	@$(call TEST_SH)
+
+# One suite each, with the same closing line (scripts/test.sh SUITE).
+lint unit integration browser chart:
+	@scripts/install-deps.sh test
+	@$(call TEST_SH,$@)
 
 bench: deps build $(BUILD)/moscow-time-nocheck $(BUILD)/null-responder
 	scripts/install-deps.sh bench
-	scripts/bench.py
+	BENCH_BASELINE=$(BASELINE) scripts/bench.py
 
 # The container image (Dockerfile): docker when an engine answers, else podman.
 image:
@@ -118,9 +132,9 @@ image:
 test-asan:
 	scripts/install-deps.sh test
 	$(MAKE) -s $(BUILD)/moscow-time-asan
-	env MOSCOW_TIME_BIN=$(abspath $(BUILD)/moscow-time-asan) \
+	@env MOSCOW_TIME_BIN="$(abspath $(BUILD)/moscow-time-asan)" \
 		ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
-		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 scripts/test.sh integration
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(call TEST_SH,integration)
 
 # ThreadSanitizer: the unit tests, and the integration tests that keep every thread
 # busy at once (tests/integration/test_threads.py: every sync mode, reloads, outside
@@ -129,13 +143,16 @@ test-asan:
 test-tsan:
 	scripts/install-deps.sh test
 	$(MAKE) -s $(BUILD)/moscow-time $(BUILD)/unit-tests-tsan $(BUILD)/moscow-time-tsan
-	scripts/test.sh tsan tsan-load
+	@$(call TEST_SH,tsan tsan-load)
 
 # Builds the image and runs it: a separate suite because it needs podman and
 # a few minutes; .ci/run calls it too.
 test-image:
-	scripts/install-deps.sh image
-	scripts/test.sh image
+	@scripts/install-deps.sh image
+	@$(call TEST_SH,image)
+
+print-commit:
+	@echo $(COMMIT)
 
 format:
 	clang-format -i $(SRC) $(HDR) $(wildcard tests/unit/*.c tests/unit/*.h tests/fuzz/*.[ch] \

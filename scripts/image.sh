@@ -2,7 +2,8 @@
 # Builds the container image from the Dockerfile, with docker when an engine
 # answers, else with podman.
 #
-#   image.sh build          builds moscow-time:VERSION (podman: localhost/moscow-time:VERSION)
+#   image.sh build          builds localhost/moscow-time:VERSION (docker: also moscow-time:VERSION),
+#                           the Helm chart's default image
 #   image.sh env            prints the podman settings as shell exports:
 #                           eval "$(scripts/image.sh env)" && podman images
 #   image.sh podman ARGS... runs podman with those settings (run, save, rmi, ...)
@@ -18,6 +19,13 @@
 # the Debian mirror with debootstrap; it is kept as moscow-time-base:bookworm
 # and rebuilt when older than BASE_MAX_AGE_DAYS (7), for security updates.
 #
+# It prints one line per step; the engine's own output (apt, the compiler, the
+# unit tests) goes to build/image-build.log, whose end is shown when a step
+# fails. The build stage's image, which a podman build leaves untagged, is
+# removed (the project's own podman storage keeps no dangling image). The
+# commit in the labels is the Makefile's (`make print-commit`): 12 hex
+# digits, -dirty for uncommitted changes, as in a local build.
+#
 # Environment: IMAGE_ENGINE=docker|podman forces the engine; BASE names the
 # base image (then nothing is pulled or made); IMAGE_IIDFILE receives the ID of
 # the image built.
@@ -27,6 +35,25 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
 version=$(cat "$top/fcgi-app/VERSION")
 scratch=${IMAGE_SCRATCH:-$top/.tools/podman}
+log=$top/build/image-build.log
+
+say() { echo "image: $*" >&2; }
+
+# step WHAT COMMAND...: one line, the command's output appended to the log,
+# and the log's end shown if it fails.
+step() {
+    local what=$1
+    shift
+    say "$what"
+    {
+        echo "=== $what: $*"
+    } >>"$log"
+    if ! "$@" >>"$log" 2>&1; then
+        say "failed: $what; the end of its output (all of it: $log):"
+        tail -n 60 "$log" | sed 's/^/    /' >&2
+        exit 1
+    fi
+}
 
 # Writes the podman configuration into the scratch folder and exports it.
 podman_env() {
@@ -110,15 +137,15 @@ pick_base() {
         echo "$official"
         return
     fi
-    echo "image: $official cannot be pulled; making $local_base with debootstrap" >&2
     local tar
     tar=$(mktemp "${TMPDIR:-/tmp}/moscow-time-base.XXXXXX")
     # shellcheck disable=SC2064 # expand now: tar is local
     trap "rm -f '$tar'" EXIT
-    "$here/build-base-image.sh" "$tar" >&2
-    "$engine" import --change 'CMD ["bash"]' \
+    step "$official cannot be pulled: making $local_base with debootstrap (about a minute)" \
+        "$here/build-base-image.sh" "$tar"
+    step "importing $local_base" "$engine" import --change 'CMD ["bash"]' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        "$tar" "$local_base" >/dev/null
+        "$tar" "$local_base"
     rm -f "$tar"
     trap - EXIT
     echo "$local_base"
@@ -128,8 +155,7 @@ build() {
     local base name=moscow-time:$version revision
     [[ $engine == podman ]] && name=localhost/$name
     base=$(pick_base)
-    revision=$(git -C "$top" rev-parse HEAD 2>/dev/null || echo unknown)
-    [[ -z $(git -C "$top" status --porcelain 2>/dev/null) ]] || revision+=-dirty
+    revision=$(make -s -C "$top" --no-print-directory print-commit)
     local args=(--build-arg "BASE=$base" --build-arg "VERSION=$version"
         --build-arg "REVISION=$revision" -t "$name" -f "$top/Dockerfile")
     # The source label: the repository's public address, when origin has one.
@@ -140,13 +166,24 @@ build() {
     if [[ $engine == podman ]]; then
         args+=(--pull=never --layers)
     fi
-    echo "image: building $name from $base with $engine" >&2
-    "$engine" build "${args[@]}" "$top"
-    echo "image: built $name ($("$engine" image inspect -f '{{.Size}}' "$name") bytes)" >&2
+    step "building $name from $base with $engine (commit $revision; a few minutes the first time)" \
+        "$engine" build "${args[@]}" "$top"
+    if [[ $engine == podman ]]; then
+        # The build stage, untagged once the final image has its name.
+        step "removing the untagged build-stage image" podman image prune -f
+    else
+        # The name the Helm chart runs by default and the one podman gives: with
+        # docker, "moscow-time:1.0.0" would be docker.io/library/moscow-time on a
+        # node, which no registry serves.
+        step "tagging localhost/$name" "$engine" tag "$name" "localhost/$name"
+    fi
+    say "built $name ($("$engine" image inspect -f '{{.Size}}' "$name") bytes; log: $log)"
 }
 
 case ${1:-} in
 build)
+    mkdir -p "$top/build"
+    : >"$log"
     engine=$(pick_engine)
     if [[ $engine == podman ]]; then
         podman_env

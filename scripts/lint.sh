@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks as a test suite (TAP lines): clang-format, cppcheck, shellcheck,
-# and a sanitizer build of the responder (built by scripts/test.sh).
+# pyflakes, the man page (mandoc -T lint). (The ASan/UBSan build is scripts/test.sh's
+# "build" step; the docs' links and key tables: tests/integration/test_docs.py.)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -20,6 +21,7 @@ check() {
 
 mapfile -t c_files < <(git ls-files -co --exclude-standard -- 'fcgi-app/*.[ch]' 'tests/*.[ch]')
 mapfile -t sh_files < <(git ls-files -co --exclude-standard -- '*.sh' .ci/run)
+mapfile -t py_files < <(git ls-files -co --exclude-standard -- '*.py')
 
 check "clang-format: C sources match .clang-format" clang-format --dry-run --Werror "${c_files[@]}"
 check "cppcheck: no findings in fcgi-app/src" \
@@ -30,4 +32,5 @@ check "layers: the responder's includes point down (README's module table)" \
     python3 scripts/check-layers.py
 check "layers: the check names each kind of break in a tree made to break it" \
     python3 scripts/check-layers.py --self-test
-check "responder builds under -fsanitize=address,undefined" test -x build/moscow-time-asan
+check "pyflakes: every Python file" /usr/bin/python3 -m pyflakes "${py_files[@]}"
+check "mandoc -T lint: docs/moscow-time.8" mandoc -T lint -W warning docs/moscow-time.8

@@ -7,8 +7,15 @@ out and this plugin prints one line per test instead:
     not ok - integration/test_counter.py::test_name      + "# " lines: the failure
     ok - integration/test_x.py::test_y # SKIP reason       a skip, counted apart
 
-It also makes sure that no process a test started outlives the test, and fails
-a test whose processes printed a sanitizer report (make test-asan).
+It also makes sure that no process a test started outlives the test, shows
+what those processes printed under a test that failed (and nothing of it
+under one that passed: the level=error lines a test expects stay out of a
+green run), and fails a test whose processes printed a sanitizer report
+(make test-asan).
+
+MT_TEST_FORCE_SKIP=REASON makes every test SKIP with REASON: only
+tests/integration/test_scripts.py uses it, to see scripts/test.sh's CI
+guard against skips bite.
 """
 
 import os
@@ -82,8 +89,15 @@ def pytest_internalerror(excrepr):
 
 @pytest.fixture(autouse=True)
 def _no_leftover_processes():
+    harness.outputs_of_this_test()  # forget the processes of an earlier test
     yield
     harness.kill_leftovers()
+
+
+def pytest_runtest_setup(item):
+    reason = os.environ.get("MT_TEST_FORCE_SKIP")
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -96,8 +110,13 @@ def pytest_runtest_makereport(item, call):
     if call.when != "call" or report.skipped:
         return
     harness.kill_leftovers()  # their output is whole from here on
+    outputs = harness.outputs_of_this_test()
+    if report.failed:
+        report.sections.extend(outputs)
     reports = harness.sanitizer_reports()
     if reports:
         before = f"{report.longreprtext}\n" if report.failed else ""
         report.outcome = "failed"
         report.longrepr = before + "sanitizer report:\n" + "\n".join(reports)
+        if not before:
+            report.sections.extend(outputs)

@@ -288,7 +288,6 @@ void
 conn_free(struct conns *s, struct conn *c)
 {
         int fd = c->fd;
-        struct parked *parked = c->parked;
 
         pthread_mutex_lock(&s->mu);
         LIST_REMOVE(c, all);
@@ -304,7 +303,6 @@ conn_free(struct conns *s, struct conn *c)
         pthread_mutex_unlock(&s->mu);
         if (close(fd) != 0 && errno != EINTR)
                 log_error("closing a FastCGI connection: %s", strerror(errno));
-        free(parked);
         if (!spare)
                 free(c);
         if (resuming)

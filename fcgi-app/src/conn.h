@@ -121,7 +121,7 @@ int conns_spare(struct conns *s, int n);
 /* Registers fd; NULL (fd left open) if no memory, and no spare left. */
 struct conn *conn_new(struct conns *s, int fd);
 
-/* Forgets c, closes its descriptor and frees what it holds. */
+/* Forgets c, closes its descriptor and frees it (c->parked must be freed first). */
 void conn_free(struct conns *s, struct conn *c);
 
 /* epoll_ctl(op) of c in epoll_fd with events, handing c on (see struct conn). */

@@ -313,6 +313,18 @@ fcgi_encode_answer(unsigned char *out, size_t cap, unsigned id, const char *head
         return n + sizeof(end);
 }
 
+void
+fcgi_set_request_id(unsigned char *answer, size_t len, unsigned id)
+{
+        for (size_t off = 0; off + FCGI_HEADER_LEN <= len;) {
+                FCGI_Header *h = (FCGI_Header *)(void *)(answer + off);
+                h->requestIdB1 = (unsigned char)(id >> 8);
+                h->requestIdB0 = (unsigned char)id;
+                off += FCGI_HEADER_LEN + ((size_t)h->contentLengthB1 << 8 | h->contentLengthB0) +
+                       h->paddingLength;
+        }
+}
+
 /* The client side. */
 
 size_t

@@ -72,6 +72,9 @@ size_t fcgi_answer_size(size_t len);
 size_t fcgi_encode_answer(unsigned char *out, size_t cap, unsigned id, const char *head,
                           size_t head_len, const char *body, size_t body_len);
 
+/* Sets the request id of every record of the len bytes of an encoded answer. */
+void fcgi_set_request_id(unsigned char *answer, size_t len, unsigned id);
+
 /*
  * The client side, for the probe: a request as nginx would send it
  * (BEGIN_REQUEST for the responder role, one PARAMS record of the pairs in

@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "timeutil.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -44,13 +47,14 @@ log_level_parse(const char *name, enum log_level *out)
 static size_t
 format_stamp(char *buf, size_t len)
 {
-        struct timespec ts;
+        int64_t ns = now_real_ns();
+        time_t sec = (time_t)(ns / 1000000000);
         struct tm tm;
 
-        if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+        if (gmtime_r(&sec, &tm) == NULL)
                 return (size_t)snprintf(buf, len, "-");
         size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+        n += (size_t)snprintf(buf + n, len - n, ".%03dZ", (int)(ns / 1000000 % 1000));
         return n;
 }
 

@@ -10,30 +10,48 @@
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
-/* A parked visit: its waiter, and both answers it may send, encoded as FastCGI records. */
+/*
+ * A parked visit. It is submitted as soon as it has its number, so that it
+ * joins the next batch, and its page is rendered while the batch runs: the
+ * worker that made the answer and the committer that knows the outcome
+ * meet in stage, and whichever comes second sends.
+ */
+enum { STAGE_NONE, STAGE_ANSWER_MADE, STAGE_OUTCOME_KNOWN };
+
 struct parked {
         struct counter_waiter w;
         struct routes_visit v;
         struct park *park;
         struct conn *c;
+        unsigned id;
         int keep;
-        int status; /* of the answer sent */
-        size_t ok_len, fail_len;
+        int status;           /* of the answer made */
+        atomic_int stage;     /* STAGE_*: what has happened; the second to arrive sends */
+        unsigned char *bytes; /* the answer, encoded; NULL: no memory for it, the 503 goes */
+        size_t len;
         char why[128];
-        unsigned char bytes[]; /* the 200 answer, then the 503 */
 };
-
-/* Room for the largest answer a response holds. */
-#define ANSWER_ROOM                                                                                \
-        fcgi_answer_size(sizeof(((struct response *)0)->head) +                                    \
-                         sizeof(((struct response *)0)->body))
 
 void
 park_init(struct park *p, const struct app *app, struct conns *conns)
 {
+        struct response *r = &p->refused;
+
         p->app = app;
         p->conns = conns;
         atomic_init(&p->parked, 0);
+        /* The 503 of a failed batch, made once: only the request id differs between visits. */
+        routes_visit_refused(NULL, r);
+        p->refused_len = fcgi_encode_answer(p->refused_bytes, sizeof(p->refused_bytes), 0, r->head,
+                                            r->head_len, r->body, r->body_len);
+}
+
+void
+park_free(struct parked *pk)
+{
+        if (pk != NULL)
+                free(pk->bytes);
+        free(pk);
 }
 
 int
@@ -42,30 +60,29 @@ park_count(struct park *p)
         return atomic_load(&p->parked);
 }
 
-static size_t
-encode(unsigned char *out, size_t cap, unsigned id, const struct response *r)
-{
-        return fcgi_encode_answer(out, cap, id, r->head, r->head_len, r->body,
-                                  r->send_body ? r->body_len : 0);
-}
-
 /*
- * The committer, once the visit's batch is fsynced or failed: one
- * non-blocking send of the bytes made for that outcome, then the connection
- * back to the workers. A connection to close is shut down and re-armed, so
- * that a worker frees it: this thread frees nothing, and takes only the
- * registry's lock, to list the connection as idle.
+ * One non-blocking send of the answer made for the visit, or of the
+ * prepared 503 with its request id; then the connection back to the
+ * workers, listed as idle. A connection to close is shut down and re-armed,
+ * so that a worker frees it (and pk with it): this frees nothing, and takes
+ * only the registry's lock, to list the connection as idle.
  */
 static void
-visit_done(struct counter_waiter *w)
+send_parked(struct parked *pk)
 {
-        struct parked *pk = container_of(w, struct parked, w);
         struct park *p = pk->park;
         struct conn *c = pk->c;
-        int ok = w->state == COUNTER_WAIT_DONE;
-        const unsigned char *bytes = ok ? pk->bytes : pk->bytes + pk->ok_len;
-        size_t len = ok ? pk->ok_len : pk->fail_len;
+        int ok = pk->w.state == COUNTER_WAIT_DONE && pk->bytes != NULL;
+        unsigned char refused[sizeof(p->refused_bytes)];
+        const unsigned char *bytes = pk->bytes;
+        size_t len = pk->len;
 
+        if (!ok) {
+                memcpy(refused, p->refused_bytes, p->refused_len);
+                fcgi_set_request_id(refused, p->refused_len, pk->id);
+                bytes = refused;
+                len = p->refused_len;
+        }
         routes_visit_finished(p->app, &pk->v, ok ? pk->status : 503);
         ssize_t sent = send(c->fd, bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         /* Not kept, or nginx did not take the answer: closed by the worker it goes to. */
@@ -74,45 +91,65 @@ visit_done(struct counter_waiter *w)
         atomic_fetch_sub(&p->parked, 1);
 }
 
+/* The committer, once the visit's batch is fsynced or failed. */
+static void
+visit_done(struct counter_waiter *w)
+{
+        struct parked *pk = container_of(w, struct parked, w);
+
+        if (atomic_exchange_explicit(&pk->stage, STAGE_OUTCOME_KNOWN, memory_order_acq_rel) ==
+            STAGE_ANSWER_MADE)
+                send_parked(pk);
+}
+
+/* The worker, once the answer is made (or could not be kept). */
+static void
+answer_made(struct parked *pk)
+{
+        if (atomic_exchange_explicit(&pk->stage, STAGE_ANSWER_MADE, memory_order_acq_rel) ==
+            STAGE_OUTCOME_KNOWN)
+                send_parked(pk);
+}
+
 int
 park_visit(struct park *p, struct conn *c, unsigned id, int keep, const struct routes_visit *v,
            struct clock_text *clock, struct response *resp)
 {
-        size_t room = ANSWER_ROOM + fcgi_answer_size(sizeof(resp->head) + 128);
+        char why[128];
+        struct counter_waiter local = {.why = why, .whylen = sizeof(why)};
         struct parked *pk = NULL;
-        struct counter_waiter local = {0};
 
-        if (atomic_load(&p->parked) < PARK_MAX)
-                pk = malloc(sizeof(*pk) + room);
+        /* Only sync=always visits wait for a batch; the others are answered at once. */
+        if (p->app->cfg->sync == SYNC_ALWAYS && atomic_load(&p->parked) < PARK_MAX)
+                pk = calloc(1, sizeof(*pk));
         struct counter_waiter *w = pk != NULL ? &pk->w : &local;
-        if (pk != NULL) {
-                memset(pk, 0, sizeof(*pk));
-                w->why = pk->why;
-                w->whylen = sizeof(pk->why);
-        }
+        if (pk != NULL)
+                *w = (struct counter_waiter){.why = pk->why, .whylen = sizeof(pk->why)};
         if (routes_visit(p->app, clock, v, pk != NULL, w, resp) == ROUTES_ANSWERED) {
                 free(pk);
                 return 0;
         }
-        /* Reserved: the answer for the visit's number is in resp. */
+        uint64_t number = w->number;
         pk->v = *v;
         pk->park = p;
         pk->c = c;
+        pk->id = id;
         pk->keep = keep;
-        pk->status = resp->status;
-        pk->ok_len = encode(pk->bytes, room, id, resp);
-        routes_visit_refused(v, resp);
-        pk->fail_len = encode(pk->bytes + pk->ok_len, room - pk->ok_len, id, resp);
-        struct parked *small = realloc(pk, sizeof(*pk) + pk->ok_len + pk->fail_len);
-        if (small != NULL)
-                pk = small; /* not submitted yet: nothing points into it */
-        pk->w.why = pk->why;
+        atomic_init(&pk->stage, STAGE_NONE);
         pk->w.done = visit_done;
-        free(c->parked);
+        park_free(c->parked);
         c->parked = pk;
         atomic_fetch_add(&p->parked, 1);
-        /* From here on the committer owns c until visit_done(): c must not be touched. */
-        atomic_fetch_add_explicit(&c->handoff, 1, memory_order_release);
+        /* In the next batch from here on: the committer may call visit_done() at any time. */
         routes_visit_submit(p->app, &pk->w);
+        routes_visit_render(p->app, clock, v, number, resp);
+        size_t len = fcgi_answer_size(resp->head_len + resp->body_len);
+        pk->bytes = malloc(len);
+        if (pk->bytes != NULL)
+                pk->len = fcgi_encode_answer(pk->bytes, len, id, resp->head, resp->head_len,
+                                             resp->body, resp->body_len);
+        pk->status = resp->status;
+        /* c, and pk with it, must not be touched after this: the sender hands c on. */
+        answer_made(pk);
         return 1;
 }

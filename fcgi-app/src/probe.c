@@ -33,18 +33,12 @@
 #define REQUEST_ID 1
 #define PROBE_PATH "/visits"
 
-static long long
-now_ms(void)
-{
-        return now_mono_ms();
-}
-
 /* Waits for events on fd until the deadline: 1 ready, 0 timed out, -1 error (errno). */
 static int
 wait_fd(int fd, short events, long long deadline)
 {
         for (;;) {
-                long long left = deadline - now_ms();
+                long long left = deadline - now_mono_ms();
                 if (left <= 0)
                         return 0;
                 struct pollfd p = {.fd = fd, .events = events};
@@ -158,7 +152,7 @@ probe_run(const char *socket_path, int timeout_ms, char *err, size_t errlen)
             "REQUEST_METHOD", "GET", "DOCUMENT_URI", PROBE_PATH, "REQUEST_URI", PROBE_PATH, NULL};
         unsigned char req[256];
         struct fcgi_reply r;
-        long long deadline = now_ms() + timeout_ms;
+        long long deadline = now_mono_ms() + timeout_ms;
 
         fcgi_reply_init(&r, REQUEST_ID);
         size_t len = fcgi_encode_request(req, sizeof(req), REQUEST_ID, 0, params);

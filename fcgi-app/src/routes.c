@@ -36,6 +36,12 @@ route_name(enum route r)
         return r < ROUTES ? route_names[r] : NULL;
 }
 
+int
+routes_internal(const struct request *req)
+{
+        return req->listener != NULL && strcmp(req->listener, "metrics") == 0;
+}
+
 static enum route
 find_route(const char *path, size_t len)
 {
@@ -397,10 +403,11 @@ dispatch(const struct app *app, struct clock_text *clock, const struct request *
         case ROUTE_VISITS: route_visits(app, req, r); break;
         case ROUTE_READY: route_ready(app, r); break;
         case ROUTE_METRICS:
-                if (app->metrics != NULL)
+                /* Off, or asked on the public port: nginx's metrics server alone says metrics. */
+                if (app->metrics != NULL && routes_internal(req))
                         route_metrics(app, r);
                 else
-                        plain(r, 404, NULL, "not found"); /* metrics are off */
+                        plain(r, 404, NULL, "not found");
                 break;
         default: plain(r, 404, NULL, "not found"); break;
         }
@@ -462,10 +469,8 @@ routes_visit(const struct app *app, struct clock_text *clock, const struct route
         r->send_body = 1;
         if (may_park && app->cfg->sync == SYNC_ALWAYS) {
                 rc = counter_reserve(app->counter, w);
-                if (rc == 1) {
-                        root_answer(app, clock, v->json, 0, w->number, r);
+                if (rc == 1)
                         return ROUTES_RESERVED;
-                }
                 if (rc < 0) {
                         routes_visit_refused(v, r);
                         routes_visit_finished(app, v, r->status);
@@ -481,7 +486,16 @@ routes_visit(const struct app *app, struct clock_text *clock, const struct route
 }
 
 void
+routes_visit_render(const struct app *app, struct clock_text *clock, const struct routes_visit *v,
+                    uint64_t number, struct response *r)
+{
+        r->body_len = r->head_len = 0;
+        r->send_body = 1;
+        root_answer(app, clock, v->json, 0, number, r);
+}
+
+int
 routes_visit_submit(const struct app *app, struct counter_waiter *w)
 {
-        counter_submit(app->counter, w);
+        return counter_submit(app->counter, w);
 }

@@ -35,6 +35,14 @@ struct request {
         const char *listener; /* MT_LISTENER: "metrics" on nginx's metrics port; else public */
 };
 
+/*
+ * 1 if req came through nginx's metrics server (MT_LISTENER=metrics), which
+ * Prometheus and the operators reach, not the public: /metrics, and the
+ * peers' addresses and errors in the cluster answer, are for it alone.
+ * Anything else, an unset parameter too, is public.
+ */
+int routes_internal(const struct request *req);
+
 struct response {
         int status;
         int send_body; /* 0 for HEAD: same headers, no body */
@@ -80,14 +88,17 @@ void routes_handle(const struct app *app, struct clock_text *clock, const struct
  * and returns 0. For a visit it returns 1 and fills *v with what the answer
  * depends on (req may be gone by then).
  *
- * routes_visit() then counts it. With sync=always and may_park it reserves
- * the visit's number (counter_reserve()), renders the 200 answer with it
- * into resp and returns ROUTES_RESERVED: the caller keeps those bytes and
- * the 503 of routes_visit_refused(), and submits the visit with
- * routes_visit_submit(); once the batch has an outcome it sends one of them
- * and calls routes_visit_finished(). Otherwise (another mode, no park, or
- * no number while the counter file fails) the visit is counted and answered
- * here, waiting if it must: ROUTES_ANSWERED.
+ * routes_visit() then counts it. With sync=always and may_park it only
+ * reserves the visit's number (counter_reserve(), in w->number) and returns
+ * ROUTES_RESERVED: the caller submits the visit at once with
+ * routes_visit_submit(), so that it joins the next batch without waiting
+ * for its page, and renders the 200 answer for that number with
+ * routes_visit_render() meanwhile; once the batch has an outcome it sends
+ * that answer, or the 503 of routes_visit_refused(), and calls
+ * routes_visit_finished(). routes_visit_submit() with w->done NULL waits
+ * for the outcome instead: 0 done, -1 refused. Otherwise (another mode, no
+ * park, or no number while the counter file fails) the visit is counted and
+ * answered here, waiting if it must: ROUTES_ANSWERED.
  */
 struct routes_visit {
         int json;         /* Accept prefers JSON to the page */
@@ -101,8 +112,10 @@ int routes_begin(const struct app *app, struct clock_text *clock, const struct r
 enum routes_step routes_visit(const struct app *app, struct clock_text *clock,
                               const struct routes_visit *v, int may_park, struct counter_waiter *w,
                               struct response *resp);
+void routes_visit_render(const struct app *app, struct clock_text *clock,
+                         const struct routes_visit *v, uint64_t number, struct response *resp);
 void routes_visit_refused(const struct routes_visit *v, struct response *resp);
-void routes_visit_submit(const struct app *app, struct counter_waiter *w);
+int routes_visit_submit(const struct app *app, struct counter_waiter *w);
 void routes_visit_finished(const struct app *app, const struct routes_visit *v, int status);
 
 #endif

@@ -311,7 +311,7 @@ server_handle(struct worker *w, struct conn *c)
         char why[192];
 
         conn_take(&s->conns, c);
-        free(c->parked); /* a parked visit's answer, sent before c came back */
+        park_free(c->parked); /* a parked visit's, its answer sent before c came back */
         c->parked = NULL;
         ssize_t n = recv(c->fd, w->peek, sizeof(w->peek), MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -449,6 +449,13 @@ server_stop(struct server *s)
                 pthread_join(s->workers[i].thread, NULL);
         pending_stop(&s->pending);
         /* No thread is left: close every connection, idle, pending or handed back. */
+        struct conn *c;
+        LIST_FOREACH (c, &s->conns.all, all) {
+                /* Set when registered; cppcheck does not follow the list. */
+                // cppcheck-suppress uninitvar
+                park_free(c->parked);
+                c->parked = NULL;
+        }
         conns_close_all(&s->conns);
         free(s->workers);
         s->workers = NULL;

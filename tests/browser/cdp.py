@@ -29,6 +29,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--remote-allow-origins=*", "--window-size=1200,900"]
 
 
+def chromium_env(profile):
+    """Chromium's environment: its temporary files (org.chromium.Chromium.*, which it
+    leaves behind) in the profile folder, removed with it."""
+    tmp = os.path.join(profile, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    return dict(os.environ, TMPDIR=tmp)
+
+
 def missing():
     """Why these tests cannot run here, or None."""
     if CHROMIUM is None:
@@ -44,7 +52,7 @@ class Chrome:
         self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}",
                                       "about:blank"], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env=chromium_env(self.profile))
         self.ws = None
         self.next_id = 0
         self.events = []

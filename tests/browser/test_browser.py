@@ -9,7 +9,6 @@ such errors. SKIP when Chromium is not installed.
 
 import datetime
 import http.server
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import tempfile
 import threading
 import time
 
+import cdp
 import pytest
 from harness import Stack
 
@@ -33,7 +33,8 @@ def load(url):
     profile = tempfile.mkdtemp(prefix="mt-chromium-")
     try:
         r = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                           env=cdp.chromium_env(profile))
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert r.returncode == 0, f"chromium exit status ({r.stderr[-2000:]})"

@@ -1,6 +1,6 @@
 """The page in headless Chromium (DevTools protocol): three pods behind their nginx, as a
-browser shows pod-a's page. Saves screenshots to build/screenshots/ (the README shows copies
-of them from docs/)."""
+browser shows pod-a's page. Saves screenshots to build/screenshots/ (docs/design.md shows
+copies of them from docs/)."""
 
 import contextlib
 import datetime
@@ -12,7 +12,7 @@ import time
 import pytest
 
 import cdp
-from harness import TOP, Stack
+from harness import TOP, Stack, wait_for
 from peers import make_peers, wait_cluster
 
 NAMES = ["moscow-time-0", "moscow-time-1", "moscow-time-2"]
@@ -100,7 +100,8 @@ def test_the_page_shows_pod_counts_total_and_shares(pods, chrome):
 def test_the_clock_ticks_in_the_browser(pods, chrome):
     chrome.open(f"http://127.0.0.1:{pods[1].port}/")
     first = moscow(state(chrome)["time"])
-    time.sleep(2.5)
+    wait_for(lambda: (moscow(state(chrome)["time"]) - first).total_seconds() >= 2, timeout=5,
+             what="the page's clock to advance 2 s")
     s = state(chrome)
     later = moscow(s["time"])
     assert 1 <= (later - first).total_seconds() <= 4, (first, later)
@@ -120,7 +121,9 @@ def test_the_page_is_complete_without_script(pods, chrome):
     assert '<strong id="pod">moscow-time-2</strong>' in html
     assert re.search(r'<strong id="total">\d+</strong>', html)
     assert len(re.findall(r'<rect class="bar" width="\d+"', html)) == 3
-    time.sleep(1.5)
+    # Until the real time is 2 s past the one served: a ticking clock would have moved.
+    wait_for(lambda: time.time() - moscow(m.group(1)).timestamp() >= 2, timeout=5,
+             what="2 s to pass since the time served")
     assert chrome.html().count(m.group(1)) == 1, "without script the time stays as served"
 
 

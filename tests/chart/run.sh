@@ -7,6 +7,8 @@
 #   tests/chart/run.sh --write-readme
 #                                 writes the values table of the chart's README
 #                                 from values.yaml (the checks fail when it differs)
+#   tests/chart/run.sh --tools    only installs the tools below (the image suite
+#                                 renders the chart with the same helm)
 #
 # It installs its own pinned tools under .tools/chart/ (git-ignored) at the
 # repository root and reuses them on later runs:
@@ -172,6 +174,7 @@ else
     fail_setup "yamllint $yamllint_version (apt-get download ${yamllint_debs[*]})"
 fi
 echo "# tools ready in $((SECONDS - start)) s"
+[[ ${1:-} != --tools ]] || exit 0
 
 # The responder, to check that it accepts every config.ini the chart renders.
 # scripts/test.sh builds it before the suites; alone, try `make build`.

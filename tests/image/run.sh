@@ -37,11 +37,12 @@ eval "$podman_settings"
 
 # check NAME FUNCTION [ARGS...]: runs FUNCTION in a subshell with errexit, so
 # that any failing command fails the check; its output becomes "# " lines.
-# Lines it writes with note() follow an "ok" too.
+# Lines it writes with note() follow an "ok" too; skip WHY ends it as a SKIP.
 check() {
     local name=$1 status
     shift
     : >"$tmp/notes"
+    rm -f "$tmp/skip"
     set +e
     # set -e again inside: the subshell would inherit the set +e above.
     (
@@ -50,7 +51,9 @@ check() {
     ) >"$tmp/out" 2>&1
     status=$?
     set -e
-    if ((status == 0)); then
+    if ((status == 0)) && [[ -f $tmp/skip ]]; then
+        echo "ok - $name # SKIP $(cat "$tmp/skip")"
+    elif ((status == 0)); then
         echo "ok - $name"
         sed 's/^/# /' "$tmp/notes"
     else
@@ -60,6 +63,10 @@ check() {
     fi
 }
 note() { echo "$*" >>"$tmp/notes"; }
+skip() {
+    echo "$*" >"$tmp/skip"
+    exit 0
+}
 fail() {
     echo "$*" >&2
     exit 1
@@ -89,6 +96,8 @@ run_readonly() {
         -v "$volume:/data" -p 127.0.0.1::8080 "$@" "$image" >/dev/null
 }
 port_of() { podman port "$run_id-$1" 8080 | sed -n '1s/.*://p'; }
+# nginx's metrics server (9113): /metrics and the cluster's detail, never on 8080.
+metrics_port_of() { podman port "$run_id-$1" 9113 | sed -n '1s/.*://p'; }
 volume_file() { cat "$(podman volume inspect -f '{{.Mountpoint}}' "$run_id-$1")/visits"; }
 
 # get PORT PATH: the body on stdout; fails unless the status is 200.
@@ -160,6 +169,10 @@ in_image() {
 
 cleanup() {
     local ids
+    mapfile -t ids < <(podman pod ls -q --filter "name=^$run_id-" 2>/dev/null)
+    ((${#ids[@]} == 0)) || podman pod rm -f -t 0 "${ids[@]}" >/dev/null 2>&1 || true
+    # The name only (untag with no name would drop every name of the image).
+    [[ -z ${image:-} ]] || podman untag "$image" "localhost/$run_id:kube" >/dev/null 2>&1 || true
     mapfile -t ids < <(podman ps -aq --filter "name=^$run_id-" 2>/dev/null)
     ((${#ids[@]} == 0)) || podman rm -f -v -t 0 "${ids[@]}" >/dev/null 2>&1 || true
     mapfile -t ids < <(podman volume ls -q --filter "name=^$run_id-" 2>/dev/null)
@@ -231,7 +244,7 @@ t_layout() {
     local out
     out=$(in_image stat -c '%n %u:%g %A' /run /usr/local/bin/moscow-time /usr/local/bin/moscow-time-serve \
         /usr/local/bin/moscow-time-nginx /etc/moscow-time/config.ini /etc/moscow-time/nginx.conf \
-        /etc/moscow-time/listen.conf /data /run/moscow-time/sock /run/moscow-time/nginx)
+        /etc/moscow-time/listen.conf /data /run/moscow-time /run/moscow-time/sock /run/moscow-time/nginx)
     expect "owners and modes" "$out" "$(
         cat <<'EOF'
 /run 0:0 drwxrwxrwt
@@ -241,9 +254,10 @@ t_layout() {
 /etc/moscow-time/config.ini 0:0 -rw-r--r--
 /etc/moscow-time/nginx.conf 0:0 -rw-r--r--
 /etc/moscow-time/listen.conf 0:0 -rw-r--r--
-/data 10001:10001 drwxr-xr-x
-/run/moscow-time/sock 10001:10001 drwxr-xr-x
-/run/moscow-time/nginx 10001:10001 drwxr-xr-x
+/data 10001:0 drwxrwxr-x
+/run/moscow-time 10001:0 drwxrwxr-x
+/run/moscow-time/sock 10001:0 drwxrwxr-x
+/run/moscow-time/nginx 10001:0 drwxrwxr-x
 EOF
     )"
     in_image cat /etc/moscow-time/config.ini | cmp - fcgi-app/config.ini
@@ -254,7 +268,7 @@ EOF
     expect "config check" "$(in_image moscow-time --check-config /etc/moscow-time/config.ini)" \
         "/etc/moscow-time/config.ini: ok"
 }
-check "layout: the binaries, the repository's config files, folders owned by 10001" t_layout
+check "layout: the binaries, the repository's config files, writable folders owned by 10001 and group 0, group-writable" t_layout
 
 # The image keeps Debian's shell and coreutils: the run scripts are bash, the
 # chart's preStop runs sleep, and kubectl exec works. It has no compiler.
@@ -390,6 +404,23 @@ t_plain() {
 }
 check "plain 'docker run -p 8080:8080 IMAGE' (image's own folders, anonymous volume) serves /" t_plain
 
+# OpenShift runs a container with a uid of the namespace's range, unknown to
+# the image's /etc/passwd, and group 0: the image's writable places must be
+# group-0 writable. The image's own folders (no tmpfs over /run), as plain
+# `docker run` has them, under such a uid.
+t_arbitrary_uid() {
+    local uid=$((1000000000 + RANDOM * 32768 + RANDOM)) table
+    run --name "$run_id-anyuid" --user "$uid:0" -p 127.0.0.1::8080 "$image" >/dev/null
+    wait_ready anyuid
+    expect "count after two visits" "$(visit anyuid 2)" 2
+    table=$(podman exec "$run_id-anyuid" bash -c 'for f in /proc/[0-9]*/status; do
+        awk "/^Name:/ { n = \$2 } /^Uid:/ { u = \$2 } /^Gid:/ { g = \$2 } END { print n, u, g }" "$f"; done')
+    [[ -z $(awk -v want="$uid 0" '$2 " " $3 != want' <<<"$table") ]] || fail "processes not as $uid:0: $table"
+    [[ $(awk '$1 == "nginx" || $1 == "moscow-time"' <<<"$table" | wc -l) -ge 2 ]] || fail "no nginx or responder: $table"
+    note "uid $uid, group 0: $(podman exec "$run_id-anyuid" stat -c '/data/visits %u:%g %a' /data/visits)"
+}
+check "OpenShift: the image runs under an arbitrary uid in group 0 (image's own folders, anonymous volume) and counts" t_arbitrary_uid
+
 # --- the chart's layout: two containers of the image --------------------------
 
 # As the Helm chart runs it: the responder with the chart's config file, nginx
@@ -446,6 +477,88 @@ t_chart() {
     expect "counter file" "$(volume_file chart)" 1
 }
 check "chart layout: moscow-time and moscow-time-nginx as two containers sharing the socket; moscow-time --probe" t_chart
+
+# --- the chart's own pod spec under podman kube play ------------------------
+
+# The chart as `helm template` renders it (the chart suite's pinned helm:
+# tests/chart/run.sh --tools), its StatefulSet's pod template made pod 0 by
+# tests/image/pod-from-chart.mjs (which says what it changes, and why), run
+# with `podman kube play`. kube play builds its pod's pause image from
+# catatonit, which podman only recommends: scripts/install-deps.sh image
+# installs it.
+chart_tools() {
+    helm=$top/.tools/chart/bin/helm
+    node_modules=$top/.tools/chart/node/node_modules
+    [[ -x $helm && -d $node_modules ]] && return 0
+    tests/chart/run.sh --tools >"$tmp/tools.log" 2>&1 || {
+        tail -n 20 "$tmp/tools.log"
+        fail "the chart's tools (tests/chart/run.sh --tools) could not be installed"
+    }
+}
+free_port() {
+    node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+# kube_pod NAME CLAIM_DIR [--set ...]: renders the chart (one replica, this
+# run's image) and plays its pod $run_id-NAME with the host folder CLAIM_DIR
+# as its claim; nginx's port on 127.0.0.1:$(cat $tmp/NAME.port). The release
+# is named after the run: kube play makes the ConfigMap a named volume (of
+# the ConfigMap's name, which kube down keeps), and so it is this run's.
+kube_pod() {
+    local name=$1 claim=$2
+    shift 2
+    command -v catatonit >/dev/null ||
+        fail "catatonit is not installed: podman kube play builds its pause image from it (scripts/install-deps.sh image installs it)"
+    chart_tools
+    podman image exists "localhost/$run_id:kube" || podman tag "$image" "localhost/$run_id:kube"
+    free_port >"$tmp/$name.port"
+    "$helm" template "$run_id" helm-chart/moscow-time --set replicaCount=1 --set cluster.enabled=false \
+        --set image.registry=localhost --set "image.repository=$run_id" --set image.tag=kube "$@" |
+        node tests/image/pod-from-chart.mjs "$node_modules" "$run_id-$name" "$claim" "$tmp/$name-empty" \
+            "$(cat "$tmp/$name.port")" >"$tmp/$name.yaml"
+    podman kube play "$tmp/$name.yaml" >"$tmp/$name.play" 2>&1 || {
+        grep -v systemd "$tmp/$name.play"
+        fail "podman kube play $name"
+    }
+}
+kube_get() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(cat "$tmp/$1.port")$2" || true; }
+
+# A volume that ignores fsGroup, as a hand-made hostPath PersistentVolume or
+# an NFS export: a root-owned 0755 folder. Without volumePermissions the
+# responder cannot create its counter and exits 74 (Kubernetes would restart
+# it for ever: CrashLoopBackOff, never ready); with it, the init container
+# hands the folder to 10001 and the pod serves and counts.
+t_volume_permissions() {
+    [[ $(id -u) == 0 ]] || skip "needs root: a root-owned folder as the volume"
+    local data=$tmp/kube-claim i code
+    mkdir "$data"
+    chown 0:0 "$data"
+    chmod 0755 "$data"
+    kube_pod nofix "$data"
+    expect "responder exit code without volumePermissions" "$(wait_exit nofix-responder 20)" 74
+    log_has nofix-responder 'Permission denied'
+    code=$(kube_get nofix /readyz)
+    [[ $code != 200 ]] || fail "/readyz answered 200 without a counter"
+    expect "the folder, untouched" "$(stat -c '%u:%g %a' "$data")" "0:0 755"
+    podman kube down "$tmp/nofix.yaml" >/dev/null 2>&1
+    kube_pod fix "$data" --set volumePermissions.enabled=true
+    for i in $(seq 100); do
+        code=$(kube_get fix /readyz)
+        [[ $code == 200 ]] && break
+        sleep 0.1
+    done
+    [[ $code == 200 ]] || { podman logs "$run_id-fix-responder" 2>&1 | tail -n 5; fail "with volumePermissions: /readyz $code after 10 s"; }
+    expect "volume-permissions exit code" "$(podman inspect -f '{{.State.ExitCode}}' "$run_id-fix-volume-permissions")" 0
+    curl -s --max-time 5 "http://127.0.0.1:$(cat "$tmp/fix.port")/" | grep -q '<span id="visits">1</span>' || fail "GET / is not visit 1"
+    expect "the folder after volume-permissions" "$(stat -c '%u:%g %a' "$data")" "10001:10001 775"
+    for i in $(seq 30); do
+        [[ $(cat "$data/visits" 2>/dev/null) == 1 ]] && break
+        sleep 0.1
+    done
+    expect "the counter file in the folder" "$(cat "$data/visits")" 1
+    podman kube down "$tmp/fix.yaml" >/dev/null 2>&1
+    note "without: the responder exits 74 (Permission denied); with: the init container chowns, the pod serves"
+}
+check "volumePermissions (podman kube play of the chart's pod; catatonit): a root-owned 0755 folder as /data: exit 74 without, serves and counts with it" t_volume_permissions
 
 # load PORT CLIENTS URLS: CLIENTS curls on kept-alive connections, each
 # GETting / URLS times; one line "HTTP_CODE CURL_EXIT" per request in
@@ -585,7 +698,7 @@ t_fresh_debian() {
     grep -q '^    apt-get update && apt-get install -y --no-install-recommends gcc .*nginx-light' \
         <<<"$out" || fail "make run: $out"
     out+=$(as_tester make test 2>&1) && fail "make test succeeded: $out"
-    grep -q 'optional, for the browser test (it says SKIP without them): chromium' <<<"$out" ||
+    grep -q '^    apt-get update && apt-get install .*strace .*chromium python3-websocket' <<<"$out" ||
         fail "make test: $out"
     ! grep -qi sudo <<<"$out" || fail "a hint says sudo: $out"
     # As root: one line per step.
@@ -756,6 +869,7 @@ t_cluster_by_name() {
         podman volume create "$run_id-c$i" >/dev/null
         run --name "$run_id-c$i" --read-only --read-only-tmpfs=false --tmpfs /tmp \
             --tmpfs "${TMPFS_RUN:-/run}" -v "$run_id-c$i:/data" -p 127.0.0.1::8080 \
+            -p 127.0.0.1::9113 \
             --network "$net" --network-alias "moscow-time-$i" --hostname "moscow-time-$i" \
             -v "$tmp/cluster$i:/etc/moscow-time/cluster:ro" "$image" \
             moscow-time-serve /etc/moscow-time/cluster/config.ini /run/moscow-time >/dev/null
@@ -788,7 +902,7 @@ t_cluster_by_name() {
         sleep 0.1
     done
     expect "c0's total with c2 stopped" "$(cluster_total c0)" "7 partial"
-    get "$(port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
+    get "$(metrics_port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
         fail "/metrics: moscow_time_cluster_visits is not 7"
 }
 check "three containers poll each other by name (or address): the service's total" t_cluster_by_name
@@ -799,12 +913,13 @@ t_cleanup() {
     cleanup
     local left
     left=$(podman ps -aq --filter "name=^$run_id-")$(podman volume ls -q --filter "name=^$run_id-")
+    left+=$(podman pod ls -q --filter "name=^$run_id-")$(podman images -q "localhost/$run_id")
     [[ -z $left ]] || fail "left behind: $left"
     if command -v iptables-save >/dev/null; then
         left=$(iptables-save 2>/dev/null | grep -F -f "$tmp/containers" || true)
         [[ -z $left ]] || fail "iptables rules left: $left"
     fi
 }
-check "removes its containers and volumes; no firewall rules of them remain" t_cleanup
+check "removes its containers, pods, volumes and image names; no firewall rules of them remain" t_cleanup
 
 ((failed == 0))

@@ -2,14 +2,18 @@
 
 Every test builds its own Stack: a fresh temporary folder (config.ini, counter,
 socket, nginx prefix), the responder from build/, nginx through
-scripts/start-nginx.sh on a free 127.0.0.1 port. Stack.close() stops every
-process it started and removes the folder, also when the test failed.
+scripts/start-nginx.sh on two free 127.0.0.1 ports (Stack.port, public, and
+Stack.metrics_port, the metrics server). Stack.close() stops every process it
+started and removes the folder, also when the test failed.
 """
 
+import atexit
+import contextlib
 import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,6 +32,7 @@ EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 65, 69, 78
 
 _live = []  # every process started, so that a crashed test cannot leak one
 _started = []  # every process started since the last sanitizer_reports()
+_this_test = []  # every process the running test started: shown when it fails
 
 # What AddressSanitizer, LeakSanitizer, UBSan and ThreadSanitizer print (make test-asan
 # and make test-tsan run the responder built with them, MOSCOW_TIME_BIN=build/...).
@@ -94,6 +99,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n different free ports (free_port twice may give the same one)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def print_config(path):
     """`moscow-time --print-config path` as [(section, key, value)], in the key table's order."""
     r = subprocess.run([BINARY, "--print-config", path], capture_output=True, text=True,
@@ -151,25 +168,43 @@ class Proc:
     tests set on the responder.)
     """
 
+    # None: keep all it prints. A number: keep the first KEEP_BYTES / 4 and the last
+    # KEEP_BYTES of it (scripts/bench.py: nginx's access log of millions of requests
+    # would otherwise be kept whole, gigabytes).
+    KEEP_BYTES = None
+
     def __init__(self, argv, **kw):
         self.chunks = []
+        self.head, self.kept, self.dropped = [], 0, 0
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True, **kw)
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
         _live.append(self)
         _started.append(self)
+        _this_test.append(self)
 
     def _drain(self):
         for chunk in iter(lambda: self.p.stdout.read1(65536), b""):
             self.chunks.append(chunk)
+            self.kept += len(chunk)
+            limit = Proc.KEEP_BYTES
+            if limit is None:
+                continue
+            while sum(map(len, self.head)) < limit // 4 and self.chunks:
+                self.head.append(self.chunks.pop(0))
+                self.kept -= len(self.head[-1])
+            while self.kept > limit and len(self.chunks) > 1:
+                self.kept -= len(self.chunks[0])
+                self.dropped += len(self.chunks.pop(0))
 
     @property
     def pid(self):
         return self.p.pid
 
     def output(self):
-        return b"".join(self.chunks).decode(errors="replace")
+        gap = [f"\n[... {self.dropped} bytes not kept ...]\n".encode()] if self.dropped else []
+        return b"".join([*self.head, *gap, *self.chunks]).decode(errors="replace")
 
     def alive(self):
         return self.p.poll() is None
@@ -196,10 +231,32 @@ class Proc:
             self.p.wait(5)
             raise TestFailure(f"{self.p.args[0]} ignored signal {sig} for {timeout} s")
         finally:
+            self._end_group()
             self.reader.join(5)
-            self.p.stdout.close()
+            if not self.reader.is_alive():  # closing under a blocked read would hang
+                self.p.stdout.close()
             if self in _live:
                 _live.remove(self)
+
+    def _end_group(self):
+        """What is left of the process group once its leader has exited (an nginx worker
+        whose master was killed, say) still holds the output pipe: SIGKILLed, and said
+        so in the output, so that nothing a test started outlives it."""
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if int(pid) != self.p.pid and os.getpgid(int(pid)) == self.p.pid:
+                    left.append(int(pid))
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if left:
+            self.chunks.append(f"[harness: killed {len(left)} process(es) of its group left "
+                               f"running after it: {left}]\n".encode())
 
 
 def kill_leftovers():
@@ -208,6 +265,22 @@ def kill_leftovers():
             proc.stop(signal.SIGKILL, 5)
         except TestFailure:
             pass
+
+
+def outputs_of_this_test(lines=40):
+    """[(title, text)]: the end of what each process the test started printed (conftest
+    shows them under a failed test), then forgets them."""
+    found = []
+    for proc in _this_test:
+        argv = " ".join(os.path.basename(str(a)) if i == 0 else str(a)
+                        for i, a in enumerate(proc.p.args))
+        status = proc.p.returncode
+        title = f"output of {argv[:120]} (pid {proc.pid}, " + \
+                ("running)" if status is None else f"exit status {status})")
+        text = "\n".join(proc.output().rstrip("\n").split("\n")[-lines:])
+        found.append((title, text or "(nothing)"))
+    _this_test.clear()
+    return found
 
 
 def sanitizer_reports():
@@ -269,6 +342,26 @@ class Client:
         return self.request("GET", path, **kw)
 
 
+@contextlib.contextmanager
+def descriptors(need, what):
+    """RLIMIT_NOFILE of at least need for the with block (and for the processes started in
+    it), back as it was after. Raising the hard limit needs root: where it is lower, a
+    pytest skip that says so."""
+    import pytest
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (need, hard if hard == resource.RLIM_INFINITY else max(hard, need)))
+        except (ValueError, OSError):
+            pytest.skip(f"needs root: {what} need RLIMIT_NOFILE {need}, above the hard limit "
+                        f"{hard} that only root can raise")
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 UNPRIVILEGED = 65534  # nobody:nogroup, whom a test runs as when it needs permissions to hold
 
 
@@ -283,20 +376,62 @@ def unprivileged_argv():
     return ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
 
 
+def reachable_by_others(path):
+    """Can a user who is neither owner nor in the group read path (and search every folder
+    above it)? A clone in root's own home (mode 0700) is not."""
+    p = os.path.abspath(path)
+    if not os.stat(p).st_mode & 0o004:
+        return False
+    while p != "/":
+        p = os.path.dirname(p)
+        if not os.stat(p).st_mode & 0o001:
+            return False
+    return True
+
+
+_shared = {}
+
+
+def shared_dir():
+    """A folder for the whole test session that every user can read (0755), removed at
+    exit: what an unprivileged process needs from a checkout other users cannot reach."""
+    if "dir" not in _shared:
+        d = tempfile.mkdtemp(prefix="mt-shared-")
+        os.chmod(d, 0o755)
+        _shared["dir"] = d
+        atexit.register(shutil.rmtree, d, True)
+    return _shared["dir"]
+
+
+def unprivileged_binary():
+    """BINARY, or a copy of it that other users can reach when they cannot reach it."""
+    if reachable_by_others(BINARY):
+        return BINARY
+    copy = os.path.join(shared_dir(), os.path.basename(BINARY))
+    if not os.path.exists(copy):
+        shutil.copy2(BINARY, copy)
+        os.chmod(copy, 0o755)
+    return copy
+
+
+def copy_checkout(dest, build=()):
+    """The checkout's files (tracked and new, not ignored: what a fresh clone has) copied
+    to dest with their times, and the named files of build/. Returns dest."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=TOP,
+                           capture_output=True, check=True).stdout.split(b"\0")
+    for f in [*filter(None, (x.decode() for x in files)), *(f"build/{b}" for b in build)]:
+        src, dst = os.path.join(TOP, f), os.path.join(dest, f)
+        if os.path.isfile(src):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(src, dst)
+    return dest
+
+
 def why_not_unprivileged():
     """None if a process can be run without root here (we are not root, or can drop it);
     else why not, for a pytest.skip."""
     if unprivileged_argv() is None:
         return "as root, running a process as another user needs setpriv (util-linux)"
-    if os.geteuid() == 0:
-        # The user must reach the binary: every folder above it searchable, it executable.
-        paths, p = [BINARY], os.path.dirname(BINARY)
-        while p != "/":
-            paths.append(p)
-            p = os.path.dirname(p)
-        if not all(os.stat(x).st_mode & 0o001 for x in paths):
-            return f"{BINARY} cannot be reached by uid {UNPRIVILEGED} (a folder above it is " \
-                   "not searchable by others)"
     return None
 
 
@@ -326,17 +461,19 @@ class Stack:
             with open(self.counter_path, "wb") as f:
                 f.write(counter if isinstance(counter, bytes) else counter.encode())
         self.responder = self.nginx = None
-        self.port = None
+        self.port = self.metrics_port = None  # nginx's public and metrics servers
         self.nginx_extra = nginx_extra
         self.nginx_conf = nginx_conf
         self.responder_env = dict(os.environ, **(responder_env or {}))
         self.prefix = []
+        self.binary = BINARY
         if unprivileged:
             self.prefix = unprivileged_argv()
             if self.prefix is None:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 raise TestFailure("as root, running the responder without root needs setpriv")
             if self.prefix:
+                self.binary = unprivileged_binary()
                 for top, dirs, files in os.walk(self.dir):
                     for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
                         os.chown(name, UNPRIVILEGED, UNPRIVILEGED)
@@ -371,7 +508,7 @@ class Stack:
 
     def spawn_responder(self, config_path=None):
         """Starts a responder without waiting for it."""
-        return Proc([*self.prefix, BINARY, "--config", config_path or self.config_path],
+        return Proc([*self.prefix, self.binary, "--config", config_path or self.config_path],
                     env=self.responder_env)
 
     def start_responder(self):
@@ -388,8 +525,9 @@ class Stack:
 
     def start_nginx(self):
         for _ in range(10):
-            self.port = free_port()
-            self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}"],
+            self.port, self.metrics_port = free_ports(2)
+            self.nginx = Proc([START_NGINX, self.dir, f"127.0.0.1:{self.port}",
+                               f"127.0.0.1:{self.metrics_port}"],
                               env=dict(os.environ, NGINX_CONF=self.nginx_conf,
                                        NGINX_SERVER_EXTRA=self.nginx_extra))
             try:

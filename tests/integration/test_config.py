@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, TOP, Stack, print_config, render_config
+from harness import BINARY, EX_CONFIG, EXAMPLE_CONFIG, Stack, print_config, render_config
 
 
 def run_binary(*args):
@@ -245,29 +245,6 @@ def test_a_quoted_value_is_kept_whole_and_the_responder_uses_it():
         assert sorted(os.listdir(os.path.join(s.dir, "data"))) == ["vis;its #1"]
         with open(counter) as f:
             assert f.read() == "1\n"
-
-
-def readme_config_rows(text):
-    """The README's configuration table as [(section, key, default)]."""
-    rows = re.findall(r"^\| `\[(\w+)\] (\w+)` \| `([^`]*)` \|", text, re.M)
-    return [tuple(r) for r in rows]
-
-
-def readme_problems(text, table):
-    rows = readme_config_rows(text)
-    return [] if rows == table else [f"README: {rows}", f"table:  {table}"]
-
-
-def test_the_readme_lists_the_table_keys_and_defaults(tmp_path):
-    empty = tmp_path / "empty.ini"
-    empty.write_text("")
-    table = print_config(str(empty))  # the built-in defaults, in table order
-    with open(os.path.join(TOP, "README.md")) as f:
-        readme = f.read()
-    assert readme_problems(readme, table) == []
-    # The check bites: a changed default and a dropped row are both seen.
-    assert readme_problems(readme.replace("| `16` |", "| `8` |"), table)
-    assert readme_problems(re.sub(r"^\| `\[log\] level`.*\n", "", readme, flags=re.M), table)
 
 
 def test_print_config_reports_a_failed_write():

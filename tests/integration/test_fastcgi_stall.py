@@ -114,7 +114,7 @@ def http_while(stack, seconds):
         finally:
             conn.close()
         results.append((status, time.monotonic() - start))
-        time.sleep(0.01)
+        time.sleep(0.01)  # a request every 10 ms: pacing
     return results
 
 
@@ -138,7 +138,8 @@ def run_peers(make_peer, what, factor=2, seconds=3 * REQUEST_DEADLINE / 2, log=N
         for p in peers:
             p.start()
         try:
-            time.sleep(0.3)  # every peer has connected and sent its first bytes
+            wait_for(lambda: all(p.connections > 0 for p in peers), timeout=5,
+                     what="every peer to connect")
             results = http_while(s, seconds)
         finally:
             for p in peers:

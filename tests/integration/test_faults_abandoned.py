@@ -24,11 +24,12 @@ JSON = {"Accept": "application/json"}
 SHORT_READ_TIMEOUT = "fastcgi_read_timeout 2s;"
 
 
-def statuses(stack, n, path="/"):
-    """n clients GET path at once, each on its own connection: their statuses (or the error)."""
+def statuses(stack, n, path="/", on=None):
+    """n clients GET path at once, each on its own connection: their statuses (or the error).
+    on: a harness.Client for another of nginx's servers (the metrics server)."""
     def one(_):
         try:
-            return stack.request("GET", path, headers=JSON).status
+            return (on or stack).request("GET", path, headers=JSON).status
         except OSError as e:
             return f"{type(e).__name__}: {e}"
 

@@ -299,8 +299,8 @@ def test_slowloris_does_not_lock_out_a_normal_client():
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), max(hard, need)))
     except (ValueError, OSError) as e:
-        pytest.skip(f"{SLOW_CONNECTIONS} connections need RLIMIT_NOFILE {need} (hard limit "
-                    f"{hard}, cannot raise it: {e})")
+        pytest.skip(f"needs root: {SLOW_CONNECTIONS} connections need RLIMIT_NOFILE {need}, "
+                    f"above the hard limit {hard} that only root can raise ({e})")
     try:
         with Stack(counter="3\n") as s:
             window = HEADER_TIMEOUT + 3  # nginx closes them all once, the attacker reopens
@@ -323,7 +323,7 @@ def test_slowloris_does_not_lock_out_a_normal_client():
                     assert (r.status, r.text) == (200, "3\n"), \
                         f"normal request {served + 1} under {slow.now()} slow connections: {r!r}"
                     served += 1
-                    time.sleep(0.1)
+                    time.sleep(0.1)  # a normal request every 100 ms: pacing
                 rss = max(rss, nginx_rss_kib(s.nginx))
             finally:
                 slow.stop()

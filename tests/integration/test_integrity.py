@@ -84,7 +84,11 @@ def strace(pid, *args):
         wait_for(lambda: tracer_of(pid) == p.pid or not p.alive(), timeout=10,
                  what="strace to attach")
         assert p.alive(), p.output()
-        time.sleep(0.1)  # the other threads are attached right after the first
+        # The other threads are attached right after the first: wait for each to show it.
+        wait_for(lambda: all(tracer_of(f"{pid}/task/{t}") in (p.pid, None)
+                             for t in os.listdir(f"/proc/{pid}/task")) or not p.alive(),
+                 timeout=10, what="strace to attach to every thread")
+        assert p.alive(), p.output()
         yield trace
     finally:
         p.stop(signal.SIGINT)  # detaches; the responder runs on
@@ -97,6 +101,7 @@ def strace(pid, *args):
 
 
 def tracer_of(pid):
+    """The TracerPid of pid (or of "pid/task/tid"): 0 untraced, None gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             return int(re.search(r"TracerPid:\s+(\d+)", f.read()).group(1))
@@ -161,10 +166,11 @@ def test_failed_batches_never_hand_out_a_number_twice():
         def toggle():
             # Writes fail with EFBIG while the limit is 0: batches fail at random moments.
             while not stop.is_set():
+                # How long each fault lasts: durations, not waits for state.
                 set_fsize(s.responder.pid, 0)
-                time.sleep(0.003)
+                stop.wait(0.003)
                 set_fsize(s.responder.pid, resource.RLIM_INFINITY)
-                time.sleep(0.005)
+                stop.wait(0.005)
 
         def client(_):
             seen, conn = [], s.connection()
@@ -460,8 +466,8 @@ def test_a_deleted_counter_file_is_put_back_without_a_visit(sync):
     with Stack(counter="41\n", config={("counter", "sync"): sync}) as s:
         assert visit(s) == (200, 42) and visit(s) == (200, 43)
         os.unlink(s.counter_path)
-        time.sleep(0.1)
         wait_for_file(s, b"43\n", "deleted")
+        log_when(s, lambda log: "was deleted or moved away: created it again" in log)
         kill_and_restart(s)
         assert visit(s) == (200, 44)
         log = s.responder.output()
@@ -472,8 +478,8 @@ def test_a_smaller_count_renamed_over_the_file_is_undone_without_a_visit():
     with Stack(counter="41\n") as s:
         assert visit(s) == (200, 42) and visit(s) == (200, 43)
         replace_file(s.counter_path, b"5\n")
-        time.sleep(0.1)
         wait_for_file(s, b"43\n", "a smaller count renamed over it")
+        log_when(s, lambda log: "was changed from outside" in log)
         kill_and_restart(s)
         assert visit(s) == (200, 44)
 
@@ -482,8 +488,8 @@ def test_a_count_written_in_place_is_taken_or_undone_without_a_visit():
     with Stack(counter="41\n") as s:
         assert visit(s) == (200, 42) and visit(s) == (200, 43)
         write_in_place(s.counter_path, b"7\n")  # smaller: ours goes back
-        time.sleep(0.1)
         wait_for_file(s, b"43\n", "a smaller count written in place")
+        log_when(s, lambda log: "was changed from outside" in log)
         write_in_place(s.counter_path, b"900\n")  # larger: taken, counted on from there
         wait_for(lambda: s.get("/visits").text == "900\n", timeout=1.0,
                  what="/visits to say 900 (taken from the file) without a visit")
@@ -501,7 +507,7 @@ def test_a_file_being_rewritten_in_place_is_not_taken_for_zero():
         with open(s.counter_path, "r+b") as f:
             f.truncate(0)
             os.chmod(s.counter_path, 0o640)
-            time.sleep(0.06)  # three times the watch's settle time
+            time.sleep(0.06)  # the empty moment lasts three settle times: a duration
             f.write(b"900\n")
         wait_for(lambda: s.get("/visits").text == "900\n", timeout=1.0,
                  what="/visits to say 900 (written in place) without a visit")
@@ -517,7 +523,7 @@ def test_a_file_deleted_and_written_again_at_once_is_taken_not_overwritten():
         assert visit(s) == (200, 42)
         os.unlink(s.counter_path)
         with open(s.counter_path, "wb") as f:
-            time.sleep(0.005)
+            time.sleep(0.005)  # the empty moment a shell leaves: a duration
             f.write(b"500\n")
         wait_for(lambda: s.get("/visits").text == "500\n", timeout=1.0,
                  what="/visits to say 500 (taken from the new file) without a visit")
@@ -687,18 +693,24 @@ def test_a_failing_fsync_with_sync_interval_is_reported_as_it_is():
         with strace(s.responder.pid, "-e", "trace=fdatasync", "-e",
                     "inject=fdatasync:error=EIO"):
             for expected in range(11, 21):
+                failed = fsync_errors(s)
                 assert visit(s) == (200, expected)  # acknowledged: written, not synced
-                time.sleep(0.06)
+                wait_for(lambda: fsync_errors(s) > failed, timeout=2,
+                         what="the flusher's next fsync to fail")
             assert s.get("/readyz").status == 200  # the next visit would get a 200
         for _ in range(5):
             assert visit(s)[0] == 200
-            time.sleep(0.06)
         log_when(s, lambda log: "fsync works again" in log)
         log = whole_log(s)
         bad = errors(log)
         assert len(bad) == 1, log
         assert "visits still get 200" in bad[0] and "503" not in bad[0], bad
         assert len(recoveries(log)) == 1, log
+
+
+def fsync_errors(s):
+    text = s.get("/metrics").text
+    return float(re.search(r"^moscow_time_visits_file_fsync_errors_total (\S+)$", text, re.M)[1])
 
 
 # 7. sync=always with a failing fsync: refused visits are not counted for ever.
@@ -741,7 +753,7 @@ def test_the_flusher_does_not_catch_up_after_a_stall():
             # The second fdatasync takes 4 intervals; then visits keep the file dirty.
             with strace(s.responder.pid, "-e", "trace=fdatasync", "-e",
                         f"inject=fdatasync:delay_exit={int(4 * interval * 1e6)}:when=2") as t:
-                time.sleep(interval * 9)
+                time.sleep(interval * 9)  # the window the fsyncs' timing is read over
         finally:
             stop.set()
             for loader in loaders:

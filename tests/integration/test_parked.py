@@ -10,13 +10,13 @@ SIGKILL must lose none of the visits that got a 200.
 import os
 import re
 import signal
-import socket
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import fcgi_client as F
+import harness
 from harness import Stack, wait_for
 from test_integrity import need_strace, strace
 
@@ -54,7 +54,9 @@ def test_visits_waiting_for_their_fsync_hold_no_thread():
         with slow_fsync(s.responder.pid, 300) as trace, ThreadPoolExecutor(40) as pool:
             start = time.monotonic()
             visits = [pool.submit(visit, s) for _ in range(40)]
-            time.sleep(0.2)  # all 40 are in; their fsyncs take 300 ms each
+            # All 40 are in (their fsyncs take 300 ms each). No state shows parked
+            # visits yet (a gauge of them would): a pause.
+            time.sleep(0.2)
             others = []
             for _ in range(5):
                 t = time.monotonic()
@@ -78,7 +80,7 @@ def test_a_failed_batch_answers_its_parked_visits_503_and_never_reuses_a_number(
         with slow_fsync(s.responder.pid, 100, "error=EIO", "when=2..3"), \
                 ThreadPoolExecutor(30) as pool:
             first = [pool.submit(visit, s) for _ in range(30)]
-            time.sleep(0.15)
+            time.sleep(0.15)  # the first 30 parked (no gauge shows it yet)
             second = [pool.submit(visit, s) for _ in range(30)]
             results = [v.result() for v in first + second]
         statuses = [st for st, _ in results]
@@ -104,7 +106,7 @@ def test_sigterm_answers_every_parked_visit_before_it_exits():
     with Stack(workers=1, config=ALWAYS, responder_env=untraced_leak_check_off()) as s:
         with slow_fsync(s.responder.pid, 300), ThreadPoolExecutor(30) as pool:
             visits = [pool.submit(visit, s) for _ in range(30)]
-            time.sleep(0.2)  # parked, waiting for a 300 ms fsync
+            time.sleep(0.2)  # parked, waiting for a 300 ms fsync (no gauge shows it yet)
             start = time.monotonic()
             s.responder.send(signal.SIGTERM)
             status = s.responder.wait(10)
@@ -158,7 +160,8 @@ def test_more_visits_than_the_parking_cap_are_all_counted():
     # that a visit holds its thread until the parked ones drain (back-pressure, no failure).
     need_strace()
     n = 5000
-    with Stack(workers=1, config=ALWAYS) as s:
+    with harness.descriptors(n + 200, f"{n} connections"), \
+            Stack(workers=1, config=ALWAYS) as s:
         conns = []
         try:
             with slow_fsync(s.responder.pid, 200):

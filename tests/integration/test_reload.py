@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from harness import BINARY, Stack, TestFailure, render_config, wait_for, wait_for_output
+from harness import BINARY, Client, Stack, TestFailure, render_config, wait_for, wait_for_output
 from peers import JSON, configure
 
 BROWSER = {"Accept": "text/html"}
@@ -24,7 +24,7 @@ def shown_time(stack):
 
 
 def metric(stack, line):
-    text = stack.get("/metrics").text
+    text = Client(stack.metrics_port).get("/metrics").text
     m = re.search(rf"^{re.escape(line)} (\S+)$", text, re.M)
     assert m, f"{line} not in /metrics"
     return float(m.group(1))
@@ -186,11 +186,16 @@ def test_reloads_fail_no_request_and_slow_none():
                 results.extend(out)
             return results
 
+        applied = 'moscow_time_config_reloads_total{result="applied"}'
+
         def reload_many():
             for i in range(20):
+                before = metric(s, applied)
                 configure(s, {("clock", "format"): f'"%H:%M:%S #{i}"'})
                 s.responder.send(signal.SIGHUP)
-                time.sleep(0.1)
+                # Applied (by the signal, or by inotify seeing the write first).
+                wait_for(lambda: metric(s, applied) > before, timeout=2,
+                         what=f"reload {i + 1} to be applied")
 
         base = run(2)
         during = run(2.5, reload_many)
@@ -205,7 +210,6 @@ def test_reloads_fail_no_request_and_slow_none():
         # held the workers up would show as hundreds of milliseconds.
         assert p99(during) < 3 * p99(base) + 0.05, (p99(base), p99(during))
         # Each write is also seen by inotify: at least the 20 SIGHUPs.
-        applied = 'moscow_time_config_reloads_total{result="applied"}'
         wait_for(lambda: metric(s, applied) >= 20, timeout=2,
                  what=f"20 reloads counted (counted: {metric(s, applied)})")
         wait_for(lambda: shown_time(s).endswith("#19"), timeout=2, what="the last format")

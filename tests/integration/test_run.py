@@ -1,6 +1,7 @@
 """`make run`'s script: serves on the port, stops everything on Ctrl-C or SIGTERM."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -8,9 +9,11 @@ import subprocess
 import tempfile
 import time
 
+import harness
 import pytest
 from harness import (BINARY, EX_CONFIG, EX_DATAERR, EX_UNAVAILABLE, TOP, UNPRIVILEGED, Client,
-                     Proc, Stack, free_port, freeze, render_config, unprivileged_argv, wait_for,
+                     Proc, Stack, TestFailure, copy_checkout, free_port, free_ports, freeze,
+                     reachable_by_others, render_config, unprivileged_argv, wait_for,
                      wait_for_output)
 
 RUN = os.path.join(TOP, "scripts", "run.sh")
@@ -18,15 +21,42 @@ SERVE = os.path.join(TOP, "scripts", "serve.sh")
 EX_IOERR = 74
 
 
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 def processes_under(folder):
     out = subprocess.run(["pgrep", "-f", folder], capture_output=True, text=True).stdout
     return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
+def stopped(proc, sig, timeout=10):
+    """proc's exit status once sig (to its process group) has stopped it; a process that
+    does not stop fails the test with its output."""
+    try:
+        return proc.stop(sig, timeout)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
+
+
+def waited(proc, timeout=10):
+    """proc's exit status; one that does not exit in time fails the test with its output."""
+    try:
+        return proc.wait(timeout)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; it printed:\n{proc.output()[-3000:]}") from None
+
+
 class Run:
     def __init__(self, run_dir):
-        self.dir, self.port = run_dir, free_port()
-        self.proc = Proc([RUN], env=dict(os.environ, RUN_DIR=run_dir, PORT=str(self.port)))
+        self.dir = run_dir
+        self.port, self.metrics_port = free_ports(2)
+        self.proc = Proc([RUN], env=dict(os.environ, RUN_DIR=run_dir, PORT=str(self.port),
+                                         METRICS_PORT=str(self.metrics_port)))
         self.http = Client(self.port)
         wait_for(self.answers, timeout=10, what="make run to serve")
 
@@ -45,9 +75,10 @@ def test_run_serves_and_ctrl_c_stops_everything():
         r = run.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 1), "first visit"
         out = wait_for_output(run.proc, "http://127.0.0.1:")
-        assert out.count("http://127.0.0.1:") == 1, f"prints its address once:\n{out}"
+        assert out.count(f"http://127.0.0.1:{run.port}/ ") == 1, f"prints its address once:\n{out}"
         # Ctrl-C: SIGINT to the whole foreground process group.
-        assert run.proc.stop(signal.SIGINT, timeout=10) == 0, "exit status on Ctrl-C"
+        status = stopped(run.proc, signal.SIGINT)
+        assert status == 0, f"exit status on Ctrl-C: {status}:\n{run.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         with open(os.path.join(d, "data", "visits")) as f:
             assert f.read() == "1\n", "counter file"
@@ -57,7 +88,8 @@ def test_run_serves_and_ctrl_c_stops_everything():
         assert r.json()["visits"] == 2, "second run continues"
         # SIGTERM to the script alone, as a supervisor would send it.
         os.kill(run.proc.pid, signal.SIGTERM)
-        assert run.proc.wait(10) == 0, "exit status on SIGTERM"
+        status = waited(run.proc)
+        assert status == 0, f"exit status on SIGTERM: {status}:\n{run.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         assert not os.path.exists(os.path.join(d, "sock", "fcgi.sock")), "socket removed"
     finally:
@@ -78,7 +110,6 @@ def test_when_the_responder_dies_nginx_is_stopped_too():
         assert status != 0, f"run.sh exits non-zero, got {status}"
         wait_for(lambda: not processes_under(d), timeout=5, what="nginx to stop")
         assert "the responder exited" in run.proc.output(), run.proc.output()
-        time.sleep(0.1)
     finally:
         for pid in processes_under(d):
             os.kill(pid, signal.SIGKILL)
@@ -115,12 +146,14 @@ def stop_all_under(d):
 def assert_exits_alone(argv, d, code, env=None):
     """argv exits with `code` within 5 s and leaves no process under d."""
     t0 = time.monotonic()
-    p = Proc(argv, env=dict(os.environ, RUN_DIR=d, PORT=str(free_port()), **(env or {})))
+    port, metrics_port = free_ports(2)
+    p = Proc(argv, env=dict(os.environ, RUN_DIR=d, PORT=str(port), METRICS_PORT=str(metrics_port),
+                            **(env or {})))
     status = p.wait(5)
     took = time.monotonic() - t0
     assert status == code, f"{argv[0]} exited {status}, expected {code}:\n{p.output()}"
     assert took <= 5, f"took {took:.1f} s"
-    time.sleep(0.2)  # anything it started and left behind has had time to show up
+    # Whatever it started exists by now (a fork is done before its parent exits).
     assert processes_under(d) == [], f"left running: {processes_under(d)}\n{p.output()}"
     return p.output()
 
@@ -177,8 +210,8 @@ def test_make_run_and_serve_exit_78_at_once_on_a_bad_config():
         out = assert_exits_alone([RUN], d, EX_CONFIG)
         assert "[server] workers" in out
         # serve.sh itself, as the container runs it (no --check-config first).
-        out = assert_exits_alone([SERVE, os.path.join(d, "config.ini"), d, f"127.0.0.1:{free_port()}"], d,
-                                EX_CONFIG)
+        out = assert_exits_alone([SERVE, os.path.join(d, "config.ini"), d,
+                                  *[f"127.0.0.1:{p}" for p in free_ports(2)]], d, EX_CONFIG)
         assert "[server] workers" in out
         assert not os.path.exists(os.path.join(d, "nginx", "nginx.pid")), "nginx was started"
     finally:
@@ -216,20 +249,28 @@ def test_a_second_run_on_the_same_folder_refuses_and_touches_nothing():
         def state():
             return [(open(f).read(), os.stat(f).st_mtime_ns, os.stat(f).st_ino) for f in files]
         before = state()
-        pids = sorted(processes_under(d))
+
+        def servers():
+            """The first run's script, responder and nginx master (not their passing
+            subshells, which come and go)."""
+            return sorted(p for p in processes_under(d) if p == first.proc.pid or
+                          re.search(rb"--config|^nginx: master", cmdline(p)))
+        pids = servers()
         second = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(free_port())))
         assert second.wait(5) == EX_UNAVAILABLE, second.output()
         assert "in use by another moscow-time" in second.output(), second.output()
         assert state() == before, "the first run's files were changed"
-        assert sorted(processes_under(d)) == pids, "processes came or went"
+        assert servers() == pids, "processes came or went"
         r = first.http.get("/", headers={"Accept": "application/json"})
         assert (r.status, r.json()["visits"]) == (200, 2), "the first run still serves its count"
-        assert first.proc.stop(signal.SIGINT, timeout=10) == 0
+        status = stopped(first.proc, signal.SIGINT)
+        assert status == 0, f"exit status on Ctrl-C: {status}:\n{first.proc.output()}"
         wait_for(lambda: not processes_under(d), timeout=5, what="every process to stop")
         # Once the first has stopped, a run on the folder starts again.
         again = Run(d)
         assert again.http.get("/visits").text == "2\n"
-        assert again.proc.stop(signal.SIGTERM, timeout=10) == 0
+        status = stopped(again.proc, signal.SIGTERM)
+        assert status == 0, f"exit status on SIGTERM: {status}:\n{again.proc.output()}"
     finally:
         stop_all_under(d)
         shutil.rmtree(d, ignore_errors=True)
@@ -244,7 +285,8 @@ def test_a_taken_port_says_to_choose_another_with_PORT():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        p = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(port)))
+        p = Proc([RUN], env=dict(os.environ, RUN_DIR=d, PORT=str(port),
+                                 METRICS_PORT=str(free_port())))
         assert p.wait(5) == EX_UNAVAILABLE, p.output()
         assert f"127.0.0.1:{port} is taken" in p.output() and "PORT=" in p.output(), p.output()
         assert processes_under(d) == []
@@ -257,23 +299,28 @@ def test_a_taken_port_says_to_choose_another_with_PORT():
 def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
     """Debian puts nginx in /usr/sbin, which a normal user's PATH lacks.
 
-    As root it runs as nobody (setpriv); as a normal user, as that user.
+    As root it runs as nobody (setpriv), from a copy of the checkout when nobody cannot
+    reach this one (a clone in root's 0700 home); as a normal user, as that user.
     """
     prefix = unprivileged_argv()
     if prefix is None:
         pytest.skip("as root, running make run as nobody needs setpriv")
-    if prefix and not all(os.stat(p).st_mode & 0o005 for p in (TOP, os.path.dirname(BINARY),
-                                                               BINARY)):
-        pytest.skip("the checkout is not readable by other users")
     uid = UNPRIVILEGED if prefix else os.geteuid()
+    run = RUN
+    if prefix and not all(reachable_by_others(p) for p in (RUN, BINARY)):
+        copy = tempfile.mkdtemp(prefix="mt-checkout-", dir=harness.shared_dir())
+        os.chmod(copy, 0o755)
+        copy_checkout(copy, build=[os.path.basename(BINARY)])
+        run = os.path.join(copy, "scripts", "run.sh")
     d = tempfile.mkdtemp(prefix="mt-run-")
     os.chmod(d, 0o777)
-    port = free_port()
-    # The pipe to its output is made by the user's own shell: nginx reopens
-    # /dev/stdout, and a pipe made by root is not the user's to reopen.
-    user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port)}
+    port, metrics_port = free_ports(2)
+    # The pipe to its output is made by the user's own shell. (Output that root
+    # owns: test_edge_access_log.py.)
+    user_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": d, "RUN_DIR": d, "PORT": str(port),
+                "METRICS_PORT": str(metrics_port)}
     p = Proc([*prefix, "env", "-i",
-              *[f"{k}={v}" for k, v in user_env.items()], "bash", "-c", f"{RUN} 2>&1 | cat"])
+              *[f"{k}={v}" for k, v in user_env.items()], "bash", "-c", f"{run} 2>&1 | cat"])
     try:
         http = Client(port)
 
@@ -297,6 +344,35 @@ def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
 
 # --- nginx's entry point stops gracefully (item 3)
 
+def descendants(pid):
+    todo, found = [pid], []
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+                found += kids
+                todo += kids
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def nginx_titles(pid):
+    """The command lines of pid and its descendants that are nginx's processes."""
+    titles = []
+    for p in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except FileNotFoundError:
+            continue
+        if title.startswith("nginx:"):
+            titles.append(title)
+    return titles
+
+
 def test_sigterm_to_the_nginx_entry_point_finishes_requests_on_kept_alive_connections():
     """Kubernetes and docker send SIGTERM, which is nginx's fast stop."""
     with Stack() as s:
@@ -308,9 +384,14 @@ def test_sigterm_to_the_nginx_entry_point_finishes_requests_on_kept_alive_connec
             freeze(s.responder.pid)
             for c in conns:
                 c.request("GET", "/")
+            # For nginx to pass the four on to the frozen responder. (What is queued on a
+            # unix socket shows only through sock_diag, as in `ss -x`: a pause here.)
             time.sleep(0.5)
             os.kill(s.nginx.pid, signal.SIGTERM)  # to the entry point alone, as to PID 1
-            time.sleep(0.5)
+            # A graceful stop has begun once each nginx worker calls itself shutting down.
+            wait_for(lambda: nginx_titles(s.nginx.pid) and
+                     all("shutting down" in t for t in nginx_titles(s.nginx.pid)
+                         if "worker" in t), timeout=5, what="nginx's workers to start stopping")
             os.kill(s.responder.pid, signal.SIGCONT)
             statuses = []
             for c in conns:

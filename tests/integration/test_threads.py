@@ -16,19 +16,25 @@ import threading
 
 import pytest
 
-from harness import Stack, wait_for, wait_for_output
+from harness import Client, Stack, wait_for, wait_for_output
 from peers import configure, make_peers, wait_cluster
 
 JSON = {"Accept": "application/json"}
 PATHS = ("/", "/", "/", "/visits?scope=cluster", "/metrics", "/readyz", "/visits")
+METRICS_PATHS = ("/metrics", "/visits?scope=cluster")  # on nginx's metrics server
 
 
 def load(stack, n, counted, errors):
     conn = stack.connection()
+    internal = Client(stack.metrics_port).connection()
     try:
         for i in range(n):
             path = PATHS[i % len(PATHS)]
-            r = stack.get(path, headers=JSON if "cluster" in path else None, conn=conn)
+            on = Client(stack.metrics_port) if path in METRICS_PATHS and i % 2 else stack
+            if path == "/metrics":
+                on = Client(stack.metrics_port)
+            r = on.get(path, headers=JSON if "cluster" in path else None,
+                       conn=internal if on is not stack else conn)
             if r.status != 200:
                 raise AssertionError(f"GET {path}: {r.status} {r.text[:200]}")
             if path == "/":
@@ -37,6 +43,7 @@ def load(stack, n, counted, errors):
         errors.append(e)
     finally:
         conn.close()
+        internal.close()
 
 
 def reload(stack, name, peers_port, i):
@@ -51,7 +58,7 @@ def reload(stack, name, peers_port, i):
 
 
 def reloads_applied(stack):
-    r = stack.get("/metrics")
+    r = Client(stack.metrics_port).get("/metrics")
     for line in r.text.splitlines():
         if line.startswith('moscow_time_config_reloads_total{result="applied"}'):
             return int(line.split()[-1])

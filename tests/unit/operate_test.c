@@ -25,6 +25,7 @@ struct op_fixture {
         struct app app;
         struct clock_text clock;
         struct response r;
+        const char *listener; /* MT_LISTENER: "metrics" unless a test says otherwise */
 };
 
 static int
@@ -47,6 +48,7 @@ op_setup(void **state)
                 return -1;
         }
         metrics_init(&o->metrics, "9.9.9", "c0ffee");
+        o->listener = "metrics";
         o->app = (struct app){.cfg = &o->f->cfg,
                               .counter = &o->f->counter,
                               .metrics = &o->metrics,
@@ -73,7 +75,8 @@ get(struct op_fixture *o, const char *method, const char *path, const char *quer
                               .path = path,
                               .path_len = strlen(path),
                               .accept = accept,
-                              .query = query};
+                              .query = query,
+                              .listener = o->listener};
 
         memset(&o->r, 0x5a, sizeof(o->r));
         routes_handle(&o->app, &o->clock, &req, &o->r);
@@ -306,17 +309,40 @@ test_page_shares(void **state)
         assert_contains(r->body, "<body data-clock-format=\"%Y-%m-%d %H:%M:%S MSK\">");
 }
 
+/* /metrics is nginx's metrics server's alone: the public port, or no MT_LISTENER, gets 404. */
+static void
+test_metrics_only_on_the_metrics_listener(void **state)
+{
+        struct op_fixture *o = *state;
+        static const char *const public[] = {"public", "", "Metrics", "metrics ", NULL};
+
+        for (int i = 0; i < 5; i++) {
+                o->listener = public[i];
+                const struct response *r = get(o, "GET", "/metrics", NULL, NULL);
+                assert_int_equal(r->status, 404);
+                assert_not_contains(r->body, "moscow_time_");
+        }
+        o->listener = "metrics";
+        assert_int_equal(get(o, "GET", "/metrics", NULL, NULL)->status, 200);
+}
+
 #define OP(fn) cmocka_unit_test_setup_teardown(fn, op_setup, op_teardown)
 
 int
 operate_tests(void)
 {
         const struct CMUnitTest tests[] = {
-            OP(test_json_answers_name_the_pod), OP(test_metrics_route),
-            OP(test_metrics_off_is_404),        OP(test_counter_errors_reach_the_metrics),
-            OP(test_cluster_scope_json),        OP(test_cluster_scope_text),
-            OP(test_bad_scope_is_400),          cmocka_unit_test(test_json_strings_are_escaped),
-            cmocka_unit_test(test_tick_format), OP(test_page_shares),
+            OP(test_json_answers_name_the_pod),
+            OP(test_metrics_route),
+            OP(test_metrics_off_is_404),
+            OP(test_counter_errors_reach_the_metrics),
+            OP(test_cluster_scope_json),
+            OP(test_cluster_scope_text),
+            OP(test_bad_scope_is_400),
+            cmocka_unit_test(test_json_strings_are_escaped),
+            cmocka_unit_test(test_tick_format),
+            OP(test_page_shares),
+            OP(test_metrics_only_on_the_metrics_listener),
         };
         return cmocka_run_group_tests_name("operate routes", tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ The labels of every object.
 {{- define "moscow-time.labels" -}}
 helm.sh/chart: {{ include "moscow-time.chart" . }}
 {{ include "moscow-time.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "moscow-time.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ include "moscow-time.versionLabel" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: moscow-time
 {{- with .Values.commonLabels }}
@@ -97,6 +97,18 @@ The image tag: image.tag, or the chart's appVersion.
 */}}
 {{- define "moscow-time.imageTag" -}}
 {{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/*
+The app.kubernetes.io/version label: the image tag made a valid label value
+(at most 63 characters of A-Z a-z 0-9 - _ . , beginning and ending with a
+letter or digit). A tag such as "1.0.0+build.5", "dev_" or 70 characters
+would otherwise render a label the API server refuses. Any other character
+becomes "_"; what is left at either end that is not a letter or digit goes.
+*/}}
+{{- define "moscow-time.versionLabel" -}}
+{{- $v := regexReplaceAll "[^A-Za-z0-9._-]" (include "moscow-time.imageTag" . | toString) "_" | trunc 63 }}
+{{- regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" $v "" }}
 {{- end }}
 
 {{/*
@@ -411,7 +423,244 @@ Checks across values that the schema cannot express; a failure stops the install
 {{- if and $pdb.create (ne (toString $pdb.minAvailable) "") (ne (toString $pdb.maxUnavailable) "") }}
 {{- fail "pdb: set minAvailable or maxUnavailable, not both" }}
 {{- end }}
-{{- if and $pdb.create (not (kindIs "string" $pdb.minAvailable)) (gt (int .Values.replicaCount) 0) (ge (int $pdb.minAvailable) (int .Values.replicaCount)) }}
-{{- fail (printf "pdb.minAvailable %d with replicaCount %d lets no pod be evicted: no node could be drained. Use a smaller minAvailable or pdb.maxUnavailable" (int $pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- if and .Values.volumePermissions.enabled .Values.persistence.enabled (include "moscow-time.openshift" .) }}
+{{- fail "volumePermissions.enabled with the security contexts adapted to OpenShift (global.compatibility.openshift.adaptSecurityContext): its init container runs as root, which OpenShift's restricted-v2 SCC refuses, and the uid to give /data to is the one OpenShift assigns. OpenShift applies the namespace's fsGroup to the claims: leave volumePermissions off there" }}
 {{- end }}
+{{- include "moscow-time.validatePdb" . }}
+{{- include "moscow-time.validateNames" . }}
+{{- end }}
+
+{{/*
+The PodDisruptionBudget must let at least one of the rendered replicas go, or
+no node holding one could ever be drained. Kubernetes rounds a percentage up
+(GetScaledValueFromIntOrPercent with roundUp), for minAvailable and
+maxUnavailable alike: minAvailable 50% of 1 pod is 1 pod, so none may go.
+*/}}
+{{- define "moscow-time.validatePdb" -}}
+{{- $pdb := .Values.pdb }}
+{{- $n := int .Values.replicaCount }}
+{{- if and $pdb.create (gt $n 0) }}
+{{- $scaled := dict }}
+{{- range $key := list "minAvailable" "maxUnavailable" }}
+{{- $v := toString (get $pdb $key) }}
+{{- if hasSuffix "%" $v }}
+{{- $_ := set $scaled $key (div (add (mul (int (trimSuffix "%" $v)) $n) 99) 100 | int) }}
+{{- else if ne $v "" }}
+{{- $_ := set $scaled $key (int $v) }}
+{{- end }}
+{{- end }}
+{{- $allowed := 1 }}
+{{- $what := "" }}
+{{- if hasKey $scaled "minAvailable" }}
+{{- $allowed = sub $n $scaled.minAvailable | int }}
+{{- $what = printf "pdb.minAvailable %v with replicaCount %d" $pdb.minAvailable $n }}
+{{- if hasSuffix "%" (toString $pdb.minAvailable) }}
+{{- $what = printf "%s (%d of %d pods, rounded up as Kubernetes does)" $what $scaled.minAvailable $n }}
+{{- end }}
+{{- else if hasKey $scaled "maxUnavailable" }}
+{{- $allowed = $scaled.maxUnavailable }}
+{{- $what = printf "pdb.maxUnavailable %v with replicaCount %d" $pdb.maxUnavailable $n }}
+{{- end }}
+{{- if lt $allowed 1 }}
+{{- fail (printf "%s lets no pod be evicted: no node could be drained. Use a smaller minAvailable, pdb.maxUnavailable, more replicas, or pdb.create=false" $what) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Names the API server would refuse fail the render, before anything is
+applied. Every object is named after the full name, and the Services need a
+DNS-1035 label: lower-case letters, digits and "-", beginning with a letter
+and ending with a letter or digit. A release "1mt" or "my.mt", or
+nameOverride "Moscow", would pass helm's own checks and fail in the cluster
+halfway through an install. The chart name part (nameOverride) must be a
+DNS-1123 label as well: it is the app.kubernetes.io/name of every selector.
+*/}}
+{{- define "moscow-time.validateNames" -}}
+{{- $label := "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" }}
+{{- $name := include "moscow-time.name" . }}
+{{- if not (regexMatch $label $name) }}
+{{- fail (printf "nameOverride %q is not a DNS-1123 label (lower-case letters, digits and \"-\", beginning and ending with a letter or digit): the objects' names and selectors are made from it, and Kubernetes would refuse them. Use lower case, e.g. %q" .Values.nameOverride (regexReplaceAll "[^a-z0-9-]" (lower .Values.nameOverride) "-" | trimAll "-")) }}
+{{- end }}
+{{- $full := include "moscow-time.fullname" . }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $full) }}
+{{- $from := printf "the release name %q and the chart name %q" .Release.Name $name }}
+{{- if .Values.fullnameOverride }}{{ $from = printf "fullnameOverride %q" .Values.fullnameOverride }}{{ end }}
+{{- fail (printf "the objects' name %q (from %s) is not a DNS-1035 label: lower-case letters, digits and \"-\", beginning with a letter and ending with a letter or digit. Kubernetes would refuse the Services named after it. Choose a release name that begins with a letter and has no dots, or set fullnameOverride to such a name" $full $from) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A Kubernetes quantity ("1Gi", "1500M", "0.5Gi", "1073741824") as a number of
+bytes, printed without exponent, so that two spellings of one size compare
+equal (the API server keeps a quantity in its canonical form: "1024Mi"
+comes back as "1Gi").
+*/}}
+{{- define "moscow-time.quantityBytes" -}}
+{{- $q := toString . }}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- $unit := trimPrefix $num $q }}
+{{- if or (not $num) (not (hasKey $units $unit)) }}
+{{- $q }}
+{{- else }}
+{{- printf "%.0f" (mulf (float64 $num) (get $units $unit)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Upgrades must not change what Kubernetes forbids changing on an existing
+StatefulSet (everything but replicas, ordinals, template, updateStrategy,
+revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
+minReadySeconds). Helm applies the objects in order and goes on after an
+error, so without this check the ConfigMap, Services, PDB and NetworkPolicy
+would be updated and only the StatefulSet refused: a release half upgraded.
+A `fail` here stops the render, before any object is applied.
+
+live: the release's StatefulSet as `lookup` returns it (an empty map on a
+first install, under `helm template` and a client-side --dry-run). The
+chart's values are compared with it field by field: podManagementPolicy,
+serviceName, selector, and the claim template "visits" (persistence.enabled,
+size, storageClass, accessModes, annotations).
+Usage: include "moscow-time.checkImmutable" (dict "live" (lookup ...) "context" $)
+*/}}
+{{- define "moscow-time.checkImmutable" -}}
+{{- $ctx := .context }}
+{{- $live := .live | default dict }}
+{{- if $live.spec }}
+{{- $name := $live.metadata.name }}
+{{- $ns := $live.metadata.namespace | default (include "moscow-time.namespace" $ctx) }}
+{{- if $live.metadata.deletionTimestamp }}
+{{- fail (printf "the StatefulSet %s is being deleted (since %v): wait until it is gone (kubectl wait --for=delete statefulset/%s --namespace %s --timeout=120s), then run this upgrade again; it re-creates the StatefulSet, which adopts the pods and claims" $name $live.metadata.deletionTimestamp $name $ns) }}
+{{- end }}
+{{- $changes := list }}
+{{- $v := $ctx.Values }}
+{{- $policy := $live.spec.podManagementPolicy | default "OrderedReady" }}
+{{- if ne $policy $v.podManagementPolicy }}
+{{- $changes = append $changes (printf "spec.podManagementPolicy (podManagementPolicy): %s in the cluster, %s in this upgrade" $policy $v.podManagementPolicy) }}
+{{- end }}
+{{- $service := include "moscow-time.headlessServiceName" $ctx }}
+{{- if ne (toString $live.spec.serviceName) $service }}
+{{- $changes = append $changes (printf "spec.serviceName (from nameOverride / fullnameOverride): %s in the cluster, %s in this upgrade" $live.spec.serviceName $service) }}
+{{- end }}
+{{- $selector := dict "matchLabels" (include "moscow-time.selectorLabels" $ctx | fromYaml) }}
+{{- if ne (toJson $live.spec.selector) (toJson $selector) }}
+{{- $changes = append $changes (printf "spec.selector (from nameOverride): %s in the cluster, %s in this upgrade" (toJson $live.spec.selector) (toJson $selector)) }}
+{{- end }}
+{{- $claim := dict }}
+{{- range $live.spec.volumeClaimTemplates | default list }}
+{{- if eq .metadata.name "visits" }}{{ $claim = . }}{{ end }}
+{{- end }}
+{{- $p := $v.persistence }}
+{{- if ne (not (empty $claim)) $p.enabled }}
+{{- $changes = append $changes (printf "spec.volumeClaimTemplates (persistence.enabled): %s in the cluster, %s in this upgrade" (ternary "a claim visits-<pod> per pod" "none (emptyDir)" (not (empty $claim))) (ternary "a claim visits-<pod> per pod" "none (emptyDir)" $p.enabled)) }}
+{{- else if $p.enabled }}
+{{- $path := "spec.volumeClaimTemplates[visits]" }}
+{{- $size := dig "spec" "resources" "requests" "storage" "" $claim | toString }}
+{{- if ne (include "moscow-time.quantityBytes" $size) (include "moscow-time.quantityBytes" $p.size) }}
+{{- $changes = append $changes (printf "%s.spec.resources.requests.storage (persistence.size): %s in the cluster, %s in this upgrade" $path $size $p.size) }}
+{{- end }}
+{{- $liveClass := "unset (the default StorageClass)" }}
+{{- if hasKey ($claim.spec | default dict) "storageClassName" }}
+{{- $liveClass = ternary "\"\" (no class)" (toString $claim.spec.storageClassName) (eq (toString $claim.spec.storageClassName) "") }}
+{{- end }}
+{{- $newClass := "unset (the default StorageClass)" }}
+{{- if eq $p.storageClass "-" }}{{ $newClass = "\"\" (no class)" }}{{ else if $p.storageClass }}{{ $newClass = $p.storageClass }}{{ end }}
+{{- if ne $liveClass $newClass }}
+{{- $changes = append $changes (printf "%s.spec.storageClassName (persistence.storageClass): %s in the cluster, %s in this upgrade" $path $liveClass $newClass) }}
+{{- end }}
+{{- $liveModes := dig "spec" "accessModes" list $claim }}
+{{- if ne (toJson $liveModes) (toJson $p.accessModes) }}
+{{- $changes = append $changes (printf "%s.spec.accessModes (persistence.accessModes): %s in the cluster, %s in this upgrade" $path (toJson $liveModes) (toJson $p.accessModes)) }}
+{{- end }}
+{{- $liveAnn := dig "metadata" "annotations" dict $claim }}
+{{- if ne (toJson $liveAnn) (toJson ($p.annotations | default dict)) }}
+{{- $changes = append $changes (printf "%s.metadata.annotations (persistence.annotations): %s in the cluster, %s in this upgrade" $path (toJson $liveAnn) (toJson ($p.annotations | default dict))) }}
+{{- end }}
+{{- end }}
+{{- if $changes }}
+{{- fail (printf "this upgrade changes fields of the StatefulSet %s that Kubernetes forbids changing on an existing StatefulSet; nothing has been applied.\n  - %s\nTo change them, delete the StatefulSet but keep its pods and claims, then upgrade; the new StatefulSet adopts the pods and claims, and the counts stay:\n  kubectl delete statefulset %s --namespace %s --cascade=orphan\n  kubectl wait --for=delete statefulset/%s --namespace %s --timeout=120s\n  then run this helm upgrade again.\nExisting claims keep their size, class, access modes and annotations (only claims made later get the new ones; grow a claim with kubectl edit pvc if its StorageClass allows expansion). Turning persistence.enabled off leaves the claims unused (the pods count from 0 on emptyDirs); turning it on gives the pods new claims (counts on emptyDirs are lost). Or keep the values the cluster has." $name (join "\n  - " $changes) $name $ns $name $ns) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port nginx serves /metrics (and the cluster answer with peer addresses
+and error texts) on, apart from the public one: fixed, like 8080, by the
+image's nginx configuration (metrics-listen.conf, "listen 9113;", next to
+listen.conf in /etc/moscow-time/). Named "metrics" in the pod and the
+headless service.
+*/}}
+{{- define "moscow-time.metricsPort" -}}
+9113
+{{- end }}
+
+{{/*
+"true" when the pods' security contexts are adapted to OpenShift, as
+Bitnami's global.compatibility.openshift.adaptSecurityContext does: force, or
+auto on a cluster that serves the security.openshift.io/v1 API. OpenShift's
+restricted-v2 SCC gives each namespace a uid range and refuses a pod with a
+fixed uid outside it; adapted, the pods carry no runAsUser, runAsGroup or
+fsGroup and run with the uid OpenShift assigns, in group 0.
+*/}}
+{{- define "moscow-time.openshift" -}}
+{{- $mode := dig "compatibility" "openshift" "adaptSecurityContext" "auto" (.Values.global | default dict) }}
+{{- if or (eq $mode "force") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "security.openshift.io/v1")) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/*
+A security context as the values give it, without runAsUser, runAsGroup and
+fsGroup when adapted to OpenShift (moscow-time.openshift).
+Usage: include "moscow-time.securityContext" (dict "secContext" .Values.podSecurityContext "context" $)
+*/}}
+{{- define "moscow-time.securityContext" -}}
+{{- $sc := .secContext | default dict }}
+{{- if include "moscow-time.openshift" .context }}
+{{- $sc = omit $sc "runAsUser" "runAsGroup" "fsGroup" }}
+{{- end }}
+{{- toYaml $sc }}
+{{- end }}
+
+{{/*
+A container's resources: its `resources` when set, else its
+resourcesPreset (Bitnami's convention; "none": no requests or limits). The
+presets differ in CPU only. Memory is what the container needs whatever the
+load: nginx's is bounded by nginx.conf's connection slots (16,384 slots all
+taken by a slow-client attack: about 190 MiB, measured), the responder's by
+its threads (about 11 MiB resident under load, measured); the limit is the
+request plus half, as in Bitnami's presets, so that a node under memory
+pressure does not kill a container for using what it asked for.
+Usage: include "moscow-time.resources" (dict "values" .Values.nginx "container" "nginx")
+*/}}
+{{- define "moscow-time.resources" -}}
+{{- $presets := dict
+  "nginx" (dict "memory" (list "128Mi" "192Mi") "small" (list "100m" "500m") "medium" (list "250m" "1") "large" (list "500m" "2"))
+  "responder" (dict "memory" (list "32Mi" "48Mi") "small" (list "50m" "500m") "medium" (list "100m" "1") "large" (list "250m" "2")) }}
+{{- if .values.resources }}
+{{- toYaml .values.resources }}
+{{- else if ne .values.resourcesPreset "none" }}
+{{- $p := get $presets .container }}
+{{- $cpu := get $p .values.resourcesPreset }}
+requests:
+  cpu: {{ index $cpu 0 }}
+  memory: {{ index $p.memory 0 }}
+limits:
+  cpu: {{ index $cpu 1 | quote }}
+  memory: {{ index $p.memory 1 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The user and group the containers run as (containerSecurityContext, else
+podSecurityContext), and the group that owns the data (fsGroup, else that
+group): what volumePermissions hands /data to.
+*/}}
+{{- define "moscow-time.dataOwner" -}}
+{{- $psc := .Values.podSecurityContext | default dict }}
+{{- $csc := .Values.containerSecurityContext | default dict }}
+{{- $uid := $csc.runAsUser | default $psc.runAsUser | default 10001 }}
+{{- $gid := $psc.fsGroup | default $csc.runAsGroup | default $psc.runAsGroup | default $uid }}
+{{- printf "%d:%d" (int64 $uid) (int64 $gid) }}
 {{- end }}

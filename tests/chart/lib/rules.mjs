@@ -10,6 +10,9 @@ import { deepEqual, effectiveConfig, isMap, keySet, parseIni } from './util.mjs'
 export const CONTRACT = {
     uid: 10001,
     gid: 10001,
+    // nginx's metrics port (metrics-listen.conf in the image): /metrics and
+    // the cluster answer in full; the public port answers 404 for /metrics.
+    metricsPort: 9113,
     nginxCommand: ['moscow-time-nginx', '/run/moscow-time'],
     responderCommand: ['moscow-time', '--config', '/etc/moscow-time/config/config.ini'],
     // The responder's exec probe: `moscow-time --probe CONFIG SECONDS`.
@@ -17,6 +20,95 @@ export const CONTRACT = {
     dataDir: '/data',
     unusedCommand: 'moscow-time-serve',
 };
+
+// The chart's resources presets (values.yaml, the README's preset table):
+// [cpu request, cpu limit] by preset, memory [request, limit] for all.
+export const PRESETS = {
+    nginx: { memory: ['128Mi', '192Mi'], small: ['100m', '500m'], medium: ['250m', '1'], large: ['500m', '2'] },
+    responder: { memory: ['32Mi', '48Mi'], small: ['50m', '500m'], medium: ['100m', '1'], large: ['250m', '2'] },
+};
+
+// The resources the values give a container of the chart: its resources,
+// else its preset, else (none) nothing.
+export function resourcesOf(values, name) {
+    const v = values[name];
+    if (v.resources && Object.keys(v.resources).length) return v.resources;
+    if (v.resourcesPreset === 'none') return undefined;
+    const p = PRESETS[name];
+    const cpu = p[v.resourcesPreset];
+    return { requests: { cpu: cpu[0], memory: p.memory[0] }, limits: { cpu: cpu[1], memory: p.memory[1] } };
+}
+
+// A Kubernetes quantity ("256Mi", "1G", "500m", "2") as a number; NaN if it is none.
+export function quantity(q) {
+    const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? ''));
+    if (!m) return NaN;
+    const unit = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]] ?? 1;
+    return Number(m[1]) * unit;
+}
+
+// Problems of resources the chart itself chose (a preset, the init and test
+// containers): requests and limits for cpu and memory; the memory limit at
+// least the request and at most twice it (a container using more than it
+// asked for is the first a node under memory pressure kills; Bitnami's
+// presets allow half as much again); the cpu request at most the limit.
+export function resourceProblems(id, res) {
+    const p = [];
+    for (const kind of ['requests', 'limits']) for (const r of ['cpu', 'memory']) if (res?.[kind]?.[r] === undefined) p.push(`${id}: no ${kind}.${r}`);
+    if (p.length) return p;
+    const [mr, ml, cr, cl] = [res.requests.memory, res.limits.memory, res.requests.cpu, res.limits.cpu].map(quantity);
+    if (!(ml >= mr && ml <= 2 * mr)) p.push(`${id}: memory request ${res.requests.memory}, limit ${res.limits.memory}: the limit should be between the request and twice it`);
+    if (!(cr <= cl)) p.push(`${id}: cpu request ${res.requests.cpu} above its limit ${res.limits.cpu}`);
+    return p;
+}
+
+// Whether the values adapt the security contexts to OpenShift in a render
+// without the security.openshift.io/v1 API (only force does there).
+export function openshiftForced(values) {
+    return values.global?.compatibility?.openshift?.adaptSecurityContext === 'force';
+}
+
+// The Pod Security Standards level a pod spec meets: "restricted",
+// "baseline" or "privileged" (the controls of
+// kubernetes.io/docs/concepts/security/pod-security-standards, for the
+// fields this chart can render).
+const BASELINE_CAPS = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+const RESTRICTED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+export function podSecurityLevel(spec) {
+    const why = { baseline: [], restricted: [] };
+    const psc = spec.securityContext ?? {};
+    const containers = [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+    if (spec.hostNetwork || spec.hostPID || spec.hostIPC) why.baseline.push('host namespaces');
+    for (const v of spec.volumes ?? []) {
+        if (v.hostPath) why.baseline.push(`volume ${v.name}: hostPath`);
+        if (!RESTRICTED_VOLUMES.some((t) => v[t] !== undefined)) why.restricted.push(`volume ${v.name}: a type restricted does not allow`);
+    }
+    if (!['RuntimeDefault', 'Localhost', undefined].includes(psc.seccompProfile?.type)) why.baseline.push('pod seccompProfile Unconfined');
+    for (const c of containers) {
+        const sc = c.securityContext ?? {};
+        const id = c.name;
+        if (sc.privileged) why.baseline.push(`${id}: privileged`);
+        if ((c.ports ?? []).some((x) => x.hostPort)) why.baseline.push(`${id}: hostPort`);
+        const add = sc.capabilities?.add ?? [];
+        if (add.some((x) => !BASELINE_CAPS.includes(x))) why.baseline.push(`${id}: adds ${add.join(', ')}`);
+        if (sc.seccompProfile?.type === 'Unconfined') why.baseline.push(`${id}: seccompProfile Unconfined`);
+        if (sc.allowPrivilegeEscalation !== false) why.restricted.push(`${id}: allowPrivilegeEscalation not false`);
+        if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true) why.restricted.push(`${id}: runAsNonRoot not true`);
+        if ((sc.runAsUser ?? psc.runAsUser) === 0) why.restricted.push(`${id}: runAsUser 0`);
+        if (!['RuntimeDefault', 'Localhost'].includes((sc.seccompProfile ?? psc.seccompProfile)?.type)) why.restricted.push(`${id}: no seccompProfile RuntimeDefault`);
+        if (!(sc.capabilities?.drop ?? []).includes('ALL')) why.restricted.push(`${id}: capabilities do not drop ALL`);
+        if (add.some((x) => x !== 'NET_BIND_SERVICE')) why.restricted.push(`${id}: adds ${add.join(', ')}`);
+    }
+    if (why.baseline.length) return { level: 'privileged', why: why.baseline };
+    if (why.restricted.length) return { level: 'baseline', why: why.restricted };
+    return { level: 'restricted', why: [] };
+}
+
+// A label value the API server accepts: at most 63 characters, A-Z a-z 0-9
+// - _ . inside, a letter or digit at both ends (or empty).
+export function validLabelValue(v) {
+    return typeof v === 'string' && v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v);
+}
 
 const STANDARD_LABELS = ['helm.sh/chart', 'app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by'];
 
@@ -115,8 +207,19 @@ export const rules = {
         const p = [];
         const m = r.values.metrics ?? {};
         const ann = sts(r).spec.template.metadata?.annotations ?? {};
-        const scraped = ann['prometheus.io/scrape'] === 'true' && ann['prometheus.io/port'] === '8080' && ann['prometheus.io/path'] === '/metrics';
-        check(p, scraped === Boolean(m.enabled && m.scrapeAnnotations), `prometheus.io annotations ${scraped ? 'present' : 'absent'} with metrics.enabled=${m.enabled}, scrapeAnnotations=${m.scrapeAnnotations}`);
+        const scraped = ann['prometheus.io/scrape'] === 'true' && ann['prometheus.io/port'] === String(CONTRACT.metricsPort) && ann['prometheus.io/path'] === '/metrics';
+        check(p, scraped === Boolean(m.enabled && m.scrapeAnnotations), `prometheus.io annotations (scrape "true", port "${CONTRACT.metricsPort}", path /metrics) ${scraped ? 'present' : 'absent'} with metrics.enabled=${m.enabled}, scrapeAnnotations=${m.scrapeAnnotations}: ${JSON.stringify(Object.fromEntries(Object.entries(ann).filter(([k]) => k.startsWith('prometheus.io/'))))}`);
+        // The metrics port: a port of the nginx container named metrics, on
+        // the headless service (what the ServiceMonitor scrapes), never on
+        // the public service.
+        const named = (container(r, 'nginx').ports ?? []).find((x) => x.name === 'metrics');
+        same(p, 'nginx container port "metrics"', named && [named.containerPort, named.protocol], [CONTRACT.metricsPort, 'TCP']);
+        const hm = (headless(r)[0]?.spec?.ports ?? []).find((x) => x.name === 'metrics');
+        same(p, 'headless service port "metrics"', hm && [hm.port, hm.targetPort], [CONTRACT.metricsPort, 'metrics']);
+        for (const svc of mainService(r)) {
+            const open = (svc.spec.ports ?? []).filter((x) => x.name === 'metrics' || x.targetPort === 'metrics' || x.targetPort === CONTRACT.metricsPort);
+            check(p, open.length === 0, `Service/${svc.metadata.name} (public) exposes the metrics port: ${JSON.stringify(open)}`);
+        }
         if (!m.enabled) check(p, !Object.keys(ann).some((k) => k.startsWith('prometheus.io/')), 'metrics off, yet prometheus.io annotations');
         const sms = find(r.objs, 'ServiceMonitor');
         check(p, sms.length === (m.enabled && m.serviceMonitor?.enabled ? 1 : 0), `${sms.length} ServiceMonitor(s) with metrics.enabled=${m.enabled}, serviceMonitor.enabled=${m.serviceMonitor?.enabled}`);
@@ -127,7 +230,7 @@ export const rules = {
             const picked = svcs.filter(picks).map((x) => x.metadata.name);
             same(p, 'Services the ServiceMonitor selects (each pod once: the headless one)', picked, [headless(r)[0]?.metadata.name]);
             const ep = sm.spec?.endpoints ?? [];
-            check(p, ep.length === 1 && ep[0].port === headless(r)[0]?.spec.ports?.[0]?.name && ep[0].path === '/metrics', `ServiceMonitor endpoints ${JSON.stringify(ep)}`);
+            check(p, ep.length === 1 && ep[0].port === 'metrics' && hm && ep[0].path === '/metrics', `ServiceMonitor endpoints ${JSON.stringify(ep)}, expected port metrics (the headless service's ${CONTRACT.metricsPort}), path /metrics`);
             check(p, ep[0]?.interval === m.serviceMonitor.interval && ep[0]?.scrapeTimeout === m.serviceMonitor.scrapeTimeout, 'ServiceMonitor interval and scrapeTimeout as in values');
             same(p, 'ServiceMonitor namespaceSelector', sm.spec?.namespaceSelector?.matchNames, [namespaceOf(r)]);
             for (const [k, v] of Object.entries(m.serviceMonitor.labels ?? {})) check(p, sm.metadata.labels?.[k] === v, `ServiceMonitor lacks label ${k}`);
@@ -164,7 +267,10 @@ export const rules = {
         same(p, 'spec.serviceName (the headless service)', s.spec.serviceName, hs[0]?.metadata?.name);
         const names = (s.spec.template.spec.containers ?? []).map((c) => c.name);
         same(p, 'containers', names, [...OWN, ...(v.sidecars ?? []).map((c) => c.name)]);
-        same(p, 'initContainers', (s.spec.template.spec.initContainers ?? []).map((c) => c.name), (v.initContainers ?? []).map((c) => c.name));
+        const vp = v.volumePermissions?.enabled && v.persistence.enabled ? ['volume-permissions'] : [];
+        same(p, 'initContainers', (s.spec.template.spec.initContainers ?? []).map((c) => c.name), [...vp, ...(v.initContainers ?? []).map((c) => c.name)]);
+        // kubectl exec / logs without -c land in the responder, which has /data.
+        same(p, 'pod annotation kubectl.kubernetes.io/default-container', s.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/default-container'], 'responder');
         const image = imageOf(v.image, v.global, r.appVersion);
         for (const c of (s.spec.template.spec.containers ?? []).filter((x) => OWN.includes(x.name))) {
             same(p, `${c.name}: image`, c.image, image);
@@ -192,6 +298,8 @@ export const rules = {
             check(p, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) && name.length <= 63, `${id}: not a valid DNS label name`);
             check(p, o.metadata?.namespace === namespaceOf(r), `${id}: namespace ${o.metadata?.namespace}, expected ${namespaceOf(r)} (namespaceOverride or the release's)`);
             for (const l of STANDARD_LABELS) check(p, typeof o.metadata?.labels?.[l] === 'string', `${id}: no label ${l}`);
+            const labelSets = [o.metadata?.labels, o.spec?.template?.metadata?.labels, ...(o.spec?.volumeClaimTemplates ?? []).map((t) => t.metadata?.labels)];
+            for (const [k, val] of labelSets.flatMap((x) => Object.entries(x ?? {}))) check(p, validLabelValue(val), `${id}: label ${k}: ${JSON.stringify(val)} is not a valid label value (63 characters of A-Z a-z 0-9 - _ ., a letter or digit at both ends)`);
             check(p, hasLabels(o.metadata?.labels, r.values.commonLabels), `${id}: lacks commonLabels`);
             check(p, hasLabels(o.metadata?.annotations, r.values.commonAnnotations), `${id}: lacks commonAnnotations`);
         }
@@ -240,7 +348,15 @@ export const rules = {
         const m = mountOf(r, container(r, 'responder'), CONTRACT.dataDir);
         check(p, m?.name === 'visits' && m.mountPath === CONTRACT.dataDir, `responder: ${CONTRACT.dataDir} is not the visits volume's mount`);
         check(p, !(container(r, 'nginx').volumeMounts ?? []).some((x) => x.name === 'visits'), 'nginx mounts the visits volume');
-        same(p, 'fsGroup (the volume writable by the image user)', s.spec.template.spec.securityContext?.fsGroup, CONTRACT.gid);
+        same(p, 'fsGroup (the volume writable by the image user; OpenShift assigns its own)', s.spec.template.spec.securityContext?.fsGroup, openshiftForced(r.values) ? undefined : CONTRACT.gid);
+        const init = (s.spec.template.spec.initContainers ?? []).find((c) => c.name === 'volume-permissions');
+        if (init) {
+            const m = (init.volumeMounts ?? []).find((x) => x.mountPath === CONTRACT.dataDir);
+            check(p, m?.name === 'visits', `volume-permissions: ${CONTRACT.dataDir} is not the visits volume`);
+            const script = [...(init.command ?? []), ...(init.args ?? [])].join(' ');
+            check(p, script.includes(`chown -R ${CONTRACT.uid}:${CONTRACT.gid} ${CONTRACT.dataDir}`), `volume-permissions does not chown ${CONTRACT.dataDir} to ${CONTRACT.uid}:${CONTRACT.gid}: ${script}`);
+            same(p, 'volume-permissions image (the chart\'s, nothing more to pull)', init.image, container(r, 'responder').image);
+        }
         return p;
     },
 
@@ -377,10 +493,12 @@ export const rules = {
         const script = JSON.stringify(pods[0].spec.containers);
         const svc = mainService(r)[0];
         const base = `http://${svc?.metadata?.name}:${svc?.spec?.ports?.[0]?.port}`;
-        for (const path of ['/healthz', '/readyz', '/visits']) {
+        for (const path of ['/healthz', '/readyz', '/visits', '/metrics']) {
             const url = `${base}${path}`;
             check(p, new RegExp(`${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w/])`).test(script), `the test pod does not GET ${url}`);
         }
+        // /metrics through the public service must be refused (404), not answered.
+        check(p, /if out=\$\(get [^)]*\/metrics 2>&1\); then[^\n]*exit 1; fi\\n[^\n]*grep -q 404/.test(script), 'the test pod does not require 404 for /metrics on the public port');
         for (const m of script.matchAll(/https?:\/\/[^\s"'\\]+/g)) {
             const path = new URL(m[0]).pathname;
             check(p, !r.countingPaths.includes(path), `the test pod requests ${m[0]}, which counts a visit`);
@@ -400,7 +518,7 @@ export const rules = {
         const m = ms[0];
         const v = r.values.service;
         same(p, 'headless publishNotReadyAddresses', h.spec.publishNotReadyAddresses, true);
-        same(p, 'headless ports', h.spec.ports?.map((x) => [x.port, x.targetPort, x.protocol]), [[r.listenPort, 'http', 'TCP']]);
+        same(p, 'headless ports', h.spec.ports?.map((x) => [x.name, x.port, x.targetPort, x.protocol]), [['http', r.listenPort, 'http', 'TCP'], ['metrics', CONTRACT.metricsPort, 'metrics', 'TCP']]);
         same(p, 'service type', m.spec.type, v.type);
         same(p, 'service ports', m.spec.ports?.map((x) => [x.port, x.targetPort, x.protocol]), [[v.port, 'http', 'TCP']]);
         const common = r.values.commonAnnotations ?? {};
@@ -421,10 +539,12 @@ export const rules = {
         const p = [];
         const pod = podSpec(r);
         const psc = pod.securityContext ?? {};
+        // Adapted to OpenShift: no fixed uid, gid or fsGroup anywhere.
+        const os = openshiftForced(r.values);
         same(p, 'pod runAsNonRoot', psc.runAsNonRoot, true);
-        same(p, 'pod runAsUser', psc.runAsUser, CONTRACT.uid);
-        same(p, 'pod runAsGroup', psc.runAsGroup, CONTRACT.gid);
-        same(p, 'pod fsGroup', psc.fsGroup, CONTRACT.gid);
+        same(p, 'pod runAsUser', psc.runAsUser, os ? undefined : CONTRACT.uid);
+        same(p, 'pod runAsGroup', psc.runAsGroup, os ? undefined : CONTRACT.gid);
+        same(p, 'pod fsGroup', psc.fsGroup, os ? undefined : CONTRACT.gid);
         same(p, 'pod seccompProfile', psc.seccompProfile, { type: 'RuntimeDefault' });
         const pods = [{ who: 'StatefulSet', spec: pod }, ...find(r.objs, 'Pod').map((o) => ({ who: `Pod/${o.metadata.name}`, spec: o.spec }))];
         for (const { who, spec } of pods) {
@@ -433,6 +553,14 @@ export const rules = {
             for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
                 const sc = c.securityContext ?? {};
                 const id = `${who} ${c.name}`;
+                if (os) for (const k of ['runAsUser', 'runAsGroup', 'fsGroup']) check(p, sc[k] === undefined && spec.securityContext?.[k] === undefined, `${id}: ${k} set although adapted to OpenShift`);
+                if (c.name === 'volume-permissions' && who === 'StatefulSet') {
+                    // The one exception, documented: root, to chown the claim.
+                    same(p, `${id}: securityContext (values volumePermissions.containerSecurityContext)`, sc, r.values.volumePermissions.containerSecurityContext);
+                    same(p, `${id}: capabilities.add (only what chown needs)`, [...(sc.capabilities?.add ?? [])].sort(), ['CHOWN', 'DAC_OVERRIDE', 'FOWNER']);
+                    same(p, `${id}: readOnlyRootFilesystem, allowPrivilegeEscalation`, [sc.readOnlyRootFilesystem, sc.allowPrivilegeEscalation], [true, false]);
+                    continue;
+                }
                 same(p, `${id}: readOnlyRootFilesystem`, sc.readOnlyRootFilesystem, true);
                 same(p, `${id}: allowPrivilegeEscalation`, sc.allowPrivilegeEscalation, false);
                 check(p, sc.privileged !== true, `${id}: privileged`);
@@ -444,8 +572,14 @@ export const rules = {
             }
         }
         for (const c of (pod.containers ?? []).filter((x) => OWN.includes(x.name))) {
-            same(p, `${c.name}: runAsUser`, c.securityContext?.runAsUser ?? psc.runAsUser, CONTRACT.uid);
+            same(p, `${c.name}: runAsUser`, c.securityContext?.runAsUser ?? psc.runAsUser, os ? undefined : CONTRACT.uid);
         }
+        // Pod Security Standards: "restricted", but for volumePermissions'
+        // root init container, which makes the pods "baseline" (the README says so).
+        const vp = r.values.volumePermissions?.enabled && r.values.persistence.enabled;
+        const level = podSecurityLevel(pod);
+        same(p, `Pod Security level of the StatefulSet's pods (${level.why.join('; ') || 'every control'})`, level.level, vp ? 'baseline' : 'restricted');
+        for (const o of find(r.objs, 'Pod')) same(p, `Pod Security level of Pod/${o.metadata.name}`, podSecurityLevel(o.spec).level, 'restricted');
         const sa = r.values.serviceAccount;
         const accounts = find(r.objs, 'ServiceAccount');
         if (sa.create) {
@@ -486,8 +620,19 @@ export const rules = {
             const self = sts(r).spec.selector.matchLabels;
             same(p, 'NetworkPolicy policyTypes', spec.policyTypes, ['Ingress', 'Egress']);
             const ingress = spec.ingress ?? [];
-            same(p, 'NetworkPolicy ingress rules', ingress.length, 1 + (np.extraIngress ?? []).length);
+            // The metrics port: only from networkPolicy.metrics' peer; none: closed.
+            const ms = np.metrics ?? {};
+            const peer = {};
+            if (Object.keys(ms.namespaceSelector ?? {}).length) peer.namespaceSelector = ms.namespaceSelector;
+            if (Object.keys(ms.podSelector ?? {}).length) peer.podSelector = ms.podSelector;
+            const metricsRules = Object.keys(peer).length ? [{ ports: [{ port: CONTRACT.metricsPort, protocol: 'TCP' }], from: [peer] }] : [];
+            same(p, 'NetworkPolicy ingress rules', ingress.length, 1 + metricsRules.length + (np.extraIngress ?? []).length);
             same(p, 'NetworkPolicy ingress ports', ingress[0]?.ports, [{ port: r.listenPort, protocol: 'TCP' }]);
+            same(p, 'NetworkPolicy ingress to the metrics port (networkPolicy.metrics)', ingress.slice(1, 1 + metricsRules.length), metricsRules);
+            for (const rule of ingress.slice(0, 1 + metricsRules.length)) {
+                const toMetrics = !rule.ports || rule.ports.some((x) => x.port === CONTRACT.metricsPort || x.port === 'metrics');
+                check(p, !toMetrics || (rule.from ?? []).length > 0, `NetworkPolicy: the metrics port ${CONTRACT.metricsPort} open to anyone: ${JSON.stringify(rule)}`);
+            }
             if (np.allowExternal) {
                 check(p, ingress[0]?.from === undefined, 'NetworkPolicy: allowExternal, but port 8080 is open only to some peers');
             } else {
@@ -502,16 +647,18 @@ export const rules = {
                 }
                 check(p, from.length > 0, 'NetworkPolicy: allowExternal false, but anyone may connect');
             }
-            same(p, 'NetworkPolicy extraIngress', ingress.slice(1), np.extraIngress ?? []);
+            same(p, 'NetworkPolicy extraIngress', ingress.slice(1 + metricsRules.length), np.extraIngress ?? []);
             const egress = spec.egress ?? [];
             if (np.allowExternalEgress) {
                 check(p, egress.some((e) => deepEqual(e, {})), 'NetworkPolicy: allowExternalEgress, but egress is restricted');
             } else {
                 check(p, !egress.some((e) => !e.to && !e.ports), 'NetworkPolicy: egress unrestricted');
-                check(p, egress.some((e) => !e.to && deepEqual(e.ports, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }])), 'NetworkPolicy: DNS (53/UDP and TCP) not allowed out');
+                // OpenShift's DNS pods listen on 5353 behind the Service's 53.
+                const dns = [53, 5353].flatMap((port) => ['UDP', 'TCP'].map((protocol) => ({ port, protocol })));
+                check(p, egress.some((e) => !e.to && deepEqual(e.ports, dns)), `NetworkPolicy: DNS (53 and 5353, UDP and TCP) not allowed out: ${JSON.stringify(egress.filter((e) => !e.to))}`);
                 check(p, egress.some((e) => deepEqual(e.to, [{ podSelector: { matchLabels: self } }]) && deepEqual(e.ports, [{ port: r.listenPort, protocol: 'TCP' }])), "NetworkPolicy: the release's pods on 8080 (peers) not allowed out");
                 for (const e of egress) {
-                    const known = deepEqual(e.to, [{ podSelector: { matchLabels: self } }]) || (!e.to && (e.ports ?? []).every((x) => x.port === 53)) || (np.extraEgress ?? []).some((x) => deepEqual(x, e));
+                    const known = deepEqual(e.to, [{ podSelector: { matchLabels: self } }]) || (!e.to && (e.ports ?? []).every((x) => x.port === 53 || x.port === 5353)) || (np.extraEgress ?? []).some((x) => deepEqual(x, e));
                     check(p, known, `NetworkPolicy: egress rule ${JSON.stringify(e)} is not DNS, the peers or extraEgress`);
                 }
             }
@@ -567,13 +714,20 @@ export const rules = {
         const envFrom = [...(v.extraEnvVarsCM ? [{ configMapRef: { name: v.extraEnvVarsCM } }] : []), ...(v.extraEnvVarsSecret ? [{ secretRef: { name: v.extraEnvVarsSecret } }] : [])];
         for (const name of OWN) {
             const c = container(r, name);
-            same(p, `${name}: resources`, c.resources, v[name].resources);
-            for (const kind of ['requests', 'limits']) for (const res of ['cpu', 'memory']) check(p, c.resources?.[kind]?.[res] !== undefined, `${name}: no ${kind}.${res}`);
+            const want = resourcesOf(v, name);
+            same(p, `${name}: resources (${Object.keys(v[name].resources ?? {}).length ? 'resources' : `resourcesPreset ${v[name].resourcesPreset}`})`, c.resources, want);
+            if (!Object.keys(v[name].resources ?? {}).length && want) p.push(...resourceProblems(`${name} (preset ${v[name].resourcesPreset})`, c.resources));
             same(p, `${name}: env`, c.env ?? [], v.extraEnv);
             same(p, `${name}: envFrom (extraEnvVarsCM, extraEnvVarsSecret)`, c.envFrom ?? [], envFrom);
         }
         for (const sc of v.sidecars ?? []) same(p, `sidecar ${sc.name}`, (pod.containers ?? []).find((c) => c.name === sc.name), sc);
         for (const ic of v.initContainers ?? []) same(p, `initContainer ${ic.name}`, (pod.initContainers ?? []).find((c) => c.name === ic.name), ic);
+        const vp = (pod.initContainers ?? []).find((c) => c.name === 'volume-permissions');
+        if (vp) {
+            same(p, 'volume-permissions: resources', vp.resources, v.volumePermissions.resources);
+            p.push(...resourceProblems('volume-permissions', vp.resources));
+        }
+        for (const o of find(r.objs, 'Pod')) for (const c of o.spec.containers ?? []) p.push(...resourceProblems(`Pod/${o.metadata.name} ${c.name}`, c.resources));
         same(p, 'nodeSelector', pod.nodeSelector ?? {}, v.nodeSelector);
         same(p, 'tolerations', pod.tolerations ?? [], v.tolerations);
         const selectorLabels = sts(r).spec.selector.matchLabels;
