@@ -16,7 +16,7 @@
  * worker that made the answer and the committer that knows the outcome
  * meet in stage, and whichever comes second sends.
  */
-enum { STAGE_NONE, STAGE_ANSWER_MADE, STAGE_OUTCOME_KNOWN };
+enum { STAGE_NONE, STAGE_ANSWER_MADE, STAGE_OUTCOME_KNOWN, STAGE_WORKER_WAITS };
 
 struct parked {
         struct counter_waiter w;
@@ -27,7 +27,7 @@ struct parked {
         int keep;
         int status;           /* of the answer made */
         atomic_int stage;     /* STAGE_*: what has happened; the second to arrive sends */
-        unsigned char *bytes; /* the answer, encoded; NULL: no memory for it, the 503 goes */
+        unsigned char *bytes; /* the answer, encoded; NULL: no memory, the worker waits */
         size_t len;
         char why[128];
 };
@@ -40,6 +40,8 @@ park_init(struct park *p, const struct app *app, struct conns *conns)
         p->app = app;
         p->conns = conns;
         atomic_init(&p->parked, 0);
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->outcome, NULL);
         /* The 503 of a failed batch, made once: only the request id differs between visits. */
         routes_visit_refused(NULL, r);
         p->refused_len = fcgi_encode_answer(p->refused_bytes, sizeof(p->refused_bytes), 0, r->head,
@@ -96,10 +98,43 @@ static void
 visit_done(struct counter_waiter *w)
 {
         struct parked *pk = container_of(w, struct parked, w);
+        struct park *p = pk->park;
 
-        if (atomic_exchange_explicit(&pk->stage, STAGE_OUTCOME_KNOWN, memory_order_acq_rel) ==
-            STAGE_ANSWER_MADE)
+        int was = atomic_exchange_explicit(&pk->stage, STAGE_OUTCOME_KNOWN, memory_order_acq_rel);
+        if (was == STAGE_ANSWER_MADE) {
                 send_parked(pk);
+        } else if (was == STAGE_WORKER_WAITS) {
+                /* pk is the worker's again: only the park is touched from here. */
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_broadcast(&p->outcome);
+                pthread_mutex_unlock(&p->mu);
+        }
+}
+
+/*
+ * No memory for the answer's bytes. Sending the 503 would refuse a visit
+ * its batch may count; rather, the worker waits for the outcome here, as a
+ * visit beyond PARK_MAX does, and c stays its own: the caller sends resp,
+ * the 200 rendered with the visit's number, or the 503 if the batch failed.
+ */
+static int
+wait_for_outcome(struct parked *pk, const struct routes_visit *v, struct response *resp)
+{
+        struct park *p = pk->park;
+
+        if (atomic_exchange_explicit(&pk->stage, STAGE_WORKER_WAITS, memory_order_acq_rel) !=
+            STAGE_OUTCOME_KNOWN) {
+                pthread_mutex_lock(&p->mu);
+                while (atomic_load_explicit(&pk->stage, memory_order_acquire) !=
+                       STAGE_OUTCOME_KNOWN)
+                        pthread_cond_wait(&p->outcome, &p->mu);
+                pthread_mutex_unlock(&p->mu);
+        }
+        if (pk->w.state != COUNTER_WAIT_DONE)
+                routes_visit_refused(v, resp);
+        routes_visit_finished(p->app, v, resp->status);
+        atomic_fetch_sub(&p->parked, 1);
+        return 0;
 }
 
 /* The worker, once the answer is made (or could not be kept). */
@@ -145,9 +180,10 @@ park_visit(struct park *p, struct conn *c, unsigned id, int keep, const struct r
         routes_visit_render(p->app, clock, v, number, resp);
         size_t len = fcgi_answer_size(resp->head_len + resp->body_len);
         pk->bytes = malloc(len);
-        if (pk->bytes != NULL)
-                pk->len = fcgi_encode_answer(pk->bytes, len, id, resp->head, resp->head_len,
-                                             resp->body, resp->body_len);
+        if (pk->bytes == NULL)
+                return wait_for_outcome(pk, v, resp);
+        pk->len = fcgi_encode_answer(pk->bytes, len, id, resp->head, resp->head_len, resp->body,
+                                     resp->body_len);
         pk->status = resp->status;
         /* c, and pk with it, must not be touched after this: the sender hands c on. */
         answer_made(pk);
