@@ -41,16 +41,21 @@ drop_dir(struct counter_watch *w)
         w->wd = -1;
 }
 
+/* Removes watch *wd (on what) unless keep is the same watch. */
 static void
-drop_up(struct counter_watch *w)
+drop(struct counter_watch *w, int *wd, const char *what, int keep)
 {
-        if (w->up_wd >= 0 && inotify_rm_watch(w->fd, w->up_wd) != 0 && errno != EINVAL)
-                log_error("counter file %s: removing the watch on %s: %s", w->path, w->up,
+        if (*wd >= 0 && *wd != keep && inotify_rm_watch(w->fd, *wd) != 0 && errno != EINVAL)
+                log_error("counter file %s: removing the watch on %s: %s", w->path, what,
                           strerror(errno));
-        w->up_wd = -1;
+        *wd = -1;
 }
 
-/* The parent, or the nearest folder above the directory that exists: 0 if one is watched. */
+/*
+ * The parent, or the nearest folder above the directory that exists (A):
+ * 0 if one is watched. inotify gives one watch per inode: a folder watched
+ * above A before is the new A's watch now, not to be removed with the old.
+ */
 static int
 watch_up(struct counter_watch *w)
 {
@@ -67,8 +72,9 @@ watch_up(struct counter_watch *w)
                 snprintf(cur, sizeof(cur), "%s", above);
                 int wd = inotify_add_watch(w->fd, cur, UP_MASK);
                 if (wd >= 0) {
-                        if (w->up_wd != wd)
-                                drop_up(w);
+                        if (w->above_wd == wd)
+                                w->above_wd = -1; /* it is A's watch from now on */
+                        drop(w, &w->up_wd, w->up, wd);
                         w->up_wd = wd;
                         snprintf(w->up, sizeof(w->up), "%s", cur);
                         return 0;
@@ -79,6 +85,32 @@ watch_up(struct counter_watch *w)
 }
 
 /*
+ * While the directory is missing, A's parent too, for A's name: A's own
+ * DELETE_SELF waits for its last reference, and the counter file held open
+ * below it is one (rm -rf takes A next). 0 if A's deletion will be seen.
+ */
+static int
+watch_above(struct counter_watch *w)
+{
+        char copy[PATH_MAX];
+
+        snprintf(copy, sizeof(copy), "%s", w->up);
+        const char *above = dirname(copy);
+        if (strcmp(above, w->up) == 0) {
+                drop(w, &w->above_wd, w->above, w->up_wd);
+                return 0; /* "/" is not deleted */
+        }
+        int wd = inotify_add_watch(w->fd, above, UP_MASK);
+        if (wd < 0)
+                return -1;
+        if (w->above_wd != wd)
+                drop(w, &w->above_wd, w->above, w->up_wd);
+        w->above_wd = wd;
+        snprintf(w->above, sizeof(w->above), "%s", above);
+        return 0;
+}
+
+/*
  * Watches the folder above, then the directory (in this order, so that a
  * directory made between the two is seen either way). 1 if the directory is
  * watched now. quiet: a directory still missing is not logged again.
@@ -86,10 +118,24 @@ watch_up(struct counter_watch *w)
 static int
 follow(struct counter_watch *w, int quiet)
 {
-        int up = watch_up(w), up_errno = errno;
+        int up = -1, up_errno = 0, e = 0;
+        char was[PATH_MAX];
 
-        w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
+        snprintf(was, sizeof(was), "%s", w->up); /* where the directory was looked for */
+
+        for (int tries = 0; tries < 8; tries++) {
+                up = watch_up(w);
+                up_errno = errno;
+                w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
+                if (w->wd >= 0)
+                        break;
+                e = errno;
+                /* A gone between the two watches: its deletion was not seen, look again. */
+                if (up != 0 || (watch_above(w) == 0 && access(w->up, F_OK) == 0))
+                        break;
+        }
         if (w->wd >= 0) {
+                drop(w, &w->above_wd, w->above, w->up_wd);
                 if (w->missing && w->unwatched != NULL)
                         log_info("counter file %s: its directory %s is back; watching it again",
                                  w->path, w->dir);
@@ -101,8 +147,10 @@ follow(struct counter_watch *w, int quiet)
                 w->up_warned |= up != 0;
                 return 1;
         }
-        int e = errno;
-        if (w->unwatched != NULL && !(quiet && w->missing)) {
+        if (w->unwatched != NULL && quiet && w->missing && up == 0 && strcmp(was, w->up) != 0)
+                log_info("counter file %s: %s is gone or moved too; looking for %s from %s",
+                         w->path, was, w->dir, w->up);
+        else if (w->unwatched != NULL && !(quiet && w->missing)) {
                 if (up == 0 && (e == ENOENT || e == ENOTDIR))
                         log_warn("counter file %s: watching its directory %s: %s; %s, until a "
                                  "directory of that name is back (looked for from %s)",
@@ -123,7 +171,7 @@ cwatch_init(struct counter_watch *w, const char *path, const char *unwatched)
         memset(w, 0, sizeof(*w));
         w->path = path;
         w->unwatched = unwatched;
-        w->wd = w->up_wd = -1;
+        w->wd = w->up_wd = w->above_wd = -1;
         snprintf(w->what, sizeof(w->what), "counter file %s", path);
         snprintf(copy, sizeof(copy), "%s", path);
         snprintf(w->dir, sizeof(w->dir), "%s", dirname(copy));
@@ -143,18 +191,22 @@ cwatch_init(struct counter_watch *w, const char *path, const char *unwatched)
         follow(w, 0);
 }
 
-/* An event of the folder above: 1 if the directory went, or is watched again. */
+/* A watch of a folder that went or moved: removed if it moved (its IN_IGNORED follows). */
+static void
+gone(struct counter_watch *w, const struct inotify_event *ev, const char *what)
+{
+        if ((ev->mask & IN_MOVE_SELF) && inotify_rm_watch(w->fd, ev->wd) != 0 && errno != EINVAL)
+                log_error("counter file %s: removing the watch on %s: %s", w->path, what,
+                          strerror(errno));
+}
+
+/* An event of the folder above (A): 1 if the directory went, or is watched again. */
 static int
 up_event(struct counter_watch *w, const struct inotify_event *ev)
 {
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
                 /* That folder went, and the directory with it, wherever it is now. */
-                /* Moved: the watch stays on it elsewhere unless removed (its IN_IGNORED follows).
-                 */
-                if ((ev->mask & IN_MOVE_SELF) && inotify_rm_watch(w->fd, ev->wd) != 0 &&
-                    errno != EINVAL)
-                        log_error("counter file %s: removing the watch on %s: %s", w->path, w->up,
-                                  strerror(errno));
+                gone(w, ev, w->up);
                 w->up_wd = -1;
                 drop_dir(w);
                 follow(w, 0);
@@ -176,6 +228,24 @@ up_event(struct counter_watch *w, const struct inotify_event *ev)
         return follow(w, 1) || at_parent;
 }
 
+/* An event of A's parent, watched while the directory is missing: 1 if it is back. */
+static int
+above_event(struct counter_watch *w, const struct inotify_event *ev)
+{
+        char copy[PATH_MAX];
+
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+                gone(w, ev, w->above);
+                w->above_wd = -1;
+                return follow(w, 1);
+        }
+        snprintf(copy, sizeof(copy), "%s", w->up);
+        if (ev->len == 0 || strcmp(ev->name, basename(copy)) != 0)
+                return 0;
+        /* A went (look from further up), or a folder of its name came: look again. */
+        return follow(w, 1);
+}
+
 /* 1 if ev may mean that the path names another file, none, or other bytes. */
 static int
 concerns_file(struct counter_watch *w, const struct inotify_event *ev)
@@ -188,6 +258,8 @@ concerns_file(struct counter_watch *w, const struct inotify_event *ev)
         }
         if (w->up_wd >= 0 && ev->wd == w->up_wd)
                 return up_event(w, ev);
+        if (w->above_wd >= 0 && ev->wd == w->above_wd)
+                return above_event(w, ev);
         if (w->wd < 0 || ev->wd != w->wd)
                 return 0; /* a watch given up: its last events, IN_IGNORED */
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
@@ -236,5 +308,5 @@ cwatch_close(struct counter_watch *w)
         if (w->fd >= 0 && close(w->fd) != 0)
                 log_error("counter file %s: closing its inotify descriptor: %s", w->path,
                           strerror(errno));
-        w->fd = w->wd = w->up_wd = -1;
+        w->fd = w->wd = w->up_wd = w->above_wd = -1;
 }

@@ -28,10 +28,12 @@ struct counter_watch {
          * in it is one), and so is a new directory of that name. While the
          * parent is missing too, the nearest folder above that exists.
          */
-        int up_wd;                   /* -1 if none is watched */
-        int missing;                 /* the directory was found missing (and said so) */
-        int up_warned;               /* the folder above could not be watched (and it was said) */
-        char up[PATH_MAX];           /* the folder up_wd watches */
+        int up_wd;         /* -1 if none is watched */
+        int missing;       /* the directory was found missing (and said so) */
+        int up_warned;     /* the folder above could not be watched (and it was said) */
+        char up[PATH_MAX]; /* the folder up_wd watches */
+        int above_wd;      /* while the directory is missing: up's parent, for up's name; or -1 */
+        char above[PATH_MAX];
         char parent[PATH_MAX];       /* dirname(dir) */
         char dir_name[NAME_MAX + 1]; /* basename(dir) */
 };

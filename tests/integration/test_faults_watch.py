@@ -51,6 +51,36 @@ def test_the_main_watch_follows_a_folder_deleted_and_made_again(depth):
         assert s.counter_bytes() == b"43\n"
 
 
+def test_the_main_watch_follows_folders_above_deleted_after_it_looked():
+    """The folder goes, then each folder above it, one by one once the responder watches the
+    one left: a folder above the counter file's old folder is held by the open file too, so its
+    own deletion event never comes; its parent sees its name go."""
+    with Stack(start=False) as s:
+        top = os.path.join(s.dir, "data", "a")
+        folder = os.path.join(top, "b", "c")
+        os.makedirs(folder)
+        s.counter_path = os.path.join(folder, "visits")
+        with open(s.counter_path, "w") as f:
+            f.write("41\n")
+        s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): s.counter_path})
+        s.start_responder()
+        s.start_nginx()
+        assert visit(s) == (200, 42)
+        os.unlink(s.counter_path)
+        wait_for_file(s, b"42\n", "deleted")
+        os.unlink(s.counter_path)
+        os.rmdir(folder)
+        b = os.path.join(top, "b")
+        wait_for_output(s.responder, f"(looked for from {b})")
+        os.rmdir(b)
+        wait_for_output(s.responder, f"looking for {folder} from {top}\n")
+        os.rmdir(top)
+        wait_for_output(s.responder, f"looking for {folder} from {os.path.dirname(top)}\n")
+        os.makedirs(folder)
+        wait_for_file(s, b"42\n", "the folders made again")
+        assert visit(s) == (200, 43)
+
+
 def test_the_counter_files_own_watch_follows_a_folder_made_again():
     """Without the main thread's watch (its inotify_init1 fails, strace), a visit relies on
     the file's own watch alone: a folder made again must be looked at, not trusted."""
