@@ -90,6 +90,7 @@ send_parked(struct parked *pk)
         if (!atomic_load(&p->conns->stopping))
                 conn_watch(p->conns->epoll_fd, EPOLL_CTL_MOD, c,
                            EPOLLIN | EPOLLRDHUP | EPOLLONESHOT);
+        metrics_gauge_add(p->app->metrics, METRICS_PARKED, -1);
         /* Last: once none is parked, stopping may close c and free what this used. */
         atomic_fetch_sub(&p->parked, 1);
 }
@@ -143,6 +144,7 @@ park_visit(struct park *p, struct conn *c, unsigned id, int keep, const struct r
         park_free(c->parked);
         c->parked = pk;
         atomic_fetch_add(&p->parked, 1);
+        metrics_gauge_add(p->app->metrics, METRICS_PARKED, 1);
         /* In the next batch from here on: the committer may call visit_done() at any time. */
         routes_visit_submit(p->app, &pk->w);
         routes_visit_render(p->app, clock, v, number, resp);

@@ -263,6 +263,7 @@ server_start(struct server *s, const struct app *app, char *err, size_t errlen)
 {
         s->app = app;
         park_init(&s->park, app, &s->conns);
+        s->pending.metrics = app->metrics;
         if (pending_start(&s->pending, err, errlen) != 0)
                 return -1;
         s->nthreads = s->cfg->workers;
