@@ -612,7 +612,8 @@ cfile_open(struct counter_file *f, const char *path, char *err, size_t errlen)
                 }
         }
         if (st == COUNTER_OK && created) {
-                log_warn("counter file %s did not exist: created, starting at 0", f->path);
+                /* A first start, as every new pod has: nothing is wrong. */
+                log_info("counter file %s did not exist: created, starting at 0", f->path);
                 if (pwrite(f->fd, f->text, f->text_len, 0) != (ssize_t)f->text_len ||
                     fdatasync(f->fd) != 0) {
                         snprintf(err, errlen, "counter file %s: writing 0: %s", f->path,

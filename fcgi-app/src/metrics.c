@@ -86,6 +86,19 @@ metrics_reload(struct metrics *m, enum metrics_reload result)
         atomic_store(&m->last_reload_ok, result == METRICS_RELOAD_APPLIED);
 }
 
+void
+metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta)
+{
+        if (m != NULL)
+                atomic_fetch_add_explicit(&m->gauges[g], delta, memory_order_relaxed);
+}
+
+int64_t
+metrics_gauge(const struct metrics *m, enum metrics_gauge g)
+{
+        return atomic_load_explicit(&m->gauges[g], memory_order_relaxed);
+}
+
 const char *
 metrics_code_name(size_t i)
 {

@@ -28,10 +28,18 @@ struct metrics_shard {
 
 enum metrics_reload { METRICS_RELOAD_APPLIED, METRICS_RELOAD_REJECTED, METRICS_RELOADS };
 
+/* What is waiting right now, as the serving layer counts it. */
+enum metrics_gauge {
+        METRICS_PARKED,  /* sync=always visits waiting for their batch, holding no thread */
+        METRICS_PENDING, /* FastCGI requests not yet whole */
+        METRICS_GAUGES
+};
+
 struct metrics {
         struct metrics_shard shards[METRICS_SHARDS];
         atomic_uint_fast64_t reloads[METRICS_RELOADS];
         atomic_int last_reload_ok;
+        atomic_int_fast64_t gauges[METRICS_GAUGES];
         int64_t start_ns; /* process start, CLOCK_REALTIME */
         const char *version;
         const char *commit;
@@ -43,6 +51,10 @@ void metrics_init(struct metrics *m, const char *version, const char *commit);
 void metrics_request(struct metrics *m, unsigned route, int status, uint64_t ns);
 
 void metrics_reload(struct metrics *m, enum metrics_reload result);
+
+/* Adds delta to gauge g; m NULL ([metrics] enabled = false) does nothing. */
+void metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta);
+int64_t metrics_gauge(const struct metrics *m, enum metrics_gauge g);
 
 /* Upper bound of bucket i in seconds, as the exposition spells it ("+Inf" last). */
 const char *metrics_bucket_le(size_t i);

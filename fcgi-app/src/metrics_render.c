@@ -146,6 +146,13 @@ metrics_render(struct text *e, const struct metrics *m, const struct metrics_rou
         render_requests(m, r, e);
         render_durations(m, r, e);
         render_reloads(m, e);
+        prom_family(e, "moscow_time_parked_visits", "gauge",
+                    "Visits with sync=always waiting for the fsync of their batch, holding no "
+                    "thread.");
+        prom_i64(e, "moscow_time_parked_visits", NULL, metrics_gauge(m, METRICS_PARKED));
+        prom_family(e, "moscow_time_pending_requests", "gauge",
+                    "FastCGI requests not yet whole, waiting for the rest of their bytes.");
+        prom_i64(e, "moscow_time_pending_requests", NULL, metrics_gauge(m, METRICS_PENDING));
         prom_family(e, "moscow_time_build_info", "gauge",
                     "Always 1; the labels say which build of the responder runs.");
         const char *labels[] = {"version", m->version, "commit", m->commit, NULL};

@@ -89,6 +89,7 @@ send_parked(struct parked *pk)
         ssize_t sent = send(c->fd, bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         /* Not kept, or nginx did not take the answer: closed by the worker it goes to. */
         conn_return(p->conns, c, sent != (ssize_t)len || !pk->keep);
+        metrics_gauge_add(p->app->metrics, METRICS_PARKED, -1);
         /* Last: once none is parked, stopping may close c and free what this used. */
         atomic_fetch_sub(&p->parked, 1);
 }
@@ -133,6 +134,7 @@ wait_for_outcome(struct parked *pk, const struct routes_visit *v, struct respons
         if (pk->w.state != COUNTER_WAIT_DONE)
                 routes_visit_refused(v, resp);
         routes_visit_finished(p->app, v, resp->status);
+        metrics_gauge_add(p->app->metrics, METRICS_PARKED, -1);
         atomic_fetch_sub(&p->parked, 1);
         return 0;
 }
@@ -175,6 +177,7 @@ park_visit(struct park *p, struct conn *c, unsigned id, int keep, const struct r
         park_free(c->parked);
         c->parked = pk;
         atomic_fetch_add(&p->parked, 1);
+        metrics_gauge_add(p->app->metrics, METRICS_PARKED, 1);
         /* In the next batch from here on: the committer may call visit_done() at any time. */
         routes_visit_submit(p->app, &pk->w);
         routes_visit_render(p->app, clock, v, number, resp);

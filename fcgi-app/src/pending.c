@@ -54,6 +54,7 @@ unlist(struct pending *p, struct conn *c)
         TAILQ_REMOVE(&p->waiting, c, waiting);
         c->pending_listed = 0;
         p->count--;
+        metrics_gauge_add(p->metrics, METRICS_PENDING, -1);
 }
 
 /* c's request is whole: back to the workers' set, where its queued bytes wake one. */
@@ -79,6 +80,7 @@ pending_event(struct pending *p, struct conn *c, uint32_t events)
                 TAILQ_INSERT_TAIL(&p->waiting, c, waiting);
                 c->pending_listed = 1;
                 p->count++;
+                metrics_gauge_add(p->metrics, METRICS_PENDING, 1);
         }
         ssize_t n = recv(c->fd, p->peek, sizeof(p->peek), MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))

@@ -8,6 +8,7 @@
 
 #include "conn.h"
 #include "fastcgi.h"
+#include "metrics.h"
 
 /*
  * Connections whose request is still arriving, watched by a thread of their
@@ -23,7 +24,8 @@ struct pending {
         int running;
         int epoll_fd;
         struct conns *conns;
-        struct conn waker; /* the epoll tag of the stop eventfd */
+        struct metrics *metrics; /* counts them; NULL: not counted */
+        struct conn waker;       /* the epoll tag of the stop eventfd */
         TAILQ_HEAD(pending_list, conn) waiting;
         int count;
         unsigned char peek[FCGI_REQUEST_MAX + 1];

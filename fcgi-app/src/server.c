@@ -409,6 +409,7 @@ server_start(struct server *s, const struct app *app, char *err, size_t errlen)
 {
         s->app = app;
         park_init(&s->park, app, &s->conns);
+        s->pending.metrics = app->metrics;
         /* Before the workers: they may accept at once. The pending thread opens nothing. */
         if (listener_measure(&s->listener, count_peers(s->cfg->cluster_peers), err, errlen) != 0)
                 log_warn("%s; assuming %d", err, s->listener.base);

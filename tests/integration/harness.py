@@ -581,6 +581,12 @@ class Stack:
         with open(self.counter_path, "rb") as f:
             return f.read()
 
+    def gauge(self, name):
+        """A sample without labels from /metrics (nginx's metrics server), or None."""
+        r = Client(self.metrics_port).get("/metrics")
+        m = re.search(rf"^{re.escape(name)} (\S+)$", r.text, re.M)
+        return float(m.group(1)) if m else None
+
     def counter_value(self):
         data = self.counter_bytes()
         if not re.fullmatch(rb"\d+\n?", data):

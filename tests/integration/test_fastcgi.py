@@ -93,8 +93,8 @@ def test_half_close_in_the_middle_of_a_request_is_closed_at_once():
         for cut in (4, 16, 40):
             with F.connect(s.socket_path) as c:
                 c.sendall(F.get("/visits")[:cut])
-                # The responder has seen it incomplete (no gauge of pending requests yet).
-                time.sleep(0.05)
+                wait_for(lambda: s.gauge("moscow_time_pending_requests") == 1,
+                         what="the responder to hold the request as incomplete")
                 c.shutdown(socket.SHUT_WR)
                 assert F.closed_by_peer(c, REFUSED_WITHIN), f"cut at {cut}"
         assert_serves(s)

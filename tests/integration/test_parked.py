@@ -43,6 +43,14 @@ def visit(stack):
     return r.status, (r.json()["visits"] if r.status == 200 else None)
 
 
+def arrived(stack):
+    """Visits that reached the responder: parked now, or answered."""
+    answered = sum(float(v) for v in re.findall(
+        r'^moscow_time_http_requests_total\{route="/",code="\d+"\} (\S+)$',
+        harness.Client(stack.metrics_port).get("/metrics").text, re.M))
+    return stack.gauge("moscow_time_parked_visits") + answered
+
+
 def fsyncs(trace_text):
     return len(re.findall(r"fdatasync\(", trace_text))
 
@@ -54,9 +62,8 @@ def test_visits_waiting_for_their_fsync_hold_no_thread():
         with slow_fsync(s.responder.pid, 300) as trace, ThreadPoolExecutor(40) as pool:
             start = time.monotonic()
             visits = [pool.submit(visit, s) for _ in range(40)]
-            # All 40 are in (their fsyncs take 300 ms each). No state shows parked
-            # visits yet (a gauge of them would): a pause.
-            time.sleep(0.2)
+            # All 40 are in (their fsyncs take 300 ms each), parked or answered.
+            wait_for(lambda: arrived(s) >= 40, what="40 visits to arrive")
             others = []
             for _ in range(5):
                 t = time.monotonic()
@@ -80,7 +87,7 @@ def test_a_failed_batch_answers_its_parked_visits_503_and_never_reuses_a_number(
         with slow_fsync(s.responder.pid, 100, "error=EIO", "when=2..3"), \
                 ThreadPoolExecutor(30) as pool:
             first = [pool.submit(visit, s) for _ in range(30)]
-            time.sleep(0.15)  # the first 30 parked (no gauge shows it yet)
+            wait_for(lambda: arrived(s) >= 30, what="the first 30 visits to arrive")
             second = [pool.submit(visit, s) for _ in range(30)]
             results = [v.result() for v in first + second]
         statuses = [st for st, _ in results]
@@ -106,7 +113,8 @@ def test_sigterm_answers_every_parked_visit_before_it_exits():
     with Stack(workers=1, config=ALWAYS, responder_env=untraced_leak_check_off()) as s:
         with slow_fsync(s.responder.pid, 300), ThreadPoolExecutor(30) as pool:
             visits = [pool.submit(visit, s) for _ in range(30)]
-            time.sleep(0.2)  # parked, waiting for a 300 ms fsync (no gauge shows it yet)
+            # Parked, waiting for a 300 ms fsync, or answered.
+            wait_for(lambda: arrived(s) >= 30, what="30 visits to arrive")
             start = time.monotonic()
             s.responder.send(signal.SIGTERM)
             status = s.responder.wait(10)

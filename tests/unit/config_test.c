@@ -637,7 +637,7 @@ test_directory_is_refused(void **state)
 {
         struct fixture *f = *state;
         struct config cfg;
-        char err[512], want[256];
+        char err[MSG_MAX], want[MSG_MAX];
 
         assert_int_equal(config_load(f->dir, &cfg, err, sizeof(err)), -1);
         snprintf(want, sizeof(want),

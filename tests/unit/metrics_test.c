@@ -205,6 +205,22 @@ test_label_values_are_escaped(void **state)
         assert_string_equal(f->buf, "x{pod=\"a\\\"b\\\\c\\nd\"} 7\ny -1.500000000\nz -3\n");
 }
 
+/* What waits right now: parked visits and incomplete requests, up and down. */
+static void
+test_gauges(void **state)
+{
+        struct metrics_fixture *f = *state;
+
+        metrics_gauge_add(&f->m, METRICS_PARKED, 3);
+        metrics_gauge_add(&f->m, METRICS_PARKED, -1);
+        metrics_gauge_add(&f->m, METRICS_PENDING, 1);
+        metrics_gauge_add(NULL, METRICS_PENDING, 5); /* metrics off: nothing, no crash */
+        const char *out = render(f);
+        assert_contains(out,
+                        "# TYPE moscow_time_parked_visits gauge\nmoscow_time_parked_visits 2\n");
+        assert_contains(out, "\nmoscow_time_pending_requests 1\n");
+}
+
 /* A buffer too small says so and keeps only whole writes: never a cut line passed as complete. */
 static void
 test_overflow_is_reported(void **state)
@@ -236,6 +252,7 @@ metrics_tests(void)
             cmocka_unit_test_setup_teardown(test_counter_families, metrics_setup, metrics_teardown),
             cmocka_unit_test_setup_teardown(test_label_values_are_escaped, metrics_setup,
                                             metrics_teardown),
+            cmocka_unit_test_setup_teardown(test_gauges, metrics_setup, metrics_teardown),
             cmocka_unit_test_setup_teardown(test_overflow_is_reported, metrics_setup,
                                             metrics_teardown),
         };

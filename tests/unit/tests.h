@@ -37,7 +37,7 @@ int conn_tests(void);
  * flusher thread must not outlive the memory it reads.
  */
 struct fixture {
-        char dir[64];
+        char dir[256];
         char extra_dir[64]; /* another folder a test made (e.g. on tmpfs); removed too if set */
         const void *param;  /* the test's initial_state, for table-driven cases */
         struct config cfg;
