@@ -70,8 +70,9 @@ conns_init(struct conns *s, int epoll_fd)
         pthread_mutex_init(&s->mu, NULL);
         LIST_INIT(&s->all);
         LIST_INIT(&s->spares);
-        TAILQ_INIT(&s->idle);
-        s->count = s->idle_n = s->paused = s->closing = 0;
+        s->count = 0;
+        atomic_init(&s->paused, 0);
+        atomic_init(&s->closing, 0);
         s->room = INT_MAX;
         s->listen_tag = NULL;
         s->epoll_fd = epoll_fd;
@@ -107,24 +108,11 @@ conns_count(struct conns *s)
         return n;
 }
 
-/* Under s->mu: into the idle list, the most recent last. */
+/* c waits for its next request from now on. */
 static void
-list_idle(struct conns *s, struct conn *c)
+mark_idle(struct conn *c)
 {
-        TAILQ_INSERT_TAIL(&s->idle, c, idle);
-        c->idle_listed = 1;
-        s->idle_n++;
-}
-
-/* Under s->mu: out of the idle list, if in it. */
-static void
-unlist_idle(struct conns *s, struct conn *c)
-{
-        if (c->idle_listed) {
-                TAILQ_REMOVE(&s->idle, c, idle);
-                c->idle_listed = 0;
-                s->idle_n--;
-        }
+        atomic_store_explicit(&c->idle_since, now_mono_ns(), memory_order_relaxed);
 }
 
 /*
@@ -137,45 +125,81 @@ unlist_idle(struct conns *s, struct conn *c)
  * reuses its kept-alive connections most recently used first, so it is the
  * one nginx is least likely to be sending a request on; if it is, nginx
  * retries that request once, on a new connection. Its descriptor stays
- * valid while it is listed, since conn_free() takes it out under the lock
- * before closing it; the hang-up wakes a worker, which frees it. A worker
+ * valid while it is registered, since conn_free() takes it out under the
+ * lock before closing it; the hang-up wakes a worker, which frees it. A worker
  * that took it meanwhile sees the hang-up before it counts a visit
  * (server.c). The close that follows resumes accepting.
  */
+/*
+ * Under s->mu: the connection idle the longest among those idle since after
+ * after (ns; 0: all), or NULL; *idle counts the idle ones.
+ */
+static struct conn *
+oldest_idle(struct conns *s, long long after, int *idle)
+{
+        struct conn *c, *oldest = NULL;
+        long long best = 0;
+
+        *idle = 0;
+        LIST_FOREACH (c, &s->all, all) {
+                long long since = atomic_load_explicit(&c->idle_since, memory_order_relaxed);
+                if (since == 0)
+                        continue;
+                ++*idle;
+                /* cppcheck does not see <sys/queue.h>'s loop go round: best and c change. */
+                // cppcheck-suppress knownConditionTrueFalse
+                if (since > after && (best == 0 || since < best)) {
+                        // cppcheck-suppress uninitvar
+                        oldest = c;
+                        best = since;
+                }
+        }
+        return oldest;
+}
+
 static void
 make_room(struct conns *s)
 {
-        int looked = 0;
-        struct conn *c;
+        int idle;
 
-        if (s->closing || s->count > s->idle_n)
+        if (atomic_load(&s->closing))
                 return;
-        TAILQ_FOREACH (c, &s->idle, idle) {
+        struct conn *c = oldest_idle(s, 0, &idle);
+        if (idle < s->count)
+                return; /* one in flight: its answer makes room */
+        for (int looked = 0; c != NULL; looked++) {
                 int queued = 0;
                 if (ioctl(c->fd, FIONREAD, &queued) != 0)
                         log_error("FIONREAD on an idle FastCGI connection: %s", strerror(errno));
-                if (queued > 0) {
-                        if (++looked == 8)
-                                return; /* requests on all of them: the first answer makes room */
-                        continue;
-                }
-                unlist_idle(s, c);
-                if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
-                        log_error("closing an idle FastCGI connection to make room: %s",
-                                  strerror(errno));
-                s->closing = 1;
-                atomic_fetch_add(&s->closed_idle, 1);
-                return;
+                if (queued == 0)
+                        break;
+                /* A request on its way on it: about to be served. The next oldest, up to 8. */
+                if (looked == 7)
+                        return; /* requests on all of them: the first answer makes room */
+                c = oldest_idle(s, atomic_load_explicit(&c->idle_since, memory_order_relaxed),
+                                &idle);
         }
+        if (c == NULL)
+                return;
+        atomic_store_explicit(&c->idle_since, 0, memory_order_relaxed);
+        if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
+                log_error("closing an idle FastCGI connection to make room: %s", strerror(errno));
+        atomic_store(&s->closing, 1);
+        atomic_fetch_add(&s->closed_idle, 1);
 }
 
-/* Under s->mu: 1 if c, whose answer is out, is the connection to close to make room. */
+/*
+ * 1 if a connection whose answer is out is the one to close to make room:
+ * accepting is paused and no other is closing. Lock-free: the committer
+ * asks it too.
+ */
 static int
 close_after_answer(struct conns *s)
 {
-        if (!s->paused || s->closing)
+        int no = 0;
+
+        if (!atomic_load(&s->paused) || !atomic_compare_exchange_strong(&s->closing, &no, 1))
                 return 0;
-        s->closing = 1;
         atomic_fetch_add(&s->closed_idle, 1);
         return 1;
 }
@@ -205,7 +229,7 @@ conns_admit(struct conns *s)
         pthread_mutex_lock(&s->mu);
         int room = s->count < s->room;
         if (!room) {
-                s->paused = 1;
+                atomic_store(&s->paused, 1);
                 make_room(s);
         }
         pthread_mutex_unlock(&s->mu);
@@ -216,7 +240,7 @@ void
 conns_pause(struct conns *s)
 {
         pthread_mutex_lock(&s->mu);
-        s->paused = 1;
+        atomic_store(&s->paused, 1);
         make_room(s);
         pthread_mutex_unlock(&s->mu);
 }
@@ -225,9 +249,8 @@ int
 conns_resume(struct conns *s)
 {
         pthread_mutex_lock(&s->mu);
-        int was = s->paused;
+        int was = atomic_exchange(&s->paused, 0);
         struct conn *tag = s->listen_tag;
-        s->paused = 0;
         pthread_mutex_unlock(&s->mu);
         if (was)
                 resume(s, tag);
@@ -260,6 +283,7 @@ conn_new(struct conns *s, int fd)
                 LIST_REMOVE(c, all);
                 memset(c, 0, sizeof(*c));
                 atomic_init(&c->handoff, 0);
+                atomic_init(&c->idle_since, 0);
                 c->spare = 1;
         }
         if (c != NULL) {
@@ -291,12 +315,11 @@ conn_free(struct conns *s, struct conn *c)
 
         pthread_mutex_lock(&s->mu);
         LIST_REMOVE(c, all);
-        unlist_idle(s, c);
         s->count--;
         /* Paused for want of descriptors: this one frees one. */
-        int resuming = s->paused;
+        int resuming = atomic_exchange(&s->paused, 0);
         struct conn *tag = s->listen_tag;
-        s->paused = s->closing = 0;
+        atomic_store(&s->closing, 0);
         int spare = c->spare;
         if (spare)
                 LIST_INSERT_HEAD(&s->spares, c, all); /* c may be another's from here on */
@@ -326,24 +349,21 @@ conn_watch(int epoll_fd, int op, struct conn *c, uint32_t events)
 void
 conn_take(struct conns *s, struct conn *c)
 {
+        (void)s;
         (void)atomic_load_explicit(&c->handoff, memory_order_acquire);
-        pthread_mutex_lock(&s->mu);
-        unlist_idle(s, c);
-        pthread_mutex_unlock(&s->mu);
+        atomic_store_explicit(&c->idle_since, 0, memory_order_relaxed);
 }
 
-/* c into the workers' set (op); idle: listed as such, or closed to make room. */
+/* c into the workers' set (op); idle: marked as such, or closed to make room. */
 static void
 arm(struct conns *s, struct conn *c, int op, int idle)
 {
-        pthread_mutex_lock(&s->mu);
         int keep = !atomic_load(&s->stopping);
         if (keep && idle) {
                 keep = !close_after_answer(s);
                 if (keep)
-                        list_idle(s, c);
+                        mark_idle(c);
         }
-        pthread_mutex_unlock(&s->mu);
         if (!keep) {
                 conn_free(s, c);
                 return;
@@ -369,12 +389,10 @@ conn_rearm(struct conns *s, struct conn *c)
 void
 conn_return(struct conns *s, struct conn *c, int close)
 {
-        pthread_mutex_lock(&s->mu);
         int stopping = atomic_load(&s->stopping);
         close = close || close_after_answer(s);
         if (!close && !stopping)
-                list_idle(s, c);
-        pthread_mutex_unlock(&s->mu);
+                mark_idle(c);
         /* The worker the hang-up wakes frees it. */
         if (close && shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
                 log_error("closing a FastCGI connection after a parked visit: %s", strerror(errno));

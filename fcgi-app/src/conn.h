@@ -23,8 +23,7 @@ struct conn {
         LIST_ENTRY(conn) all;      /* the registry: every open connection */
         TAILQ_ENTRY(conn) waiting; /* pending.c's deadline list, oldest first */
         int pending_listed;        /* in that list */
-        TAILQ_ENTRY(conn) idle;    /* conns.idle, under conns.mu */
-        int idle_listed;           /* in that list (under conns.mu) */
+        atomic_llong idle_since;   /* CLOCK_MONOTONIC ns it began to wait for a request; 0: busy */
         int64_t deadline;      /* pending: CLOCK_MONOTONIC ms by which the request must be whole */
         struct parked *parked; /* park.c's answer, freed by the next owner */
         int spare;             /* one of conns.spares: goes back there, not to free() */
@@ -45,28 +44,28 @@ struct conn_tally {
  * workers' epoll set they wait in, and what the descriptor limit leaves
  * them.
  *
- * Connections waiting in the workers' set for their next request are also
- * in the idle list, oldest first; a worker that picks one up takes it out.
- * That costs the lock twice per request, and lets the accepting worker,
- * when the connections already hold every descriptor they may (room),
- * pause accepting (as OpenBSD's slowcgi does at its limit) and close a
- * kept-alive one to make room for a new one: the next whose answer is out,
- * or with none in flight, the one idle the longest (conn.c says why). nginx
- * keeps up to 1024 connections alive per worker, more than a low limit
- * allows, and would otherwise hold the descriptors while new connections
- * wait unaccepted. The close re-arms the listening socket.
+ * A connection waiting in the workers' set for its next request says since
+ * when in idle_since; a worker that picks one up clears it. That costs a
+ * request no lock (the lock is taken once per connection: registering and
+ * freeing it), and lets the accepting worker, when the connections already
+ * hold every descriptor they may (room), pause accepting (as OpenBSD's
+ * slowcgi does at its limit) and close a kept-alive one to make room for a
+ * new one: the next whose answer is out, or with none in flight, the one
+ * idle the longest, found by a walk of the registry under the lock, at the
+ * limit only (conn.c says why). nginx keeps up to 1024 connections alive per
+ * worker, more than a low limit allows, and would otherwise hold the
+ * descriptors while new connections wait unaccepted. The close re-arms the
+ * listening socket.
  */
 struct conns {
         pthread_mutex_t mu;
         LIST_HEAD(conn_list, conn) all;
-        struct conn_list spares;          /* allocated at start, for when malloc fails */
-        TAILQ_HEAD(conn_idle, conn) idle; /* kept-alive, waiting: the longest idle first */
-        int count;                        /* registered connections */
-        int idle_n;                       /* of them in the idle list */
-        int room;                         /* connections the descriptor limit allows */
-        int paused;                       /* accepting paused at the limit; a close resumes it */
-        int closing;                      /* one is to close to make room: no other is */
-        struct conn *listen_tag;          /* the listening socket's tag, re-armed to resume */
+        struct conn_list spares; /* allocated at start, for when malloc fails */
+        int count;               /* registered connections */
+        int room;                /* connections the descriptor limit allows */
+        atomic_int paused;       /* accepting paused at the limit; a close resumes it */
+        atomic_int closing;      /* one is to close to make room: no other is */
+        struct conn *listen_tag; /* the listening socket's tag, re-armed to resume */
         int epoll_fd;
         atomic_int stopping;
         struct conn_tally refused;   /* closed for breaking the protocol or the deadline */
@@ -148,11 +147,11 @@ void conn_arm(struct conns *s, struct conn *c, int op);
 void conn_rearm(struct conns *s, struct conn *c);
 
 /*
- * For the committer, which takes no part in freeing connections: c back to
- * the workers' set after its parked visit's answer, listed as idle as
- * conn_arm() lists it; shut down first if close is set or c is the one to
- * close to make room, so that the worker the hang-up wakes frees it. Not
- * re-armed while stopping.
+ * For the committer, which takes no part in freeing connections and no lock
+ * but the counter's: c back to the workers' set after its parked visit's
+ * answer, idle as conn_rearm() leaves it; shut down first if close is set or
+ * c is the one to close to make room, so that the worker the hang-up wakes
+ * frees it. Not re-armed while stopping.
  */
 void conn_return(struct conns *s, struct conn *c, int close);
 

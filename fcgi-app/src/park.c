@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "fastcgi.h"
 
@@ -40,8 +41,6 @@ park_init(struct park *p, const struct app *app, struct conns *conns)
         p->app = app;
         p->conns = conns;
         atomic_init(&p->parked, 0);
-        pthread_mutex_init(&p->mu, NULL);
-        pthread_cond_init(&p->outcome, NULL);
         /* The 503 of a failed batch, made once: only the request id differs between visits. */
         routes_visit_refused(NULL, r);
         p->refused_len = fcgi_encode_answer(p->refused_bytes, sizeof(p->refused_bytes), 0, r->head,
@@ -65,9 +64,8 @@ park_count(struct park *p)
 /*
  * One non-blocking send of the answer made for the visit, or of the
  * prepared 503 with its request id; then the connection back to the
- * workers, listed as idle. A connection to close is shut down and re-armed,
- * so that a worker frees it (and pk with it): this frees nothing, and takes
- * only the registry's lock, to list the connection as idle.
+ * workers, idle. A connection to close is shut down and re-armed, so that a
+ * worker frees it (and pk with it): this frees nothing and takes no lock.
  */
 static void
 send_parked(struct parked *pk)
@@ -99,17 +97,11 @@ static void
 visit_done(struct counter_waiter *w)
 {
         struct parked *pk = container_of(w, struct parked, w);
-        struct park *p = pk->park;
 
-        int was = atomic_exchange_explicit(&pk->stage, STAGE_OUTCOME_KNOWN, memory_order_acq_rel);
-        if (was == STAGE_ANSWER_MADE) {
+        /* STAGE_WORKER_WAITS: the worker polls the stage; nothing more here. */
+        if (atomic_exchange_explicit(&pk->stage, STAGE_OUTCOME_KNOWN, memory_order_acq_rel) ==
+            STAGE_ANSWER_MADE)
                 send_parked(pk);
-        } else if (was == STAGE_WORKER_WAITS) {
-                /* pk is the worker's again: only the park is touched from here. */
-                pthread_mutex_lock(&p->mu);
-                pthread_cond_broadcast(&p->outcome);
-                pthread_mutex_unlock(&p->mu);
-        }
 }
 
 /*
@@ -117,19 +109,21 @@ visit_done(struct counter_waiter *w)
  * its batch may count; rather, the worker waits for the outcome here, as a
  * visit beyond PARK_MAX does, and c stays its own: the caller sends resp,
  * the 200 rendered with the visit's number, or the 503 if the batch failed.
+ * It polls the stage every millisecond rather than sleep on a condition, so
+ * that the committer signals nothing and takes no lock: this is the path of
+ * an exhausted memory, where a millisecond is nothing.
  */
 static int
 wait_for_outcome(struct parked *pk, const struct routes_visit *v, struct response *resp)
 {
         struct park *p = pk->park;
+        struct timespec ms = {.tv_nsec = 1000000L};
 
         if (atomic_exchange_explicit(&pk->stage, STAGE_WORKER_WAITS, memory_order_acq_rel) !=
             STAGE_OUTCOME_KNOWN) {
-                pthread_mutex_lock(&p->mu);
                 while (atomic_load_explicit(&pk->stage, memory_order_acquire) !=
                        STAGE_OUTCOME_KNOWN)
-                        pthread_cond_wait(&p->outcome, &p->mu);
-                pthread_mutex_unlock(&p->mu);
+                        nanosleep(&ms, NULL);
         }
         if (pk->w.state != COUNTER_WAIT_DONE)
                 routes_visit_refused(v, resp);

@@ -17,8 +17,7 @@
  * Sending from the committer's thread costs no wake-up of a worker per batch
  * (handing the answers to a worker cost a wake-up and, on a busy machine, a
  * wait for that worker's turn on a CPU: sync=always 0.14x -> 0.24x of the
- * ceiling, measured side by side); it renders nothing, and takes only the
- * registry's lock (conn.c).
+ * ceiling, measured side by side); it renders nothing and takes no lock.
  * Beyond PARK_MAX parked visits, or without memory for an answer, a worker
  * waits for its visit's batch itself (back-pressure, not failure).
  */
@@ -27,9 +26,7 @@
 struct park {
         const struct app *app;
         struct conns *conns;
-        atomic_int parked;  /* visits waiting for their batch's outcome */
-        pthread_mutex_t mu; /* with outcome: a worker that waits for its visit's batch */
-        pthread_cond_t outcome;
+        atomic_int parked;       /* visits waiting for their batch's outcome */
         struct response refused; /* the 503 of a failed batch, made once */
         unsigned char refused_bytes[1024];
         size_t refused_len;
