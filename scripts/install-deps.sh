@@ -13,7 +13,7 @@ set -euo pipefail
 build_pkgs=(gcc make libc6-dev libfcgi-dev libiniparser-dev libcurl4-openssl-dev)
 run_pkgs=("${build_pkgs[@]}" nginx-light tzdata)
 test_pkgs=(libcmocka-dev python3 python3-pytest curl cppcheck clang-format shellcheck yamllint unzip procps
-    prometheus clang-14 libclang-rt-14-dev)
+    prometheus clang-14 libclang-rt-14-dev dnsmasq-base)
 bench_pkgs=(wrk apache2-utils curl)
 image_pkgs=(podman buildah runc debootstrap uidmap slirp4netns curl golang-github-containernetworking-plugin-dnsname)
 optional_test_pkgs=(chromium python3-websocket)
