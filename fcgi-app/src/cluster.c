@@ -552,10 +552,12 @@ emit(struct cluster_target *t, enum cluster_outcome o, int64_t now, const char *
                 snprintf(more, sizeof(more),
                          " (%u changes of this peer not logged in the last %lld s)", t->left_out,
                          CLUSTER_LOG_PERIOD_NS / 1000000000);
+        /* "cluster: peer ADDR: what", or "cluster: discovery NAME: what" (what names it). */
+        const char *sep = t->addr[0] ? ": " : " ";
         if (o == CLUSTER_OK)
-                log_info("cluster: %s%s %s%s", t->addr[0] ? "peer " : "", who, what, more);
+                log_info("cluster: %s%s%s%s%s", t->addr[0] ? "peer " : "", who, sep, what, more);
         else
-                log_warn("cluster: %s%s %s%s", t->addr[0] ? "peer " : "", who, what, more);
+                log_warn("cluster: %s%s%s%s%s", t->addr[0] ? "peer " : "", who, sep, what, more);
         t->log_next[o] = now + CLUSTER_LOG_PERIOD_NS;
         t->left_out = 0;
         t->logged = o;

@@ -750,6 +750,17 @@ test_a_pod_is_its_name(void **state)
         assert_int_equal(f->v.total, 115);
         cluster_view(&f->c, own_visits, &f->v, t0 + 6005 * MS);
         assert_int_equal(entry(&f->v, "old-hostname")->state, CLUSTER_STALE);
+
+        /* Renamed for real: out of the list and back, the address answers for its new name. */
+        char err[256];
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "b:1");
+        assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
+        snprintf(f->s.cluster_peers, sizeof(f->s.cluster_peers), "a:1,b:1");
+        assert_int_equal(cluster_configure(&f->c, &f->s, err, sizeof(err)), 0);
+        record(&f->c, "a:1", 3, "new-hostname", t0 + 6006 * MS);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 6006 * MS);
+        assert_int_equal(entry(&f->v, "new-hostname")->state, CLUSTER_FRESH);
+        assert_int_equal(f->v.total, 100 + 15 + 3);
 }
 
 /* An answer naming this pod changes no count and drops no peer: it is polled again. */
@@ -905,6 +916,16 @@ test_pods_found_in_dns_leave_and_come_back(void **state)
         cluster_view(&f->c, own_visits, &f->v, t0 + 60 * SEC);
         assert_false(f->v.partial);
         assert_int_equal(entry(&f->v, "mt-2")->state, CLUSTER_LEFT);
+
+        /* A pod found that never answered and leaves is forgotten: it had no count. */
+        static const char *const with_new[] = {"self=self.h:80", "mt-1=mt-1.h:81",
+                                               "mt-9=mt-9.h:80"};
+        discovered(f, with_new, 3, t0 + 60 * SEC);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 60 * SEC);
+        assert_int_equal(entry(&f->v, "mt-9")->state, CLUSTER_UNREACHED);
+        discovered(f, two, 2, t0 + 60 * SEC);
+        cluster_view(&f->c, own_visits, &f->v, t0 + 60 * SEC);
+        assert_false(has_entry(&f->v, "mt-9"));
 
         /* A failing DNS changes no target: the pods found before are polled. */
         struct peer_discover d;
@@ -1071,11 +1092,11 @@ test_log_lines_are_rate_limited(void **state)
         cluster_tick(&f->c, end);
         read_log(f, logged, sizeof(logged));
         /* a: its first failure, its first answer; then the minute is over and it says so. */
-        assert_true(count_lines(logged, "peer a:1 ") <= 3);
-        assert_int_equal(count_lines(logged, "peer a:1 Connection refused"), 1);
+        assert_true(count_lines(logged, "peer a:1: ") <= 3);
+        assert_int_equal(count_lines(logged, "peer a:1: Connection refused"), 1);
         assert_contains(logged, "changes of this peer not logged in the last 60 s");
-        assert_true(count_lines(logged, "peer b:1 ") <= 3);
-        assert_true(count_lines(logged, "peer c:1 ") <= 3);
+        assert_true(count_lines(logged, "peer b:1: ") <= 3);
+        assert_true(count_lines(logged, "peer c:1: ") <= 3);
         cluster_view(&f->c, own_visits, &f->v, end);
         /* Rotating names made no entries: c answered as zz-0 first, for good. */
         assert_int_equal(f->v.n, 4);
@@ -1469,6 +1490,29 @@ test_recovery_takes_the_largest_answer(void **state)
         assert_int_equal(r.age_ms, 812);
 }
 
+/* A pod found by name must answer as itself: another's answer about this pod is not taken. */
+static void
+test_recovery_takes_only_the_pod_found(void **state)
+{
+        struct cluster_fixture *f = *state;
+        struct cluster_recovery r;
+        char pairs[2][64], err[256];
+        const char *p[2] = {pairs[0], pairs[1]};
+
+        const struct peer_server *a = server_start(f, "pod-a", 100, 0);
+        const struct peer_server *b = server_start(f, "pod-b", 900, 0);
+        snprintf(pairs[0], sizeof(pairs[0]), "pod-a=127.0.0.1:%d", a->port);
+        snprintf(pairs[1], sizeof(pairs[1]), "pod-x=127.0.0.1:%d", b->port); /* pod-b answers */
+        start_discovering(f, "_http._tcp.nowhere.invalid");
+        discovered(f, p, 2, now_mono_ns());
+        assert_int_equal(cluster_poll_start(&f->poll, &f->c, err, sizeof(err)), 0);
+        cluster_recover(f->poll, 2000, &r);
+        assert_int_equal(r.asked, 2);
+        assert_int_equal(r.answered, 1);
+        assert_int_equal(r.visits, 140);
+        assert_string_equal(r.by, "pod-a");
+}
+
 /* A silent peer: asked for at most the time given, then it starts without. */
 static void
 test_recovery_is_bounded(void **state)
@@ -1520,6 +1564,7 @@ cluster_tests(void)
             CT(test_poller_takes_new_peers),
             CT(test_a_hanging_peer_delays_nobody),
             CT(test_recovery_takes_the_largest_answer),
+            CT(test_recovery_takes_only_the_pod_found),
             CT(test_recovery_is_bounded),
         };
         return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
