@@ -9,7 +9,10 @@
  * A second thread finds the peers in DNS ([cluster] discover) every
  * interval: the SRV records of a named port (each target a pod's own name)
  * or the A records of a name. DNS lookups block (the resolver's own
- * timeouts, seconds when DNS is down), so they run apart from the polls.
+ * timeouts and retries over the search path: tens of seconds when DNS is
+ * down), so they run apart from the polls, and the stop does not wait for
+ * one: the thread is detached, touches the state only under dmu while not
+ * stopped, and the last of it and the stop frees what they share.
  *
  * What a peer answered and what DNS said go to the state (cluster.c);
  * nothing else here is shared. The only file that knows libcurl.
@@ -59,7 +62,7 @@ struct transfer {
 
 struct cluster_poll {
         struct cluster *c;
-        pthread_t thread, finder;
+        pthread_t thread, finder; /* the finder is detached */
         CURLM *multi;
         struct curl_slist *headers;
         atomic_int stopping;
@@ -74,6 +77,8 @@ struct cluster_poll {
         pthread_mutex_t dmu;
         pthread_cond_t dcv;
         int dwake;
+        int dstop; /* the stop began: the finder touches nothing outside this struct */
+        int refs;  /* the finder and the stop: the last one frees it */
         struct peer_list found;
         unsigned char answer[65536]; /* a whole DNS message, TCP included */
 };
@@ -416,6 +421,21 @@ find_addresses(const char *name, int port, struct peer_list *out, size_t *more, 
         return 0;
 }
 
+/* Frees p once neither the finder nor the stop needs it. */
+static void
+release(struct cluster_poll *p)
+{
+        pthread_mutex_lock(&p->dmu);
+        int last = --p->refs == 0;
+        pthread_mutex_unlock(&p->dmu);
+        if (!last)
+                return;
+        pthread_cond_destroy(&p->dcv);
+        pthread_mutex_destroy(&p->dmu);
+        free(p);
+}
+
+/* One lookup; what it found goes to the state unless the stop began meanwhile. */
 static void
 discover_once(struct cluster_poll *p, uint64_t settings, const struct peer_discover *d)
 {
@@ -426,10 +446,15 @@ discover_once(struct cluster_poll *p, uint64_t settings, const struct peer_disco
                                 sizeof(why))
                      : find_addresses(d->name, d->port, &p->found, &more, why, sizeof(why));
 
-        cluster_discovered(p->c, settings, rc == 0 ? &p->found : NULL, more, why, now_mono_ns());
-        CURLMcode mc = curl_multi_wakeup(p->multi);
-        if (mc != CURLM_OK)
-                log_error("cluster: waking the poller: %s", curl_multi_strerror(mc));
+        pthread_mutex_lock(&p->dmu);
+        if (!p->dstop) {
+                cluster_discovered(p->c, settings, rc == 0 ? &p->found : NULL, more, why,
+                                   now_mono_ns());
+                CURLMcode mc = curl_multi_wakeup(p->multi);
+                if (mc != CURLM_OK)
+                        log_error("cluster: waking the poller: %s", curl_multi_strerror(mc));
+        }
+        pthread_mutex_unlock(&p->dmu);
 }
 
 static void *
@@ -437,15 +462,17 @@ finder_main(void *arg)
 {
         struct cluster_poll *p = arg;
 
-        while (!atomic_load(&p->stopping)) {
+        pthread_mutex_lock(&p->dmu);
+        while (!p->dstop) {
                 struct peer_discover d;
                 int interval_ms;
                 uint64_t settings = cluster_discovery(p->c, &d, &interval_ms);
+                pthread_mutex_unlock(&p->dmu);
                 int64_t due = now_mono_ns() + (int64_t)interval_ms * MS;
                 if (d.kind != PEER_DISCOVER_NONE)
                         discover_once(p, settings, &d);
                 pthread_mutex_lock(&p->dmu);
-                while (!p->dwake && !atomic_load(&p->stopping)) {
+                while (!p->dwake && !p->dstop) {
                         if (d.kind == PEER_DISCOVER_NONE) {
                                 pthread_cond_wait(&p->dcv, &p->dmu);
                                 continue;
@@ -461,8 +488,9 @@ finder_main(void *arg)
                         pthread_cond_timedwait(&p->dcv, &p->dmu, &ts);
                 }
                 p->dwake = 0;
-                pthread_mutex_unlock(&p->dmu);
         }
+        pthread_mutex_unlock(&p->dmu);
+        release(p);
         return NULL;
 }
 
@@ -498,6 +526,7 @@ cluster_poll_start(struct cluster_poll **out, struct cluster *c, char *err, size
                 snprintf(err, errlen, "starting the cluster poller: %s", strerror(e));
                 goto fail;
         }
+        p->refs = 2;
         e = pthread_create(&p->finder, NULL, finder_main, p);
         if (e != 0) {
                 snprintf(err, errlen, "starting the cluster discovery: %s", strerror(e));
@@ -506,6 +535,7 @@ cluster_poll_start(struct cluster_poll **out, struct cluster *c, char *err, size
                 pthread_join(p->thread, NULL);
                 goto fail;
         }
+        pthread_detach(p->finder);
         *out = p;
         return 0;
 fail:
@@ -525,17 +555,18 @@ cluster_poll_stop(struct cluster_poll *p)
         if (p == NULL)
                 return;
         atomic_store(&p->stopping, 1);
-        cluster_poll_wake(p);
+        pthread_mutex_lock(&p->dmu);
+        p->dstop = 1;
+        pthread_cond_signal(&p->dcv);
+        pthread_mutex_unlock(&p->dmu);
+        curl_multi_wakeup(p->multi);
         pthread_join(p->thread, NULL);
-        pthread_join(p->finder, NULL);
         for (size_t i = 0; i < p->n; i++)
                 free_transfer(p->multi, p->t[i]);
         curl_multi_cleanup(p->multi);
         curl_slist_free_all(p->headers);
-        pthread_cond_destroy(&p->dcv);
-        pthread_mutex_destroy(&p->dmu);
-        free(p);
         curl_global_cleanup();
+        release(p); /* the finder may still be in a lookup: it frees p when it is back */
 }
 
 /* Recovery. */

@@ -361,6 +361,17 @@ class Dns:
                  timeout=10, what="dnsmasq to start again")
         wait_for(self._answers, timeout=10, what="dnsmasq to answer again")
 
+    def hang(self):
+        """From now on the address takes queries and never answers them (a DNS server gone
+        quiet); returns the UDP socket, readable once a query came."""
+        self.proc.stop(signal.SIGTERM)
+        self.silent = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+                       socket.socket(socket.AF_INET, socket.SOCK_STREAM)]
+        for sock in self.silent:
+            sock.bind((self.address, 53))
+        self.silent[1].listen(16)
+        return self.silent[0]
+
     def prefix(self):
         """argv before a command that runs it with this server as its DNS (a mount namespace)."""
         return ["unshare", "-m", "sh", "-c",
@@ -369,6 +380,8 @@ class Dns:
     def close(self):
         if self.proc is not None:
             self.proc.stop(signal.SIGTERM)
+        for sock in getattr(self, "silent", []):
+            sock.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

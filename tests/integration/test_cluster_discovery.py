@@ -11,12 +11,14 @@ namespace): without it every test here says SKIP.
 
 import contextlib
 import json
+import select
+import signal
 import socket
 import time
 
 import pytest
 
-from harness import Stack, wait_for
+from harness import Stack, wait_for, wait_for_output
 from peers import (JSON, Dns, HostilePeer, cluster, cluster_text, configure, detail_get,
                    wait_cluster, why_no_dns)
 
@@ -139,6 +141,37 @@ def test_a_failing_dns_keeps_the_pods_found():
         dns.set(srv_records(st))
         wait_cluster(a, lambda x: not x["partial"] and x["discovery"] == "ok", "DNS back")
         assert a.responder.output().count("discovery _http._tcp.mt-headless fails") == 1
+
+
+def test_a_dns_that_never_answers_delays_no_poll_and_no_stop():
+    """A lookup may take the resolver's whole timeout (here 4 names x 2 tries x 1 s): the
+    polls go on meanwhile, and a stop does not wait for it."""
+    with srv_cluster([5, 7]) as (dns, st):
+        a, b = st["mt-0"], st["mt-1"]
+        udp = dns.hang()
+        assert select.select([udp], [], [], 10)[0], "no query reached the silent DNS"
+        assert b.get("/").status == 200
+        wait_cluster(a, lambda x: x["pods"]["mt-1"]["visits"] == 8, "mt-1's count, DNS silent",
+                     timeout=3)
+        start = time.monotonic()
+        assert a.stop_responder(signal.SIGTERM, timeout=10) == 0
+        took = time.monotonic() - start
+        assert took < 2, f"the stop took {took:.1f} s"
+
+
+def test_discover_is_taken_on_a_reload():
+    """A running responder takes [cluster] discover from a reload, as it takes peers."""
+    with Stack(counter="5\n") as a, Stack(counter="7\n") as b:
+        with Dns(srv_records({"mt-0": a, "mt-1": b})) as dns:
+            ns_stack(b, dns, "mt-1", SRV)
+            ns_stack(a, dns, "mt-0", "")
+            assert cluster(a)["visits"] == 5
+            configure(a, {("cluster", "name"): "mt-0", ("cluster", "discover"): SRV,
+                          ("cluster", "poll_interval_ms"): str(INTERVAL_MS)})
+            a.responder.send(signal.SIGHUP)
+            wait_for_output(a.responder, f"[cluster] discover = {SRV} (was ): applied")
+            got = wait_cluster(a, lambda x: x["visits"] == 12 and not x["partial"], "mt-1 found")
+            assert got["discovery"] == "ok", got
 
 
 def free_port_on(hosts):
