@@ -32,7 +32,7 @@ suite_cmd() {
     # ThreadSanitizer (make test-tsan): the unit tests stop at their first report; the
     # load test's responders print theirs, which fails the test (tests/conftest.py).
     tsan) echo "env TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 CMOCKA_MESSAGE_OUTPUT=TAP EXAMPLE_CONFIG=$top/fcgi-app/config.ini build/unit-tests-tsan" ;;
-    tsan-load) echo "env MOSCOW_TIME_BIN=$top/build/moscow-time-tsan TSAN_OPTIONS=second_deadlock_stack=1 $pytest tests/integration/test_threads.py tests/integration/test_reload.py tests/integration/test_cluster.py tests/integration/test_parked.py" ;;
+    tsan-load) echo "env MOSCOW_TIME_BIN=$top/build/moscow-time-tsan TSAN_OPTIONS=second_deadlock_stack=1 $pytest tests/integration/test_threads.py tests/integration/test_reload.py tests/integration/test_cluster.py tests/integration/test_cluster_discovery.py tests/integration/test_parked.py" ;;
     esac
 }
 
