@@ -549,9 +549,8 @@ emit(struct cluster_target *t, enum cluster_outcome o, int64_t now, const char *
         const char *who = t->addr[0] ? t->addr : "discovery";
 
         if (t->left_out > 0)
-                snprintf(more, sizeof(more),
-                         " (%u changes of this peer not logged in the last %lld s)", t->left_out,
-                         CLUSTER_LOG_PERIOD_NS / 1000000000);
+                snprintf(more, sizeof(more), " (%u changes not logged in the last %lld s)",
+                         t->left_out, CLUSTER_LOG_PERIOD_NS / 1000000000);
         /* "cluster: peer ADDR: what", or "cluster: discovery NAME: what" (what names it). */
         const char *sep = t->addr[0] ? ": " : " ";
         if (o == CLUSTER_OK)

@@ -18,7 +18,8 @@
 #define CLUSTER_PODS_MAX   256
 #define CLUSTER_ERROR_MAX  160 /* an error as kept and shown: printable ASCII, bytes escaped */
 #define CLUSTER_ANSWER_MAX 512 /* a peer's answer: {"visits":N,"pod":"..."} is far shorter */
-/* More visits a second than one pod can serve (the bench's GET / is ~30k/s): implausible. */
+/* More visits a second than one pod can serve (make bench: GET / about 35,000 a second):
+ * implausible. */
 #define CLUSTER_RATE_MAX 10000000
 /* A peer's changes of state: at most one log line of each kind per period. */
 #define CLUSTER_LOG_PERIOD_NS (60LL * 1000000000)
