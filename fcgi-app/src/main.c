@@ -428,8 +428,12 @@ main(int argc, char **argv)
          * A parked visit allocates room for a whole response (160 KiB) and
          * shrinks it to its answer at once: past glibc's default threshold
          * (128 KiB) each would be an mmap, an mremap and a munmap. Blocks
-         * below 1 MiB come from the heap instead.
+         * below 1 MiB come from the heap instead, and the heap keeps up to
+         * 4 MiB free at its top rather than give it back at each visit (with
+         * the default 128 KiB, a brk down and up per visit: sync=always
+         * served 6,000 visits a second instead of 11,000-13,000, measured).
          */
         mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        mallopt(M_TRIM_THRESHOLD, 4 << 20);
         return serve(argv[2], &cfg);
 }
