@@ -18,7 +18,7 @@ run_pkgs=("${build_pkgs[@]}" nginx-light tzdata)
 # (`systemctl disable --now prometheus` stops it for good).
 test_pkgs=(libcmocka-dev python3 python3-pytest curl cppcheck clang-format shellcheck yamllint unzip procps
     prometheus clang-14 libclang-rt-14-dev strace mandoc util-linux git chromium python3-websocket
-    python3-pyflakes)
+    python3-pyflakes dnsmasq-base)
 bench_pkgs=(wrk apache2-utils curl)
 # catatonit: `podman kube play` (the chart's pod spec in the image suite)
 # builds its pod's pause image from it; podman only recommends it.

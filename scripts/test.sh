@@ -56,7 +56,8 @@ suite_cmd() {
     tsan-load) cmd=(env "MOSCOW_TIME_BIN=$top/build/moscow-time-tsan"
         TSAN_OPTIONS=second_deadlock_stack=1 "${pytest[@]}" "--basetemp=$2/pytest"
         tests/integration/test_threads.py tests/integration/test_reload.py
-        tests/integration/test_cluster.py tests/integration/test_parked.py) ;;
+        tests/integration/test_cluster.py tests/integration/test_cluster_discovery.py
+        tests/integration/test_parked.py) ;;
     *) return 1 ;;
     esac
 }

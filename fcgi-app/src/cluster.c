@@ -10,16 +10,23 @@
  * never wait on the network. A peer asked for its count answers only its
  * own, so counts never travel in loops.
  *
- * A pod whose count went back (a replaced volume) keeps its largest count
- * in the total, and the answer shows what it reported: the total never goes
- * down while this responder runs; visits on the new volume show again once
- * it passes the old count.
+ * A pod is its name (a StatefulSet pod's stable name), not its address: an
+ * address is only where it is polled now. Which pod is at an address comes
+ * from DNS (an SRV record's target is the pod's own name) or, for a listed
+ * address or an A record, from its first answer, and sticks. A peer is a
+ * source of numbers, not of truth: an answer is read strictly; one naming
+ * another pod than the one at its address, or a pod another address
+ * answers for too, or more visits than a pod can serve in the time, is
+ * refused and changes no count; nothing a peer says can lower, wrap or
+ * remove a count. A pod that went back (a replaced volume) keeps its
+ * largest count in the total, and the answer shows what it reported.
  */
 #include "cluster.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,61 +34,466 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
-static const char *const state_names[] = {"self", "fresh", "stale", "unreached"};
+static const char *const state_names[CLUSTER_STATES] = {"self",      "fresh",    "stale",
+                                                        "unreached", "conflict", "left"};
+static const char *const outcome_names[CLUSTER_OUTCOMES] = {
+    "ok", "went_back", "unreachable", "malformed", "implausible", "conflict"};
 
 const char *
 cluster_state_name(enum cluster_state st)
 {
-        return state_names[st];
+        return st < CLUSTER_STATES ? state_names[st] : "?";
+}
+
+const char *
+cluster_outcome_name(enum cluster_outcome o)
+{
+        return o < CLUSTER_OUTCOMES ? outcome_names[o] : "?";
+}
+
+/* The strict reader of a peer's answer (RFC 8259). */
+
+#define JSON_DEPTH_MAX 16
+
+struct jr {
+        const char *s, *p, *end; /* s is NUL-terminated at end */
+        const char *what;        /* the first error */
+};
+
+static int
+jerr(struct jr *r, const char *what)
+{
+        if (r->what == NULL)
+                r->what = what;
+        return -1;
+}
+
+static void
+jws(struct jr *r)
+{
+        while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+                r->p++;
+}
+
+static int
+jhex4(struct jr *r, unsigned *out)
+{
+        unsigned v = 0;
+
+        if (r->end - r->p < 4)
+                return jerr(r, "a \\u escape cut off");
+        for (int i = 0; i < 4; i++) {
+                int c = (unsigned char)r->p[i];
+                if (!isxdigit(c))
+                        return jerr(r, "a \\u escape that is not hexadecimal");
+                v = v * 16 + (unsigned)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+        }
+        r->p += 4;
+        *out = v;
+        return 0;
+}
+
+static size_t
+utf8_put(unsigned u, char *b)
+{
+        if (u < 0x80) {
+                b[0] = (char)u;
+                return 1;
+        }
+        if (u < 0x800) {
+                b[0] = (char)(0xc0 | u >> 6);
+                b[1] = (char)(0x80 | (u & 0x3f));
+                return 2;
+        }
+        if (u < 0x10000) {
+                b[0] = (char)(0xe0 | u >> 12);
+                b[1] = (char)(0x80 | (u >> 6 & 0x3f));
+                b[2] = (char)(0x80 | (u & 0x3f));
+                return 3;
+        }
+        b[0] = (char)(0xf0 | u >> 18);
+        b[1] = (char)(0x80 | (u >> 12 & 0x3f));
+        b[2] = (char)(0x80 | (u >> 6 & 0x3f));
+        b[3] = (char)(0x80 | (u & 0x3f));
+        return 4;
+}
+
+/* A \u escape after its backslash and 'u', a surrogate pair whole, into b. */
+static int
+junicode(struct jr *r, char *b, size_t *bl)
+{
+        unsigned u, lo;
+
+        if (jhex4(r, &u) != 0)
+                return -1;
+        if (u >= 0xdc00 && u < 0xe000)
+                return jerr(r, "a lone low surrogate");
+        if (u >= 0xd800 && u < 0xdc00) {
+                if (r->end - r->p < 2 || r->p[0] != '\\' || r->p[1] != 'u')
+                        return jerr(r, "a lone high surrogate");
+                r->p += 2;
+                if (jhex4(r, &lo) != 0)
+                        return -1;
+                if (lo < 0xdc00 || lo >= 0xe000)
+                        return jerr(r, "a lone high surrogate");
+                u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        *bl = utf8_put(u, b);
+        return 0;
+}
+
+/*
+ * The string at r->p (its opening quote), decoded into out (cap bytes with
+ * the NUL; NULL: checked only). *n is its decoded length, or SIZE_MAX if it
+ * did not fit in out.
+ */
+static int
+jstring(struct jr *r, char *out, size_t cap, size_t *n)
+{
+        size_t k = 0;
+        int fits = 1;
+
+        r->p++;
+        for (;;) {
+                char b[4];
+                size_t bl = 1;
+                if (r->p >= r->end)
+                        return jerr(r, "a string not closed");
+                unsigned char c = (unsigned char)*r->p;
+                if (c == '"') {
+                        r->p++;
+                        break;
+                }
+                if (c < 0x20)
+                        return jerr(r, "a control character in a string");
+                if (c == '\\') {
+                        if (r->end - r->p < 2)
+                                return jerr(r, "an escape cut off");
+                        c = (unsigned char)r->p[1];
+                        r->p += 2;
+                        switch (c) {
+                        case '"':
+                        case '\\':
+                        case '/': b[0] = (char)c; break;
+                        case 'b': b[0] = '\b'; break;
+                        case 'f': b[0] = '\f'; break;
+                        case 'n': b[0] = '\n'; break;
+                        case 'r': b[0] = '\r'; break;
+                        case 't': b[0] = '\t'; break;
+                        case 'u':
+                                if (junicode(r, b, &bl) != 0)
+                                        return -1;
+                                break;
+                        default: return jerr(r, "an unknown escape in a string");
+                        }
+                } else {
+                        /* The buffer ends in a NUL, which no sequence takes as its own. */
+                        bl = text_utf8_len((const unsigned char *)r->p);
+                        if (bl == 0 || (size_t)(r->end - r->p) < bl)
+                                return jerr(r, "bytes that are not UTF-8 in a string");
+                        memcpy(b, r->p, bl);
+                        r->p += bl;
+                }
+                if (out != NULL && fits && k + bl < cap)
+                        memcpy(out + k, b, bl);
+                else
+                        fits = 0;
+                k += bl;
+        }
+        if (out != NULL && cap > 0)
+                out[fits ? k : 0] = '\0';
+        *n = fits ? k : SIZE_MAX;
+        return 0;
+}
+
+static int
+jdigits(struct jr *r)
+{
+        if (r->p >= r->end || !isdigit((unsigned char)*r->p))
+                return jerr(r, "a number without digits");
+        while (r->p < r->end && isdigit((unsigned char)*r->p))
+                r->p++;
+        return 0;
+}
+
+/* Any JSON number (skipped): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int
+jnumber(struct jr *r)
+{
+        if (*r->p == '-')
+                r->p++;
+        if (r->p < r->end && *r->p == '0')
+                r->p++;
+        else if (jdigits(r) != 0)
+                return -1;
+        if (r->p < r->end && *r->p == '.') {
+                r->p++;
+                if (jdigits(r) != 0)
+                        return -1;
+        }
+        if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+                r->p++;
+                if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
+                        r->p++;
+                if (jdigits(r) != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* A count: a non-negative integer, no fraction, exponent or leading zero, at most 2^63-1. */
+static int
+jcount(struct jr *r, uint64_t *out)
+{
+        const char *q = r->p;
+        uint64_t v = 0;
+
+        if (q < r->end && *q == '-')
+                return jerr(r, "a negative count");
+        if (q >= r->end || !isdigit((unsigned char)*q))
+                return jerr(r, "a count that is not a number");
+        if (*q == '0' && q + 1 < r->end && isdigit((unsigned char)q[1]))
+                return jerr(r, "a count with a leading zero");
+        for (; q < r->end && isdigit((unsigned char)*q); q++) {
+                unsigned d = (unsigned)(*q - '0');
+                if (v > ((uint64_t)INT64_MAX - d) / 10)
+                        return jerr(r, "a count past 2^63-1");
+                v = v * 10 + d;
+        }
+        if (q < r->end && (*q == '.' || *q == 'e' || *q == 'E'))
+                return jerr(r, "a count with a fraction or an exponent");
+        r->p = q;
+        *out = v;
+        return 0;
+}
+
+static int
+jliteral(struct jr *r, const char *lit)
+{
+        size_t n = strlen(lit);
+
+        if ((size_t)(r->end - r->p) < n || memcmp(r->p, lit, n) != 0)
+                return jerr(r, "not a JSON value");
+        r->p += n;
+        return 0;
+}
+
+static int jvalue(struct jr *r, int depth);
+
+/* An object or array after its opening bracket, up to its closing one. */
+static int
+jcontainer(struct jr *r, char close, int depth)
+{
+        size_t n;
+
+        r->p++;
+        jws(r);
+        if (r->p < r->end && *r->p == close) {
+                r->p++;
+                return 0;
+        }
+        for (;;) {
+                jws(r);
+                if (close == '}') {
+                        if (r->p >= r->end || *r->p != '"')
+                                return jerr(r, "expected a member's name");
+                        if (jstring(r, NULL, 0, &n) != 0)
+                                return -1;
+                        jws(r);
+                        if (r->p >= r->end || *r->p != ':')
+                                return jerr(r, "expected ':' after a member's name");
+                        r->p++;
+                }
+                if (jvalue(r, depth + 1) != 0)
+                        return -1;
+                jws(r);
+                if (r->p < r->end && *r->p == ',') {
+                        r->p++;
+                        continue;
+                }
+                if (r->p < r->end && *r->p == close) {
+                        r->p++;
+                        return 0;
+                }
+                return jerr(r, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+}
+
+static int
+jvalue(struct jr *r, int depth)
+{
+        size_t n;
+
+        if (depth > JSON_DEPTH_MAX)
+                return jerr(r, "values nested too deep");
+        jws(r);
+        if (r->p >= r->end)
+                return jerr(r, "a value missing");
+        switch (*r->p) {
+        case '"': return jstring(r, NULL, 0, &n);
+        case '{': return jcontainer(r, '}', depth);
+        case '[': return jcontainer(r, ']', depth);
+        case 't': return jliteral(r, "true");
+        case 'f': return jliteral(r, "false");
+        case 'n': return jliteral(r, "null");
+        default:
+                if (*r->p == '-' || isdigit((unsigned char)*r->p))
+                        return jnumber(r);
+                return jerr(r, "not a JSON value");
+        }
+}
+
+/* A member's value that must be a pod name, into out. */
+static int
+jname(struct jr *r, char *out)
+{
+        char v[CLUSTER_NAME_MAX], why[96];
+        size_t n;
+
+        if (r->p >= r->end || *r->p != '"')
+                return jerr(r, "a pod name that is not a string");
+        if (jstring(r, v, sizeof(v), &n) != 0)
+                return -1;
+        if (n == SIZE_MAX || n != strlen(v) || peer_name_check(v, why, sizeof(why)) != 0)
+                return jerr(r, "a pod name that is not a pod name");
+        memcpy(out, v, n + 1);
+        return 0;
+}
+
+static int
+key_is(const char *k, size_t n, const char *name)
+{
+        return n == strlen(name) && memcmp(k, name, n) == 0;
+}
+
+/* The members of the top-level object, after its '{', up to its '}'. */
+static int
+jmembers(struct jr *r, struct cluster_answer *a, int *have_visits, int *have_pod)
+{
+        /* Decoded names so far, for duplicates: never longer than the answer's bytes. */
+        char names[CLUSTER_ANSWER_MAX];
+        size_t off[CLUSTER_ANSWER_MAX / 4], len[CLUSTER_ANSWER_MAX / 4], used = 0, nkeys = 0;
+
+        for (;;) {
+                char *k = names + used;
+                size_t n;
+                jws(r);
+                if (r->p >= r->end || *r->p != '"')
+                        return jerr(r, "expected a member's name");
+                if (jstring(r, k, sizeof(names) - used, &n) != 0)
+                        return -1;
+                if (n == SIZE_MAX || nkeys == sizeof(off) / sizeof(off[0]))
+                        return jerr(r, "too many members");
+                for (size_t i = 0; i < nkeys; i++) {
+                        if (len[i] == n && memcmp(names + off[i], k, n) == 0)
+                                return jerr(r, "a member named twice");
+                }
+                off[nkeys] = used;
+                len[nkeys++] = n;
+                used += n;
+                jws(r);
+                if (r->p >= r->end || *r->p != ':')
+                        return jerr(r, "expected ':' after a member's name");
+                r->p++;
+                jws(r);
+                int rc;
+                if (key_is(k, n, "visits")) {
+                        rc = jcount(r, &a->visits);
+                        *have_visits = 1;
+                } else if (key_is(k, n, "pod")) {
+                        rc = jname(r, a->pod);
+                        *have_pod = 1;
+                } else if (key_is(k, n, "of")) {
+                        rc = jname(r, a->of);
+                } else if (key_is(k, n, "age_ms")) {
+                        uint64_t age;
+                        rc = jcount(r, &age);
+                        a->age_ms = (int64_t)age;
+                } else {
+                        rc = jvalue(r, 1);
+                }
+                if (rc != 0)
+                        return -1;
+                jws(r);
+                if (r->p < r->end && *r->p == ',') {
+                        r->p++;
+                        continue;
+                }
+                if (r->p < r->end && *r->p == '}') {
+                        r->p++;
+                        return 0;
+                }
+                return jerr(r, "expected ',' or '}'");
+        }
 }
 
 int
-cluster_parse_answer(const char *body, size_t len, uint64_t *visits, char *pod, size_t podlen)
+cluster_parse_answer(const char *body, size_t len, struct cluster_answer *a, char *why,
+                     size_t whylen)
 {
         char buf[CLUSTER_ANSWER_MAX + 1];
+        int have_visits = 0, have_pod = 0;
 
-        if (len == 0 || len > CLUSTER_ANSWER_MAX)
+        memset(a, 0, sizeof(*a));
+        a->age_ms = -1;
+        if (len == 0 || len > CLUSTER_ANSWER_MAX) {
+                snprintf(why, whylen, len ? "longer than %d bytes" : "empty", CLUSTER_ANSWER_MAX);
                 return -1;
+        }
         memcpy(buf, body, len);
         buf[len] = '\0';
-        if (buf[0] != '{')
-                return -1;
-        const char *v = strstr(buf, "\"visits\":");
-        if (v == NULL)
-                return -1;
-        v += strlen("\"visits\":");
-        while (*v == ' ')
-                v++;
-        uint64_t n = 0;
-        if (!isdigit((unsigned char)*v))
-                return -1;
-        for (; isdigit((unsigned char)*v); v++) {
-                unsigned d = (unsigned)(*v - '0');
-                if (n > ((uint64_t)INT64_MAX - d) / 10)
-                        return -1;
-                n = n * 10 + d;
+        struct jr r = {.s = buf, .p = buf, .end = buf + len};
+        jws(&r);
+        if (r.p >= r.end || *r.p != '{') {
+                jerr(&r, "not a JSON object");
+        } else {
+                r.p++;
+                jws(&r);
+                if (r.p < r.end && *r.p == '}')
+                        r.p++;
+                else
+                        jmembers(&r, a, &have_visits, &have_pod);
         }
-        pod[0] = '\0';
-        const char *name = strstr(buf, "\"pod\":\"");
-        if (name != NULL) {
-                char why[128];
-                name += strlen("\"pod\":\"");
-                size_t k = strcspn(name, "\"");
-                if (name[k] != '"' || k >= podlen)
-                        return -1;
-                memcpy(pod, name, k);
-                pod[k] = '\0';
-                if (peer_name_check(pod, why, sizeof(why)) != 0)
-                        return -1;
+        if (r.what == NULL) {
+                jws(&r);
+                if (r.p != r.end)
+                        jerr(&r, "bytes after the object");
+                else if (!have_visits)
+                        jerr(&r, "no \"visits\"");
+                else if (!have_pod)
+                        jerr(&r, "no \"pod\"");
         }
-        *visits = n;
+        if (r.what != NULL) {
+                snprintf(why, whylen, "%s at byte %zu", r.what, (size_t)(r.p - r.s));
+                return -1;
+        }
         return 0;
 }
 
 /* State. */
 
-/* A peer listed by this pod's own name ("pod-0" or "pod-0.headless.ns.svc..."): never polled. */
+/* A message into a fixed room, cut if it must be: an address may take 261 bytes of it. */
+__attribute__((format(printf, 3, 4))) static void
+say(char *out, size_t len, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(out, len, fmt, ap);
+        va_end(ap);
+}
+
+static int64_t
+window_ns(const struct cluster *c)
+{
+        int ms = c->poll_interval_ms > c->timeout_ms ? c->poll_interval_ms : c->timeout_ms;
+
+        return 3 * (int64_t)ms * 1000000;
+}
+
+/* A peer listed by this pod's own name ("pod-0:8080" or "pod-0.headless.ns.svc...:8080"). */
 static int
 addr_is_self(const char *addr, const char *self)
 {
@@ -90,88 +502,257 @@ addr_is_self(const char *addr, const char *self)
         return strncasecmp(addr, self, n) == 0 && (addr[n] == ':' || addr[n] == '.');
 }
 
-/* The slot of a listed peer; by address, as a poll that was out during a reload reports. */
-static struct cluster_peer *
-find_peer(struct cluster *c, const char *addr)
+static struct cluster_target *
+target_find(struct cluster *c, const char *addr)
 {
-        for (size_t i = 0; i < c->npeers; i++) {
-                if (c->peers[i].listed && strcasecmp(c->peers[i].addr, addr) == 0)
-                        return &c->peers[i];
+        for (size_t i = 0; i < c->ntargets; i++) {
+                if (strcasecmp(c->targets[i].addr, addr) == 0)
+                        return &c->targets[i];
         }
         return NULL;
 }
 
-/*
- * The new list into out: listed peers first (each keeping what is known of
- * it), then the peers that left the list and had answered, whose counts stay
- * in the total. Returns the number of slots, or -1 if they do not fit.
- */
-static int
-merge_peers(const struct cluster *c, const struct peer_list *list, struct cluster_peer *out)
+static struct cluster_pod *
+pod_find(struct cluster *c, const char *name)
 {
-        size_t n = 0;
+        for (size_t i = 0; i < c->npods; i++) {
+                if (strcmp(c->pods[i].name, name) == 0)
+                        return &c->pods[i];
+        }
+        return NULL;
+}
 
-        for (size_t i = 0; i < list->n; i++) {
-                struct cluster_peer *p = &out[n++];
-                memset(p, 0, sizeof(*p));
-                snprintf(p->addr, sizeof(p->addr), "%s", list->addr[i]);
-                p->self = addr_is_self(p->addr, c->self);
-                for (size_t j = 0; j < c->npeers; j++) {
-                        if (strcasecmp(c->peers[j].addr, p->addr) == 0)
-                                *p = c->peers[j];
-                }
-                p->listed = 1;
+static int
+pod_cmp(const void *x, const void *y)
+{
+        return peer_name_cmp(((const struct cluster_pod *)x)->name,
+                             ((const struct cluster_pod *)y)->name);
+}
+
+/* A new pod's entry, in the order of names (every answer lists them so). */
+static void
+pod_add(struct cluster *c, const char *name)
+{
+        struct cluster_pod *p = &c->pods[c->npods++];
+
+        memset(p, 0, sizeof(*p));
+        snprintf(p->name, sizeof(p->name), "%s", name);
+        qsort(c->pods, c->npods, sizeof(c->pods[0]), pod_cmp);
+}
+
+/* Log lines of a peer, rate-limited: at most one of each kind per CLUSTER_LOG_PERIOD_NS. */
+
+static void
+emit(struct cluster_target *t, enum cluster_outcome o, int64_t now, const char *what)
+{
+        char more[96] = "";
+        const char *who = t->addr[0] ? t->addr : "discovery";
+
+        if (t->left_out > 0)
+                snprintf(more, sizeof(more), " (%u changes not logged in the last %lld s)",
+                         t->left_out, CLUSTER_LOG_PERIOD_NS / 1000000000);
+        /* "cluster: peer ADDR: what", or "cluster: discovery NAME: what" (what names it). */
+        const char *sep = t->addr[0] ? ": " : " ";
+        if (o == CLUSTER_OK)
+                log_info("cluster: %s%s%s%s%s", t->addr[0] ? "peer " : "", who, sep, what, more);
+        else
+                log_warn("cluster: %s%s%s%s%s", t->addr[0] ? "peer " : "", who, sep, what, more);
+        t->log_next[o] = now + CLUSTER_LOG_PERIOD_NS;
+        t->left_out = 0;
+        t->logged = o;
+}
+
+/* What t's last poll came to, as a log line says it. */
+static void
+describe(const struct cluster_target *t, char *out, size_t len)
+{
+        if (t->last == CLUSTER_OK && t->addr[0] != '\0')
+                snprintf(out, len, "answers as pod %s%s", t->bound,
+                         t->self ? " (this pod: not counted)" : "");
+        else
+                snprintf(out, len, "%s", t->error);
+}
+
+/* t's poll came to o: a change from the last outcome is logged, unless its kind was lately. */
+static void
+note(struct cluster_target *t, enum cluster_outcome o, int64_t now)
+{
+        char what[CLUSTER_ERROR_MAX + 96];
+
+        if (o == t->last && t->polled_ns != 0)
+                return;
+        int first = t->polled_ns == 0;
+        t->last = o;
+        /* A pod found by name answering as itself: the discovery's line said it is there. */
+        if (first && o == CLUSTER_OK && t->expect[0] != '\0')
+                return;
+        if (now < t->log_next[o]) {
+                t->left_out++;
+                return;
         }
-        for (size_t j = 0; j < c->npeers; j++) {
-                const struct cluster_peer *old = &c->peers[j];
-                int kept = 0;
-                for (size_t i = 0; i < list->n; i++)
-                        kept |= strcasecmp(old->addr, list->addr[i]) == 0;
-                if (kept || old->self || old->name[0] == '\0')
+        describe(t, what, sizeof(what));
+        emit(t, o, now, what);
+}
+
+void
+cluster_tick(struct cluster *c, int64_t now)
+{
+        char what[CLUSTER_ERROR_MAX + 96];
+
+        pthread_mutex_lock(&c->mu);
+        for (size_t i = 0; i <= c->ntargets; i++) {
+                struct cluster_target *t = i < c->ntargets ? &c->targets[i] : &c->discovery_log;
+                if (t->left_out == 0 || t->last >= CLUSTER_OUTCOMES || now < t->log_next[t->last])
                         continue;
-                if (n == CLUSTER_SLOTS_MAX)
-                        return -1;
-                out[n] = *old;
-                out[n++].listed = 0;
+                /* The state it is in now, with how many changes the limit held back. */
+                describe(t, what, sizeof(what));
+                emit(t, t->last, now, what);
         }
-        return (int)n;
+        pthread_mutex_unlock(&c->mu);
+}
+
+/* Targets. */
+
+/* Appends "name" (or the address) to a list being written in e. */
+static void
+list_name(struct text *e, const struct cluster_target *t)
+{
+        if (e->overflow)
+                return;
+        if (e->len)
+                TEXT_LIT(e, ", ");
+        text_str(e, t->bound[0] ? t->bound : t->addr);
+}
+
+/*
+ * The new targets in place of the old: each address keeps what is known of
+ * it; pods found by name get their entry (a pod that left and came back has
+ * its count again). Pods never heard from that no target names any more
+ * are forgotten; the others stay, left, their counts in the total. Past
+ * CLUSTER_PODS_MAX entries a new target is not polled. joined and left (may
+ * be NULL) get the names that came and went.
+ */
+static void
+set_targets(struct cluster *c, const struct peer_list *list, size_t more, char *joined, char *left,
+            size_t len)
+{
+        struct cluster_target *next = c->scratch;
+        size_t n = 0, not_polled = more;
+        struct text ej, el;
+
+        text_init(&ej, joined ? joined : NULL, joined ? len : 0);
+        text_init(&el, left ? left : NULL, left ? len : 0);
+        for (size_t i = 0; i < list->n && n < CLUSTER_TARGETS_MAX; i++) {
+                const struct peer_target *pt = &list->t[i];
+                struct cluster_target *old = target_find(c, pt->addr), *t = &next[n++];
+                if (old != NULL && strcmp(old->expect, pt->name) == 0) {
+                        *t = *old;
+                        continue;
+                }
+                memset(t, 0, sizeof(*t));
+                snprintf(t->addr, sizeof(t->addr), "%s", pt->addr);
+                snprintf(t->expect, sizeof(t->expect), "%s", pt->name);
+                snprintf(t->bound, sizeof(t->bound), "%s", pt->name);
+                t->self =
+                    pt->name[0] ? strcmp(pt->name, c->self) == 0 : addr_is_self(pt->addr, c->self);
+                t->skip = t->self;
+                if (t->self)
+                        snprintf(t->bound, sizeof(t->bound), "%s", c->self);
+        }
+        /* Pods never heard from and no longer named: nothing of theirs is in the total. */
+        size_t k = 0;
+        for (size_t i = 0; i < c->npods; i++) {
+                int named = c->pods[i].seen_ns != 0;
+                for (size_t j = 0; j < n && !named; j++)
+                        named = !next[j].self && strcmp(next[j].bound, c->pods[i].name) == 0;
+                if (!named)
+                        continue;
+                if (k != i)
+                        c->pods[k] = c->pods[i];
+                k++;
+        }
+        c->npods = k;
+        /* Room: each pod and each address without a name yet is one entry of every answer. */
+        size_t kept = 0, unnamed = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct cluster_target *t = &next[i];
+                int known = t->self || (t->bound[0] != '\0' && pod_find(c, t->bound) != NULL);
+                if (!known && c->npods + unnamed >= CLUSTER_PODS_MAX) {
+                        not_polled++;
+                        continue;
+                }
+                if (!t->self && t->bound[0] == '\0')
+                        unnamed++;
+                else if (!known)
+                        pod_add(c, t->bound);
+                if (kept != i)
+                        next[kept] = *t;
+                kept++;
+        }
+        n = kept;
+        for (size_t i = 0; i < n; i++) {
+                if (target_find(c, next[i].addr) == NULL)
+                        list_name(&ej, &next[i]);
+        }
+        int changed = n != c->ntargets;
+        for (size_t i = 0; i < c->ntargets; i++) {
+                int found = 0;
+                for (size_t j = 0; j < n && !found; j++)
+                        found = strcasecmp(c->targets[i].addr, next[j].addr) == 0;
+                if (!found) {
+                        changed = 1;
+                        if (!c->targets[i].self)
+                                list_name(&el, &c->targets[i]);
+                }
+        }
+        for (size_t i = 0; !changed && i < n; i++)
+                changed = strcmp(next[i].addr, c->targets[i].addr) != 0 ||
+                          strcmp(next[i].expect, c->targets[i].expect) != 0;
+        memcpy(c->targets, next, n * sizeof(next[0]));
+        c->ntargets = n;
+        c->not_polled = not_polled;
+        if (changed)
+                c->generation++;
 }
 
 static int
 apply_settings(struct cluster *c, const struct config *s, char *err, size_t errlen)
 {
         struct peer_list *list = malloc(sizeof(*list));
-        struct cluster_peer *slots = malloc(CLUSTER_SLOTS_MAX * sizeof(*slots));
+        struct peer_discover d;
         char why[256];
         int rc = -1;
 
-        if (list == NULL || slots == NULL) {
+        if (list == NULL) {
                 snprintf(err, errlen, "[cluster] peers: %s", strerror(errno));
-                goto out;
+                return -1;
         }
         if (peer_list_parse(s->cluster_peers, list, why, sizeof(why)) != 0) {
                 snprintf(err, errlen, "[cluster] peers: %s", why);
                 goto out;
         }
-        pthread_mutex_lock(&c->mu);
-        int n = merge_peers(c, list, slots);
-        if (n >= 0) {
-                memcpy(c->peers, slots, (size_t)n * sizeof(*slots));
-                c->npeers = (size_t)n;
-                c->poll_interval_ms =
-                    s->cluster_poll_interval_ms > 0 ? s->cluster_poll_interval_ms : 1000;
-                c->timeout_ms = s->cluster_timeout_ms > 0 ? s->cluster_timeout_ms : 500;
-                c->generation++;
-                rc = 0;
+        if (peer_discover_parse(s->cluster_discover, &d, why, sizeof(why)) != 0) {
+                snprintf(err, errlen, "[cluster] discover: %s", why);
+                goto out;
         }
+        pthread_mutex_lock(&c->mu);
+        c->poll_interval_ms = s->cluster_poll_interval_ms > 0 ? s->cluster_poll_interval_ms : 1000;
+        c->timeout_ms = s->cluster_timeout_ms > 0 ? s->cluster_timeout_ms : 500;
+        if (d.kind != c->discover.kind || strcmp(d.name, c->discover.name) != 0 ||
+            d.port != c->discover.port) {
+                c->discover = d;
+                c->discovered = 0;
+                c->discovery_error[0] = '\0';
+                if (d.kind != PEER_DISCOVER_NONE)
+                        list->n = 0; /* until the first lookup: the pods found stay until then */
+        }
+        if (d.kind == PEER_DISCOVER_NONE || !c->discovered)
+                set_targets(c, list, 0, NULL, NULL, 0);
+        c->settings++;
+        c->generation++; /* the interval or timeout may have changed: the poller re-reads */
         pthread_mutex_unlock(&c->mu);
-        if (rc != 0)
-                snprintf(err, errlen,
-                         "[cluster] peers: with the pods that left the list, more than %d would "
-                         "be known; restart the responder to forget those",
-                         CLUSTER_SLOTS_MAX);
+        rc = 0;
 out:
-        free(slots);
         free(list);
         return rc;
 }
@@ -205,177 +786,80 @@ cluster_configure(struct cluster *c, const struct config *s, char *err, size_t e
         return apply_settings(c, s, err, errlen);
 }
 
-/* Two addresses answering as one pod are both counted (the total must not go down): say so. */
-static void
-warn_name_clash(struct cluster *c, struct cluster_peer *p)
+int
+cluster_has_peers(struct cluster *c)
 {
-        for (size_t i = 0; i < c->npeers; i++) {
-                const struct cluster_peer *q = &c->peers[i];
-                if (q == p || q->self || strcmp(q->name, p->name) != 0 || p->warned)
-                        continue;
-                log_warn("cluster: peers %s and %s both answer as pod %s; both are counted: list "
-                         "each pod once",
-                         q->addr, p->addr, p->name);
-                p->warned = 1;
-        }
+        pthread_mutex_lock(&c->mu);
+        int has = c->discover.kind != PEER_DISCOVER_NONE || c->ntargets > 0;
+        pthread_mutex_unlock(&c->mu);
+        return has;
 }
 
-/*
- * A new address answering for the first time as a pod that answered before
- * at an address no longer listed (the peer list went from names to
- * addresses, or a pod moved): it is that pod, so it takes over the old
- * entry's count instead of being counted a second time. The old entry had
- * its count in the total, and p had none yet, so the total does not move.
- */
-static void
-adopt_retired(struct cluster *c, struct cluster_peer *p)
+int
+cluster_ready(struct cluster *c)
 {
-        for (size_t i = 0; i < c->npeers; i++) {
-                struct cluster_peer *q = &c->peers[i];
-                if (q->listed || q->self || strcmp(q->name, p->name) != 0)
-                        continue;
-                log_info("cluster: pod %s now at %s, no longer at %s: counted once", p->name,
-                         p->addr, q->addr);
-                if (q->visits > p->visits)
-                        p->visits = q->visits;
-                /* p points into the listed part, before every retired entry: it does not move. */
-                memmove(q, q + 1, (c->npeers - i - 1) * sizeof(*q));
-                c->npeers--;
-                i--;
-        }
+        pthread_mutex_lock(&c->mu);
+        int ready = c->discover.kind == PEER_DISCOVER_NONE || c->discovered;
+        pthread_mutex_unlock(&c->mu);
+        return ready;
+}
+
+uint64_t
+cluster_discovery(struct cluster *c, struct peer_discover *d, int *interval_ms)
+{
+        pthread_mutex_lock(&c->mu);
+        *d = c->discover;
+        *interval_ms = c->poll_interval_ms;
+        uint64_t settings = c->settings;
+        pthread_mutex_unlock(&c->mu);
+        return settings;
 }
 
 void
-cluster_record(struct cluster *c, const char *addr, uint64_t visits, const char *pod,
-               int64_t now_ns)
+cluster_discovered(struct cluster *c, uint64_t settings, const struct peer_list *found, size_t more,
+                   const char *why, int64_t now)
 {
+        struct cluster_target *d = &c->discovery_log;
+        char joined[96], left[96];
+        enum cluster_outcome o;
+
         pthread_mutex_lock(&c->mu);
-        struct cluster_peer *p = find_peer(c, addr);
-        if (p == NULL)
+        if (settings != c->settings || c->discover.kind == PEER_DISCOVER_NONE)
                 goto out;
-        /* An answer without a name is filed under the address it came from. */
-        const char *name = pod && *pod ? pod : p->addr;
-        if (strcmp(name, c->self) == 0) {
-                if (!p->self)
-                        log_info("cluster: peer %s is this pod (%s): not polled", p->addr, name);
-                p->self = 1;
-                goto out;
-        }
-        if (strcmp(p->name, name) != 0) {
-                int first = p->name[0] == '\0';
-                if (!first)
-                        log_info("cluster: peer %s answers as pod %s, no longer %s; its largest "
-                                 "count is kept",
-                                 p->addr, name, p->name);
-                else
-                        log_info("cluster: peer %s answers as pod %s", p->addr, name);
-                snprintf(p->name, sizeof(p->name), "%s", name);
-                p->warned = 0;
-                if (first)
-                        adopt_retired(c, p);
-                warn_name_clash(c, p);
-        } else if (!p->up && p->polled_ns != 0) {
-                log_info("cluster: peer %s (%s) answers again", p->addr, name);
-        }
-        if (visits < p->visits && p->reported >= p->visits)
-                log_warn("cluster: pod %s (%s) answered %" PRIu64 ", less than the %" PRIu64
-                         " it answered before; the total keeps %" PRIu64,
-                         name, p->addr, visits, p->visits, p->visits);
-        if (visits > p->visits)
-                p->visits = visits;
-        p->reported = visits;
-        p->seen_ns = now_ns;
-        p->up = 1;
-        p->polled_ns = now_ns;
-        p->error[0] = '\0';
-out:
-        pthread_mutex_unlock(&c->mu);
-}
-
-void
-cluster_record_failure(struct cluster *c, const char *addr, const char *why, int64_t now_ns)
-{
-        pthread_mutex_lock(&c->mu);
-        struct cluster_peer *p = find_peer(c, addr);
-        if (p != NULL) {
-                /* Once per outage, not once per poll. */
-                if (p->up || p->polled_ns == 0)
-                        log_warn("cluster: peer %s: %s", p->addr, why);
-                p->up = 0;
-                p->polled_ns = now_ns;
-                snprintf(p->error, sizeof(p->error), "%s", why);
-        }
-        pthread_mutex_unlock(&c->mu);
-}
-
-static int64_t
-stale_after_ns(const struct cluster *c)
-{
-        int ms = c->poll_interval_ms > c->timeout_ms ? c->poll_interval_ms : c->timeout_ms;
-
-        return 3 * (int64_t)ms * 1000000;
-}
-
-/* The entry's key: the pod's name, made unique with its address if another entry has it. */
-static void
-entry_name(const struct cluster_view *v, const struct cluster_peer *p, struct cluster_view_entry *e)
-{
-        snprintf(e->name, sizeof(e->name), "%s", p->name[0] ? p->name : p->addr);
-        for (size_t i = 0; i + 1 < v->n; i++) {
-                if (strcmp(v->e[i].name, e->name) == 0) {
-                        snprintf(e->name, sizeof(e->name), "%s@%s", p->name, p->addr);
-                        return;
+        if (found == NULL) {
+                char shown[CLUSTER_ERROR_MAX];
+                struct text e;
+                text_init(&e, shown, sizeof(shown));
+                text_printable(&e, why);
+                snprintf(c->discovery_error, sizeof(c->discovery_error), "%s", shown);
+                say(d->error, sizeof(d->error), "%s fails: %s; the pods found before are polled",
+                    c->discover.name, shown);
+                o = CLUSTER_UNREACHABLE;
+        } else {
+                set_targets(c, found, more, joined, left, sizeof(joined));
+                c->discovery_error[0] = '\0';
+                c->discovered = 1;
+                c->discovery_ok_ns = now;
+                say(d->error, sizeof(d->error), "%s: %zu pods%s%s%s%s%s", c->discover.name,
+                    c->ntargets, joined[0] ? "; new: " : "", joined,
+                    left[0] ? "; gone (left, counts kept): " : "", left,
+                    c->not_polled ? "; more than can be polled: some are not" : "");
+                o = CLUSTER_OK;
+                if (joined[0] || left[0]) {
+                        /*
+                         * Who is in the service changed: always said (scaling is
+                         * rare and the operator's); only failing and answering
+                         * again are rate-limited.
+                         */
+                        emit(d, o, now, d->error);
+                        d->last = o;
+                        d->polled_ns = now;
+                        goto out;
                 }
         }
-}
-
-static void
-view_peer(const struct cluster *c, const struct cluster_peer *p, struct cluster_view *v,
-          int64_t now_ns)
-{
-        struct cluster_view_entry *e = &v->e[v->n++];
-
-        entry_name(v, p, e);
-        snprintf(e->peer, sizeof(e->peer), "%s", p->listed ? p->addr : "");
-        snprintf(e->error, sizeof(e->error), "%s", p->up ? "" : p->error);
-        e->visits = p->visits;
-        e->reported = p->reported;
-        e->up = p->up;
-        if (p->name[0] == '\0') {
-                e->state = CLUSTER_UNREACHED;
-                e->age_ns = -1;
-                if (e->error[0] == '\0')
-                        snprintf(e->error, sizeof(e->error), "not polled yet");
-        } else {
-                e->age_ns = now_ns - p->seen_ns;
-                e->state =
-                    p->listed && e->age_ns <= stale_after_ns(c) ? CLUSTER_FRESH : CLUSTER_STALE;
-        }
-        v->total += p->visits;
-        v->partial |= e->state != CLUSTER_FRESH;
-}
-
-void
-cluster_view(struct cluster *c, uint64_t own, struct cluster_view *v, int64_t now_ns)
-{
-        pthread_mutex_lock(&c->mu);
-        /* *v is output only: cppcheck takes this first write for a read of it. */
-        // cppcheck-suppress ctuuninitvar
-        snprintf(v->self, sizeof(v->self), "%s", c->self);
-        v->own = v->total = own;
-        v->partial = 0;
-        v->n = 1;
-        struct cluster_view_entry *e = &v->e[0];
-        snprintf(e->name, sizeof(e->name), "%s", c->self);
-        e->peer[0] = e->error[0] = '\0';
-        e->state = CLUSTER_SELF;
-        e->up = 1;
-        e->visits = e->reported = own;
-        e->age_ns = 0;
-        for (size_t k = 0; k < c->npeers; k++) {
-                if (!c->peers[k].self)
-                        view_peer(c, &c->peers[k], v, now_ns);
-        }
+        note(d, o, now);
+        d->polled_ns = now;
+out:
         pthread_mutex_unlock(&c->mu);
 }
 
@@ -389,10 +873,13 @@ cluster_targets(struct cluster *c, uint64_t *generation, struct cluster_targets 
                 out->interval_ms = c->poll_interval_ms;
                 out->timeout_ms = c->timeout_ms;
                 out->list.n = 0;
-                for (size_t i = 0; i < c->npeers && out->list.n < PEER_LIST_MAX; i++) {
-                        if (c->peers[i].listed)
-                                snprintf(out->list.addr[out->list.n++], sizeof(out->list.addr[0]),
-                                         "%s", c->peers[i].addr);
+                for (size_t i = 0; i < c->ntargets; i++) {
+                        const struct cluster_target *t = &c->targets[i];
+                        if (t->skip)
+                                continue; /* this pod by its name: never polled */
+                        struct peer_target *pt = &out->list.t[out->list.n++];
+                        snprintf(pt->addr, sizeof(pt->addr), "%s", t->addr);
+                        snprintf(pt->name, sizeof(pt->name), "%s", t->expect);
                 }
         }
         pthread_mutex_unlock(&c->mu);
@@ -408,12 +895,284 @@ cluster_changed(struct cluster *c, uint64_t generation)
         return changed;
 }
 
-int
-cluster_is_self(struct cluster *c, const char *addr)
+/* Answers. */
+
+/* Another address answered as name lately: two addresses claim one pod. */
+static const struct cluster_target *
+claimed_elsewhere(const struct cluster *c, const struct cluster_target *t, const char *name,
+                  int64_t now)
+{
+        for (size_t i = 0; i < c->ntargets; i++) {
+                const struct cluster_target *u = &c->targets[i];
+                if (u != t && !u->self && u->claim_ns != 0 && now - u->claim_ns <= window_ns(c) &&
+                    strcmp(u->bound, name) == 0)
+                        return u;
+        }
+        return NULL;
+}
+
+/* t's answer is refused: pod (the one at t) keeps its count and is flagged; t is polled again. */
+static void
+refuse(struct cluster *c, struct cluster_target *t, enum cluster_outcome o, int64_t now,
+       const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(t->error, sizeof(t->error), fmt, ap);
+        va_end(ap);
+        t->up = 0;
+        c->refused[o]++;
+        if (o == CLUSTER_CONFLICTING) {
+                struct cluster_pod *p = pod_find(c, t->bound);
+                if (p != NULL) {
+                        p->conflict_ns = now;
+                        snprintf(p->conflict, sizeof(p->conflict), "%s", t->error);
+                }
+        }
+        note(t, o, now);
+        t->polled_ns = now;
+}
+
+/* The most visits a pod can have added in dt_ns (and a poll's timeout on top, for latency). */
+static uint64_t
+plausible_gain(const struct cluster *c, int64_t dt_ns)
+{
+        int64_t ns = (dt_ns > 0 ? dt_ns : 0) + (int64_t)c->timeout_ms * 1000000;
+
+        /* ns < 2^63 and the rate < 2^24: the product in 128 bits cannot wrap. */
+        unsigned __int128 gain = (unsigned __int128)ns * CLUSTER_RATE_MAX / 1000000000;
+        return gain > INT64_MAX ? (uint64_t)INT64_MAX : (uint64_t)gain;
+}
+
+void
+cluster_record(struct cluster *c, const char *addr, const struct cluster_answer *a, int64_t now)
 {
         pthread_mutex_lock(&c->mu);
-        const struct cluster_peer *peer = find_peer(c, addr);
-        int self = peer != NULL && peer->self;
+        struct cluster_target *t = target_find(c, addr);
+        if (t == NULL)
+                goto out; /* a poll that was out while the targets changed */
+        const char *name = a->pod;
+        if (t->bound[0] == '\0') {
+                /* The first answer from an address says who is there, for good. */
+                snprintf(t->bound, sizeof(t->bound), "%s", name);
+                t->self = strcmp(name, c->self) == 0;
+                /* It was an entry without a name: there is room for it as a pod. */
+                if (!t->self && pod_find(c, name) == NULL)
+                        pod_add(c, name);
+        } else if (strcmp(t->bound, name) != 0) {
+                t->claim_ns = now;
+                if (t->expect[0] != '\0')
+                        refuse(c, t, CLUSTER_CONFLICTING, now,
+                               "answers as %s %s, but DNS puts pod %s at this address",
+                               strcmp(name, c->self) == 0 ? "this pod," : "pod", name, t->expect);
+                else
+                        refuse(c, t, CLUSTER_CONFLICTING, now,
+                               "answers as %s %s, but it answered as pod %s before",
+                               strcmp(name, c->self) == 0 ? "this pod," : "pod", name, t->bound);
+                goto out;
+        }
+        if (t->self) {
+                t->up = 1;
+                t->error[0] = '\0';
+                note(t, CLUSTER_OK, now);
+                t->polled_ns = now;
+                goto out;
+        }
+        t->claim_ns = now;
+        const struct cluster_target *other = claimed_elsewhere(c, t, name, now);
+        if (other != NULL) {
+                refuse(c, t, CLUSTER_CONFLICTING, now,
+                       "pod %s answers here and at %s: neither is counted until one stops", name,
+                       other->addr);
+                goto out;
+        }
+        struct cluster_pod *p = pod_find(c, name);
+        if (p == NULL)
+                goto out; /* cannot be: a bound target's pod has an entry */
+        if (p->seen_ns != 0 && a->visits > p->reported &&
+            a->visits - p->reported > plausible_gain(c, now - p->seen_ns)) {
+                int64_t ms = (now - p->seen_ns) / 1000000;
+                refuse(c, t, CLUSTER_IMPLAUSIBLE, now,
+                       "implausible: %" PRIu64 ", up from %" PRIu64 " in %" PRId64 ".%03" PRId64
+                       " s (more than %d visits a second); %" PRIu64 " stands",
+                       a->visits, p->reported, ms / 1000, ms % 1000, CLUSTER_RATE_MAX, p->visits);
+                goto out;
+        }
+        enum cluster_outcome o = a->visits < p->visits ? CLUSTER_WENT_BACK : CLUSTER_OK;
+        if (o == CLUSTER_WENT_BACK)
+                say(t->error, sizeof(t->error),
+                    "pod %s answered %" PRIu64 ", less than the %" PRIu64
+                    " it answered before; the total keeps %" PRIu64,
+                    name, a->visits, p->visits, p->visits);
+        else
+                t->error[0] = '\0';
+        if (a->visits > p->visits)
+                p->visits = a->visits;
+        p->reported = a->visits;
+        p->seen_ns = now;
+        t->up = 1;
+        note(t, o, now);
+        t->polled_ns = now;
+out:
         pthread_mutex_unlock(&c->mu);
-        return self;
+}
+
+void
+cluster_record_failure(struct cluster *c, const char *addr, enum cluster_outcome o, const char *why,
+                       int64_t now)
+{
+        pthread_mutex_lock(&c->mu);
+        struct cluster_target *t = target_find(c, addr);
+        if (t != NULL) {
+                struct text e;
+                text_init(&e, t->error, sizeof(t->error));
+                text_printable(&e, why);
+                t->up = 0;
+                if (o == CLUSTER_MALFORMED)
+                        c->refused[o]++;
+                note(t, o, now);
+                t->polled_ns = now;
+        }
+        pthread_mutex_unlock(&c->mu);
+}
+
+/* Views. */
+
+static uint64_t
+add_saturating(uint64_t a, uint64_t b, int *saturated)
+{
+        if (b > (uint64_t)INT64_MAX - a) {
+                *saturated = 1;
+                return INT64_MAX;
+        }
+        return a + b;
+}
+
+/* The target polled for pod p now: the one that answered for it last. */
+static const struct cluster_target *
+source_of(const struct cluster *c, const struct cluster_pod *p)
+{
+        const struct cluster_target *best = NULL;
+
+        for (size_t i = 0; i < c->ntargets; i++) {
+                const struct cluster_target *t = &c->targets[i];
+                if (!t->self && strcmp(t->bound, p->name) == 0 &&
+                    (best == NULL || t->claim_ns > best->claim_ns))
+                        best = t;
+        }
+        return best;
+}
+
+static void
+view_pod(const struct cluster *c, const struct cluster_pod *p, struct cluster_view *v, int64_t now)
+{
+        struct cluster_view_entry *e = &v->e[v->n++];
+        const struct cluster_target *t = source_of(c, p);
+
+        snprintf(e->name, sizeof(e->name), "%s", p->name);
+        snprintf(e->peer, sizeof(e->peer), "%s", t ? t->addr : "");
+        e->index = 0;
+        e->visits = p->visits;
+        e->reported = p->reported;
+        e->up = t != NULL && t->up;
+        e->age_ns = p->seen_ns ? now - p->seen_ns : -1;
+        e->error[0] = '\0';
+        if (t == NULL) {
+                e->state = CLUSTER_LEFT;
+        } else if (p->conflict_ns != 0 && now - p->conflict_ns <= window_ns(c)) {
+                e->state = CLUSTER_CONFLICT;
+                snprintf(e->error, sizeof(e->error), "%s", p->conflict);
+        } else if (p->seen_ns == 0) {
+                e->state = CLUSTER_UNREACHED;
+        } else {
+                e->state = e->age_ns <= window_ns(c) ? CLUSTER_FRESH : CLUSTER_STALE;
+        }
+        if (t != NULL && e->error[0] == '\0' && !t->up)
+                snprintf(e->error, sizeof(e->error), "%s",
+                         t->polled_ns ? t->error : "not polled yet");
+        v->total = add_saturating(v->total, p->visits, &v->saturated);
+        v->partial |= e->state != CLUSTER_FRESH && e->state != CLUSTER_LEFT;
+}
+
+/* An address that never answered: no pod's name yet. */
+static void
+view_unnamed(const struct cluster_target *t, unsigned index, struct cluster_view *v)
+{
+        struct cluster_view_entry *e = &v->e[v->n++];
+
+        e->name[0] = '\0';
+        snprintf(e->peer, sizeof(e->peer), "%s", t->addr);
+        e->index = index;
+        e->state = CLUSTER_UNREACHED;
+        e->visits = e->reported = 0;
+        e->age_ns = -1;
+        e->up = 0;
+        snprintf(e->error, sizeof(e->error), "%s", t->polled_ns ? t->error : "not polled yet");
+        v->partial = 1;
+}
+
+void
+cluster_view(struct cluster *c, uint64_t own, struct cluster_view *v, int64_t now)
+{
+        pthread_mutex_lock(&c->mu);
+        /* *v is output only: cppcheck takes this first write for a read of it. */
+        // cppcheck-suppress ctuuninitvar
+        snprintf(v->self, sizeof(v->self), "%s", c->self);
+        v->own = own;
+        v->saturated = 0;
+        v->total = add_saturating(0, own, &v->saturated);
+        v->partial = 0;
+        v->not_polled = c->not_polled;
+        v->partial |= c->not_polled != 0;
+        memcpy(v->refused, c->refused, sizeof(v->refused));
+        v->discovery = CLUSTER_DISCOVERY_OFF;
+        v->discovery_error[0] = '\0';
+        if (c->discover.kind != PEER_DISCOVER_NONE) {
+                int ok = c->discovered && c->discovery_error[0] == '\0';
+                v->discovery = ok ? CLUSTER_DISCOVERY_OK : CLUSTER_DISCOVERY_FAILING;
+                snprintf(v->discovery_error, sizeof(v->discovery_error), "%s",
+                         c->discovered ? c->discovery_error : "no answer from DNS yet");
+                /* Not found lately: a pod that joined since would be missing. */
+                v->partial |= !c->discovered || now - c->discovery_ok_ns > window_ns(c);
+        }
+        v->n = 1;
+        struct cluster_view_entry *e = &v->e[0];
+        snprintf(e->name, sizeof(e->name), "%s", c->self);
+        e->peer[0] = e->error[0] = '\0';
+        e->index = 0;
+        e->state = CLUSTER_SELF;
+        e->up = 1;
+        e->visits = e->reported = own;
+        e->age_ns = 0;
+        for (size_t k = 0; k < c->npods && v->n <= CLUSTER_PODS_MAX; k++)
+                view_pod(c, &c->pods[k], v, now);
+        for (size_t k = 0; k < c->ntargets && v->n <= CLUSTER_PODS_MAX; k++) {
+                const struct cluster_target *t = &c->targets[k];
+                if (!t->self && t->bound[0] == '\0')
+                        view_unnamed(t, (unsigned)k + 1, v);
+        }
+        pthread_mutex_unlock(&c->mu);
+}
+
+int
+cluster_seen(struct cluster *c, const char *name, int64_t now, uint64_t *visits, int64_t *age_ns,
+             enum cluster_state *st)
+{
+        pthread_mutex_lock(&c->mu);
+        const struct cluster_pod *p = pod_find(c, name);
+        int seen = p != NULL && p->seen_ns != 0;
+        if (seen) {
+                const struct cluster_target *t = source_of(c, p);
+                *visits = p->visits;
+                *age_ns = now - p->seen_ns;
+                if (t == NULL)
+                        *st = CLUSTER_LEFT;
+                else if (p->conflict_ns != 0 && now - p->conflict_ns <= window_ns(c))
+                        *st = CLUSTER_CONFLICT;
+                else
+                        *st = *age_ns <= window_ns(c) ? CLUSTER_FRESH : CLUSTER_STALE;
+        }
+        pthread_mutex_unlock(&c->mu);
+        return seen;
 }

@@ -29,15 +29,16 @@
 #include "peerlist.h"
 
 enum key_type {
-        KEY_PATH,   /* a file's path: not empty, not ending in '/' */
-        KEY_SOCKET, /* a unix socket's path: a KEY_PATH that fits in sun_path */
-        KEY_INT,    /* a decimal integer from min to max */
-        KEY_ENUM,   /* one of names, stored as its index */
-        KEY_MODE,   /* an octal file mode of 3 or 4 digits */
-        KEY_ZONE,   /* a zone of the system tz database */
-        KEY_FORMAT, /* a strftime format */
-        KEY_NAME,   /* a pod name, or empty */
-        KEY_PEERS,  /* host:port, host:port; or empty */
+        KEY_PATH,     /* a file's path: not empty, not ending in '/' */
+        KEY_SOCKET,   /* a unix socket's path: a KEY_PATH that fits in sun_path */
+        KEY_INT,      /* a decimal integer from min to max */
+        KEY_ENUM,     /* one of names, stored as its index */
+        KEY_MODE,     /* an octal file mode of 3 or 4 digits */
+        KEY_ZONE,     /* a zone of the system tz database */
+        KEY_FORMAT,   /* a strftime format */
+        KEY_NAME,     /* a pod name, or empty */
+        KEY_PEERS,    /* host:port, host:port; or empty */
+        KEY_DISCOVER, /* _port._tcp.service or service:port; or empty */
 };
 
 /*
@@ -45,15 +46,16 @@ enum key_type {
  * token (a const array's element is no constant expression in C; gcc folds
  * one anyway, clang, which builds the fuzzers, refuses it).
  */
-#define TYPE_NAME_KEY_PATH   "path"
-#define TYPE_NAME_KEY_SOCKET "socket path"
-#define TYPE_NAME_KEY_INT    "int"
-#define TYPE_NAME_KEY_ENUM   "enum"
-#define TYPE_NAME_KEY_MODE   "octal mode"
-#define TYPE_NAME_KEY_ZONE   "time zone"
-#define TYPE_NAME_KEY_FORMAT "strftime format"
-#define TYPE_NAME_KEY_NAME   "pod name"
-#define TYPE_NAME_KEY_PEERS  "host:port list"
+#define TYPE_NAME_KEY_PATH     "path"
+#define TYPE_NAME_KEY_SOCKET   "socket path"
+#define TYPE_NAME_KEY_INT      "int"
+#define TYPE_NAME_KEY_ENUM     "enum"
+#define TYPE_NAME_KEY_MODE     "octal mode"
+#define TYPE_NAME_KEY_ZONE     "time zone"
+#define TYPE_NAME_KEY_FORMAT   "strftime format"
+#define TYPE_NAME_KEY_NAME     "pod name"
+#define TYPE_NAME_KEY_PEERS    "host:port list"
+#define TYPE_NAME_KEY_DISCOVER "DNS name"
 
 struct key {
         struct config_key pub;
@@ -74,6 +76,7 @@ static const char *const bool_names[] = {"false", "true", NULL};
 static int check_socket_mode(const struct config *cfg, char *why, size_t len);
 static int check_zone(const struct config *cfg, char *why, size_t len);
 static int check_format(const struct config *cfg, char *why, size_t len);
+static int check_discover(const struct config *cfg, char *why, size_t len);
 
 #define FIELD(f) .off = offsetof(struct config, f), .size = sizeof(((struct config *)0)->f)
 #define RESTART  CONFIG_APPLY_RESTART
@@ -120,6 +123,10 @@ static const struct key keys[] = {
     {ROW("cluster", "peers", KEY_PEERS, "", CONFIG_APPLY_CLUSTER,
          "host:port of each pod's nginx, comma-separated; empty: a one-pod service"),
      FIELD(cluster_peers)},
+    {ROW("cluster", "discover", KEY_DISCOVER, "", CONFIG_APPLY_CLUSTER,
+         "find the pods in DNS at every poll: _PORTNAME._tcp.SERVICE (SRV) or SERVICE:PORT "
+         "(A records); empty: peers"),
+     FIELD(cluster_discover), .check = check_discover},
     {ROW("cluster", "poll_interval_ms", KEY_INT, "1000", CONFIG_APPLY_CLUSTER,
          "milliseconds from one poll of the peers' counts to the next"),
      FIELD(cluster_poll_interval_ms), .min = 100, .max = 600000},
@@ -362,6 +369,29 @@ parse_peers(struct config *cfg, const struct key *k, const char *val, char *why,
 }
 
 static int
+parse_discover(struct config *cfg, const struct key *k, const char *val, char *why, size_t len)
+{
+        struct peer_discover d;
+
+        if (peer_discover_parse(val, &d, why, len) != 0)
+                return -1;
+        return set_string(cfg, k, val, why, len);
+}
+
+/* A pod polled both as listed and as found would be two targets of one pod. */
+static int
+check_discover(const struct config *cfg, char *why, size_t len)
+{
+        if (cfg->cluster_discover[0] == '\0' ||
+            cfg->cluster_peers[strspn(cfg->cluster_peers, " \t")] == '\0')
+                return 0;
+        snprintf(why, len,
+                 "[cluster] peers is set too; set one of them: discover finds the pods in "
+                 "DNS, peers lists them");
+        return -1;
+}
+
+static int
 parse_value(struct config *cfg, const struct key *k, const char *val, char *why, size_t len)
 {
         switch (k->type) {
@@ -374,6 +404,7 @@ parse_value(struct config *cfg, const struct key *k, const char *val, char *why,
         case KEY_FORMAT: return parse_format(cfg, k, val, why, len);
         case KEY_NAME: return parse_name(cfg, k, val, why, len);
         case KEY_PEERS: return parse_peers(cfg, k, val, why, len);
+        case KEY_DISCOVER: return parse_discover(cfg, k, val, why, len);
         }
         snprintf(why, len, "key of an unknown type");
         return -1;

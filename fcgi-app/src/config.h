@@ -26,6 +26,7 @@ struct config {
         enum log_level log_level;
         char cluster_name[PEER_NAME_MAX];
         char cluster_peers[PEER_TEXT_MAX];
+        char cluster_discover[PEER_HOST_MAX];
         int cluster_poll_interval_ms;
         int cluster_timeout_ms;
         int metrics_enabled;

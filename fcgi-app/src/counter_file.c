@@ -628,6 +628,38 @@ cfile_open(struct counter_file *f, const char *path, char *err, size_t errlen)
         return st;
 }
 
+int
+cfile_create(const char *path, uint64_t v, char *why, size_t whylen)
+{
+        char tmp[CONFIG_PATH_MAX + 8], text[COUNTER_TEXT];
+        struct counter_file dir = {.path = path};
+        int len = snprintf(text, sizeof(text), "%" PRIu64 "\n", v);
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, COUNTER_FILE_MODE);
+        if (fd < 0) {
+                snprintf(why, whylen, "cannot create %s: %s", tmp, strerror(errno));
+                return -1;
+        }
+        if (write(fd, text, (size_t)len) != len || fdatasync(fd) != 0) {
+                snprintf(why, whylen, "writing %s: %s", tmp, strerror(errno));
+                close(fd);
+                unlink(tmp);
+                return -1;
+        }
+        close(fd);
+        int rc = link(tmp, path);
+        int saved = errno;
+        unlink(tmp);
+        if (rc != 0 && saved == EEXIST)
+                return 1;
+        if (rc != 0) {
+                snprintf(why, whylen, "linking %s to %s: %s", tmp, path, strerror(saved));
+                return -1;
+        }
+        return cfile_fsync_dir(&dir, why, whylen);
+}
+
 void
 cfile_close(struct counter_file *f)
 {

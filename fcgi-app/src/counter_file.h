@@ -93,6 +93,15 @@ int cfile_touch(struct counter_file *f, char *why, size_t whylen);
 
 int cfile_fsync_dir(const struct counter_file *f, char *why, size_t whylen);
 
+/*
+ * Creates the counter file at path holding v, only if nothing is there (a
+ * lost volume's count, restored from the peers before cfile_open()): the
+ * count is written and fdatasynced in path.tmp, which is linked to path
+ * (link(2) never replaces a file that appeared meanwhile), and the folder
+ * is fsynced. 0 created; 1 something is at path, left alone; -1 and why.
+ */
+int cfile_create(const char *path, uint64_t v, char *why, size_t whylen);
+
 void cfile_close(struct counter_file *f);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * moscow-time: a FastCGI responder that shows the time in Moscow and counts
- * visits. Start-up order: configuration, time zone, counter file, socket,
- * workers; then the main thread only waits for a signal.
+ * visits. Start-up order: configuration, time zone, the peers' poller (and,
+ * for a lost counter file, the count the peers remember), counter file,
+ * socket, workers; then the main thread only waits for a signal.
  *
  * Exit codes follow sysexits(3): 0 ok, 64 usage, 65 corrupt counter file,
  * 69 socket or counter already in use, 71 system error, 74 counter file
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 #include "cluster_poll.h"
 #include "config.h"
 #include "counter.h"
+#include "counter_file.h"
 #include "counter_watch.h"
 #include "log.h"
 #include "metrics.h"
@@ -235,12 +238,55 @@ counter_exit_code(enum counter_status st)
         }
 }
 
+/* How long a responder without its counter file asks the peers for its count. */
+#define RECOVER_MS 2000
+
+/*
+ * A pod whose volume was lost (a new, empty one) starts without its counter
+ * file while its peers still hold its last count in memory: ask them, for
+ * at most RECOVER_MS, and start from the largest answer, in one log line. A
+ * file that exists, even 0, is never replaced; no answer: 0, as ever.
+ */
+static void
+recover_count(const struct config *cfg, struct cluster *cluster, struct cluster_poll *poll)
+{
+        struct cluster_recovery r;
+        struct stat st;
+        char why[CONFIG_PATH_MAX + 128];
+
+        if (lstat(cfg->counter_path, &st) == 0 || errno != ENOENT || !cluster_has_peers(cluster))
+                return;
+        int64_t start = now_mono_ms();
+        cluster_recover(poll, RECOVER_MS, &r);
+        int64_t took = now_mono_ms() - start;
+        if (!r.found) {
+                log_warn("counter file %s is absent and no peer had a count of pod %s (%zu of %zu "
+                         "answered in %" PRId64 " ms): starting at 0",
+                         cfg->counter_path, cluster->self, r.answered, r.asked, took);
+                return;
+        }
+        int rc = cfile_create(cfg->counter_path, r.visits, why, sizeof(why));
+        if (rc == 0)
+                log_info("restored from peers: %" PRIu64 ", as %s saw it %" PRId64 ".%" PRId64
+                         " s ago (%zu of %zu peers answered in %" PRId64
+                         " ms); counter file %s created",
+                         r.visits, r.by, r.age_ms / 1000, r.age_ms % 1000 / 100, r.answered,
+                         r.asked, took, cfg->counter_path);
+        else if (rc == 1)
+                log_warn("counter file %s appeared while the peers were asked: kept as it is "
+                         "(the peers had %" PRIu64 ")",
+                         cfg->counter_path, r.visits);
+        else
+                log_error("restoring the count %" PRIu64 " from peers: %s", r.visits, why);
+}
+
 /*
  * Start-up in order, teardown in the reverse order of what started, once
- * (a goto ladder, as Redis's rdbSave() unwinds): the counter before the
- * cluster (a peer's poll asks for it), the poller before the workers
- * (libcurl's global set-up must run alone), the socket last, so that nginx
- * reaches a responder only once everything under it runs.
+ * (a goto ladder, as Redis's rdbSave() unwinds): the cluster and its poller
+ * before the counter (a lost counter file's count comes from the peers; the
+ * poller must be the first thread, for libcurl's global set-up), the socket
+ * last, so that nginx reaches a responder only once everything under it
+ * runs.
  */
 static int
 serve(const char *path, const struct config *cfg)
@@ -265,24 +311,25 @@ serve(const char *path, const struct config *cfg)
                 log_error("setting time zone %s: %s", cfg->timezone, strerror(errno));
                 return EX_OSERR;
         }
+        if (cluster_init(&cluster, cfg, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                return EX_CONFIG;
+        }
+        /* Before the counter: a new, empty volume asks the peers for its count first. */
+        if (cluster_poll_start(&poll, &cluster, err, sizeof(err)) != 0) {
+                log_error("%s", err);
+                return EX_OSERR;
+        }
+        recover_count(cfg, &cluster, poll);
         enum counter_status cst = counter_open(&counter, cfg, err, sizeof(err));
         if (cst != COUNTER_OK) {
                 log_error("%s", err);
-                return counter_exit_code(cst);
+                rc = counter_exit_code(cst);
+                goto stop_poller;
         }
         /* From here, so that a change made while the rest starts is seen too. */
         cwatch_init(&cwatch, cfg->counter_path,
                     "changes made from outside are seen at the next visit or probe only");
-        if (cluster_init(&cluster, cfg, err, sizeof(err)) != 0) {
-                log_error("%s", err);
-                rc = EX_CONFIG;
-                goto close_counter;
-        }
-        if (cluster_poll_start(&poll, &cluster, err, sizeof(err)) != 0) {
-                log_error("%s", err);
-                rc = EX_OSERR;
-                goto close_counter;
-        }
         metrics_init(&metrics, MT_VERSION, MT_COMMIT);
         routes_live_init(&live, cfg);
         struct app app = {.cfg = cfg,
@@ -298,7 +345,7 @@ serve(const char *path, const struct config *cfg)
         if (sfd < 0) {
                 log_error("signalfd: %s", strerror(errno));
                 rc = EX_OSERR;
-                goto stop_poller;
+                goto close_counter;
         }
         struct reload_targets targets = {.live = &live,
                                          .cluster = &cluster,
@@ -315,12 +362,15 @@ serve(const char *path, const struct config *cfg)
         char fds[256];
         fd_budget(&server, fd_soft_was, fds, sizeof(fds));
         log_info("ready: socket %s (mode %04o), %d worker threads (of %d), "
-                 "counter %s at %" PRIu64 " (sync=%s), time zone %s, pod %s, %zu peers, "
+                 "counter %s at %" PRIu64 " (sync=%s), time zone %s, pod %s, peers %s, "
                  "metrics %s; %s",
                  cfg->socket_path, cfg->socket_mode, server.nthreads, cfg->workers,
                  cfg->counter_path, counter_get(&counter), config_sync_name(cfg->sync),
-                 cfg->timezone, cluster.self, cluster.npeers, cfg->metrics_enabled ? "on" : "off",
-                 fds);
+                 cfg->timezone, cluster.self,
+                 cfg->cluster_discover[0] ? cfg->cluster_discover
+                 : cfg->cluster_peers[0]  ? "listed"
+                                          : "none",
+                 cfg->metrics_enabled ? "on" : "off", fds);
         struct watched watched = {.reload = &reload, .cwatch = &cwatch, .counter = &counter};
         int sig = wait_for_stop(sfd, &watched);
         sfd = -1; /* closed there */
@@ -330,14 +380,14 @@ serve(const char *path, const struct config *cfg)
 stop_server:
         reload_close(&reload);
         server_stop(&server);
-stop_poller:
+close_counter:
         if (sfd >= 0)
                 close(sfd);
-        cluster_poll_stop(poll);
-close_counter:
         cwatch_close(&cwatch);
         if (counter_close(&counter) != 0 && rc == EX_OK)
                 rc = EX_IOERR;
+stop_poller:
+        cluster_poll_stop(poll);
         if (served)
                 log_info("stopped");
         return rc;

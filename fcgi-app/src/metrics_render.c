@@ -186,26 +186,46 @@ metrics_render_counter(struct text *e, const struct counter_health *c)
 void
 metrics_render_cluster(struct text *e, const struct cluster_view *v)
 {
+        static const enum cluster_outcome refusals[] = {CLUSTER_MALFORMED, CLUSTER_IMPLAUSIBLE,
+                                                        CLUSTER_CONFLICTING};
+
         prom_family(e, "moscow_time_cluster_visits", "gauge",
                     "The service's visits as this pod knows them: its own count and the largest "
-                    "count seen of every other pod.");
+                    "count seen of every other pod (at most 2^63-1).");
         prom_u64(e, "moscow_time_cluster_visits", NULL, v->total);
         prom_family(e, "moscow_time_cluster_partial", "gauge",
-                    "1 if some pod's count is stale or was never received, else 0.");
+                    "1 if some pod's count is stale, was never received or is in conflict, or "
+                    "discovery fails, else 0.");
         prom_u64(e, "moscow_time_cluster_partial", NULL, (uint64_t)v->partial);
+        prom_family(e, "moscow_time_cluster_saturated", "gauge",
+                    "1 if the counts add up to more than 2^63-1, the most the total can say.");
+        prom_u64(e, "moscow_time_cluster_saturated", NULL, (uint64_t)v->saturated);
+        prom_family(e, "moscow_time_cluster_answers_refused_total", "counter",
+                    "Peers' answers refused since start: malformed (not a count), implausible "
+                    "(more visits than a pod can serve in the time), conflict (another pod's "
+                    "name, or one pod at two addresses).");
+        for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+                const char *labels[] = {"reason", cluster_outcome_name(refusals[i]), NULL};
+                prom_u64(e, "moscow_time_cluster_answers_refused_total", labels,
+                         v->refused[refusals[i]]);
+        }
         prom_family(e, "moscow_time_cluster_pod_visits", "gauge",
-                    "Each pod's count as this pod has seen it (its largest answer).");
+                    "Each pod's count as this pod has seen it (its largest answer); pods are "
+                    "those listed or found in DNS, and those that left.");
         size_t polled = 0;
         for (size_t i = 0; i < v->n; i++) {
                 polled += v->e[i].peer[0] != '\0';
-                if (v->e[i].state == CLUSTER_UNREACHED)
+                /* Named by DNS, the list or an address's first answer: never more than the slots.
+                 */
+                if (v->e[i].name[0] == '\0' || v->e[i].age_ns < 0)
                         continue;
                 const char *labels[] = {"pod", v->e[i].name, NULL};
                 prom_u64(e, "moscow_time_cluster_pod_visits", labels, v->e[i].visits);
         }
         if (polled > 0)
                 prom_family(e, "moscow_time_peer_up", "gauge",
-                            "1 if the peer answered the last poll of its count, else 0.");
+                            "1 if the peer answered the last poll of its count and it was taken, "
+                            "else 0.");
         for (size_t i = 0; i < v->n; i++) {
                 if (v->e[i].peer[0] == '\0')
                         continue;

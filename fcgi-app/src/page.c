@@ -10,6 +10,7 @@
  */
 #include "page.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char page_style[] =
@@ -88,17 +89,29 @@ html(struct text *e, const char *s)
         }
 }
 
-/* One pod's row: name, bar, count and share. */
+/*
+ * One pod's row: name, bar, count and share. The share is of sum, the
+ * counts' sum in 128 bits: the total saturates at 2^63-1, the shares must
+ * not (two pods at 2^63-1 have half each).
+ */
 static void
-pod_row(const struct cluster_view_entry *p, uint64_t total, struct text *e)
+pod_row(const struct cluster_view_entry *p, unsigned __int128 sum, struct text *e)
 {
         /* Tenths of a percent, in integers: no floating point on a request's path. */
-        uint64_t permille = total ? (p->visits * 1000 + total / 2) / total : 0;
+        unsigned __int128 scaled = (unsigned __int128)p->visits * 1000 + sum / 2;
+        uint64_t permille = sum ? (uint64_t)(scaled / sum) : 0;
 
         PUT(e, "<li class=\"");
         text_str(e, cluster_state_name(p->state));
         PUT(e, "\"><span>");
-        html(e, p->name);
+        if (p->name[0] != '\0') {
+                html(e, p->name);
+        } else {
+                /* An address that never answered: by its number, as the public answer has it. */
+                char unnamed[24];
+                snprintf(unnamed, sizeof(unnamed), "peer#%u", p->index);
+                text_str(e, unnamed);
+        }
         PUT(e, "</span><svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" "
                "aria-hidden=\"true\"><rect class=\"track\" width=\"1000\" height=\"10\"/>"
                "<rect class=\"bar\" width=\"");
@@ -108,10 +121,10 @@ pod_row(const struct cluster_view_entry *p, uint64_t total, struct text *e)
         PUT(e, " · ");
         text_dec(e, (permille + 5) / 10);
         PUT(e, "%");
-        if (p->state == CLUSTER_STALE)
-                PUT(e, " stale");
-        else if (p->state == CLUSTER_UNREACHED)
-                PUT(e, " unreached");
+        if (p->state != CLUSTER_SELF && p->state != CLUSTER_FRESH) {
+                PUT(e, " ");
+                text_str(e, cluster_state_name(p->state));
+        }
         PUT(e, "</span></li>\n");
 }
 
@@ -123,11 +136,17 @@ cluster_part(const struct cluster_view *v, struct text *e)
         PUT(e, "</strong> &middot; <strong id=\"total\">");
         text_dec(e, v->total);
         PUT(e, "</strong> visits to the service");
+        if (v->saturated)
+                PUT(e, " <span id=\"saturated\">(or more: the most the total can say)</span>");
         if (v->partial)
-                PUT(e, " <span id=\"partial\">(partial: a pod is stale or unreached)</span>");
+                PUT(e, " <span id=\"partial\">(partial: a pod is stale, unreached or in "
+                       "conflict)</span>");
         PUT(e, "</p>\n<ul id=\"pods\" aria-label=\"Each pod's share of the visits\">\n");
+        unsigned __int128 sum = 0;
+        for (size_t i = 0; i < v->n; i++)
+                sum += v->e[i].visits;
         for (size_t i = 0; i < v->n && i < PAGE_PODS_SHOWN; i++)
-                pod_row(&v->e[i], v->total, e);
+                pod_row(&v->e[i], sum, e);
         if (v->n > PAGE_PODS_SHOWN)
                 text_printf(e, "<li><span>and %zu more pods</span></li>\n", v->n - PAGE_PODS_SHOWN);
         PUT(e, "</ul>\n");

@@ -16,6 +16,7 @@
 #include "metrics_render.h"
 #include "negotiate.h"
 #include "page.h"
+#include "peerlist.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -147,7 +148,7 @@ zone_city(const char *zone, char *out, size_t len)
 static void
 render_page(struct response *r, const struct app *app, const struct clock_text *t, uint64_t n)
 {
-        /* On the worker's stack (about 100 KiB at most): no allocation per page. */
+        /* On the worker's stack (about 140 KiB at most): no allocation per page. */
         struct cluster_view v;
         char city[64];
         struct text e;
@@ -286,15 +287,58 @@ query_param(const char *query, const char *key, const char **val, size_t *n)
         return 0;
 }
 
+/* GET /visits?scope=cluster&pod=NAME: what this pod saw of NAME (a recovering pod asks). */
+static void
+route_seen(const struct app *app, const char *val, size_t n, struct response *r)
+{
+        char of[CLUSTER_NAME_MAX], why[96];
+        uint64_t visits;
+        int64_t age_ns;
+        enum cluster_state st;
+        struct text e;
+
+        if (n >= sizeof(of)) {
+                plain(r, 400, NULL, "pod: expected a pod name");
+                return;
+        }
+        memcpy(of, val, n);
+        of[n] = '\0';
+        if (peer_name_check(of, why, sizeof(why)) != 0) {
+                plain(r, 400, NULL, "pod: expected a pod name");
+                return;
+        }
+        if (app->cluster == NULL) {
+                plain(r, 404, NULL, "no count of that pod here");
+                return;
+        }
+        int64_t now = now_mono_ns();
+        if (strcmp(of, app->cluster->self) == 0) {
+                visits = counter_get(app->counter);
+                age_ns = 0;
+                st = CLUSTER_SELF;
+        } else if (!cluster_seen(app->cluster, of, now, &visits, &age_ns, &st)) {
+                plain(r, 404, NULL, "no count of that pod here");
+                return;
+        }
+        text_init(&e, r->body, sizeof(r->body));
+        answer_cluster_seen(&e, app->cluster->self, of, visits, st, age_ns);
+        finish_text(r, &e, "application/json", "the answer");
+}
+
 /* The service's total, from what the poller has seen; never waits for a peer. */
 static void
 route_cluster(const struct app *app, const struct request *req, struct response *r)
 {
-        /* On the worker's stack (about 100 KiB at most): no allocation per answer. */
+        /* On the worker's stack (about 140 KiB at most): no allocation per answer. */
         struct cluster_view view, *v = &view;
+        const char *pod;
+        size_t n_pod;
         struct text e;
+        if (query_param(req->query, "pod", &pod, &n_pod)) {
+                route_seen(app, pod, n_pod, r);
+                return;
+        }
         uint64_t own = counter_get(app->counter);
-
         if (app->cluster != NULL) {
                 cluster_view(app->cluster, own, v, now_mono_ns());
         } else {
@@ -306,9 +350,9 @@ route_cluster(const struct app *app, const struct request *req, struct response 
         int json = wants_json(req->accept, "text/plain");
         text_init(&e, r->body, sizeof(r->body));
         if (json)
-                answer_cluster_json(v, &e);
+                answer_cluster_json(v, routes_internal(req), &e);
         else
-                answer_cluster_text(v, &e);
+                answer_cluster_text(v, routes_internal(req), &e);
         finish_text(r, &e, json ? "application/json" : "text/plain; charset=utf-8",
                     "the cluster answer");
 }
@@ -369,7 +413,7 @@ route_metrics(const struct app *app, struct response *r)
         metrics_render(&e, app->metrics, &routes);
         metrics_render_counter(&e, &h);
         if (app->cluster != NULL) {
-                struct cluster_view *v = malloc(sizeof(*v)); /* 100 KiB: not on a worker's stack */
+                struct cluster_view *v = malloc(sizeof(*v)); /* 140 KiB: not on a worker's stack */
                 if (v == NULL) {
                         plain(r, 503, "Retry-After: 1\r\n", "out of memory; try again shortly");
                         return;

@@ -128,3 +128,51 @@ text_json_string(struct text *t, const char *s)
         }
         TEXT_LIT(t, "\"");
 }
+
+static void
+hex_byte(struct text *t, unsigned char c)
+{
+        static const char hex[] = "0123456789abcdef";
+        char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+
+        text_put(t, esc, 4);
+}
+
+void
+text_escape(struct text *t, const char *s, size_t n)
+{
+        const char *end = s + n;
+
+        while (s < end) {
+                size_t run = 0;
+                while (s + run < end && (unsigned char)s[run] >= 0x20 &&
+                       (unsigned char)s[run] < 0x7f && s[run] != '\\' && s[run] != '"')
+                        run++;
+                text_put(t, s, run);
+                s += run;
+                if (s == end)
+                        break;
+                if (*s == '\\' || *s == '"') {
+                        char esc[2] = {'\\', *s};
+                        text_put(t, esc, 2);
+                } else {
+                        hex_byte(t, (unsigned char)*s);
+                }
+                s++;
+        }
+}
+
+void
+text_printable(struct text *t, const char *s)
+{
+        for (;;) {
+                size_t run = 0;
+                while ((unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f)
+                        run++;
+                text_put(t, s, run);
+                s += run;
+                if (*s == '\0')
+                        return;
+                hex_byte(t, (unsigned char)*s++);
+        }
+}

@@ -40,6 +40,21 @@ void text_dec(struct text *t, uint64_t v);
 void text_json_string(struct text *t, const char *s);
 
 /*
+ * Bytes from elsewhere (a peer's answer) as printable ASCII, for a log line
+ * or an error shown in an answer: printable ASCII stays, '\\' and '"'
+ * become \\ and \", every other byte (control, DEL, >= 0x80) \xNN.
+ * No byte of the input can end a line, a string or a terminal's sequence.
+ */
+void text_escape(struct text *t, const char *s, size_t n);
+
+/*
+ * s with every byte that is not printable ASCII written as \xNN, the rest
+ * as it is: text_escape()'s output comes through unchanged, so a sink may
+ * apply it to anything it did not make itself.
+ */
+void text_printable(struct text *t, const char *s);
+
+/*
  * Length of the well-formed UTF-8 sequence at s (1 to 4), or 0 if the
  * bytes there are not one (overlong, a surrogate, past U+10FFFF, cut off).
  */

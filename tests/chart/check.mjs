@@ -230,8 +230,8 @@ const globalChecks = {
         return p;
     },
 
-    // The checksum/config annotation leaves out [cluster] peers always (it follows
-    // replicaCount) and, with config.reload live, exactly the keys the responder
+    // The checksum/config annotation leaves out [cluster] peers always (a list is
+    // taken live) and, with config.reload live, exactly the keys the responder
     // takes on a reload: its key table says which (--print-keys), not a copy here.
     checksumLiveKeys(f) {
         const p = f.keys.problems.map((x) => `--print-keys: ${x}`);
@@ -367,7 +367,7 @@ const globalChecks = {
         const sum = checksumOf(base.objs);
         if (!sum) return ['no checksum/config annotation on the pods'];
         // config.reload rolling (the default): every key but [cluster] peers, which
-        // follows replicaCount and is taken live (scaling restarts no pod).
+        // is taken live; scaling changes no key (the pods find each other in DNS).
         // live: only the keys a running responder cannot take (config.c's table).
         const live = await helm.template(f.chart, { sets: ['config.reload=live'], release: RELEASE, namespace: NAMESPACE });
         const liveSum = checksumOf(live.objs);
@@ -378,11 +378,14 @@ const globalChecks = {
             ['config.clock.format=%H', true, false],
             ['config.cluster.poll_interval_ms=2000', true, false],
             ['config.cluster.timeout_ms=900', true, false],
+            ['config.cluster.discover=_web._tcp.other', true, false],
             ['config.server.workers=8', true, true],
             ['metrics.enabled=false', true, true],
             ['config.cluster.name=x', true, true],
             ['replicaCount=5', false, false],
-            ['config.cluster.peers=a:1', false, false],
+            // A list of one's own turns the rendered discovery off: that is a change of
+            // [cluster] discover, which rolls with config.reload rolling.
+            ['config.cluster.peers=a:1', true, false],
             ['service.type=ClusterIP', false, false],
         ];
         for (const [set, rolls, rollsLive] of changes) {
@@ -752,12 +755,23 @@ const globalChecks = {
         return p;
     },
 
-    // [cluster] peers past what one config.ini line and the responder take is refused.
-    async peersLimit(f) {
-        const r = await helm.template(f.chart, { sets: ['replicaCount=30'], release: RELEASE, namespace: NAMESPACE });
-        if (r.ok || !/30 pods give a \[cluster\] peers list of \d+ bytes/.test(r.stderr)) return ['replicaCount=30: no clear refusal of a peer list too long for config.ini'];
-        const off = await helm.template(f.chart, { sets: ['replicaCount=30', 'cluster.enabled=false'], release: RELEASE, namespace: NAMESPACE });
-        return off.ok ? [] : ['replicaCount=30 with cluster.enabled=false refused: ' + lines(off.stderr, 2).join(' ')];
+    // No peer list follows replicaCount: the pods find each other in DNS, as many as there are.
+    async discoverWhateverTheScale(f) {
+        const p = [];
+        for (const n of [1, 30, 256]) {
+            const r = await helm.template(f.chart, { sets: [`replicaCount=${n}`], release: RELEASE, namespace: NAMESPACE });
+            if (!r.ok) {
+                p.push(`replicaCount=${n}: ${lines(r.stderr, 2).join(' ')}`);
+                continue;
+            }
+            const text = r.objs.find((o) => o.kind === 'ConfigMap')?.data?.['config.ini'] ?? '';
+            if (!/^discover = "_http\._tcp\.[a-z0-9-]+-headless"$/m.test(text)) p.push(`replicaCount=${n}: no [cluster] discover of the headless service's http port`);
+            if (!/^peers = ""$/m.test(text)) p.push(`replicaCount=${n}: a [cluster] peers list is rendered`);
+        }
+        const off = await helm.template(f.chart, { sets: ['cluster.enabled=false'], release: RELEASE, namespace: NAMESPACE });
+        const text = off.objs?.find((o) => o.kind === 'ConfigMap')?.data?.['config.ini'] ?? '';
+        if (!off.ok || !/^discover = ""$/m.test(text)) p.push('cluster.enabled=false still renders a discovery');
+        return p;
     },
 
     async schemaRejectsUnknownKey(f) {
@@ -890,7 +904,7 @@ async function main() {
         });
         await g.test('schema rejects an unknown top-level key (--set replicas=3)', () => globalChecks.schemaRejectsUnknownKey(f));
         await g.test('alerts: the rendered PrometheusRule passes promtool check rules and its unit tests (promtool test rules); each alert has tests', () => globalChecks.alerts(f));
-        await g.test('cluster: a peer list longer than a config.ini line (replicaCount 30) is refused, unless cluster.enabled is false', () => globalChecks.peersLimit(f));
+        await g.test('cluster: the pods find each other in DNS whatever replicaCount is (1, 30, 256), no peer list; cluster.enabled=false renders none', () => globalChecks.discoverWhateverTheScale(f));
     });
     group((g) => g.test('immutable StatefulSet fields: an upgrade changing podManagementPolicy, the selector or any persistence.* fails at render time naming the field, live and new value and the safe commands; mutable changes pass (guard rendered against a live object in a chart copy)', () => globalChecks.immutableGuard(f)));
     group(async (g) => {
@@ -1039,7 +1053,8 @@ const BITES = [
     { name: 'an alert without a unit test is caught', edits: [['chart', 'templates/prometheusrule.yaml', '- alert: MoscowTimeFsyncFailing', '- alert: MoscowTimeFsyncFailingAgain']], check: 'alerts', expect: /MoscowTimeFsyncFailingAgain has no test/ },
     { name: 'a ServiceMonitor that also selects the main service (each pod scraped twice) is caught', edits: [['chart', 'templates/servicemonitor.yaml', '      app.kubernetes.io/component: headless\n', '']], files: ['values/metrics.yaml'], check: 'metrics', expect: /Services the ServiceMonitor selects/ },
     { name: 'pods without the scrape annotations are caught', edits: [['chart', 'templates/statefulset.yaml', 'prometheus.io/scrape: "true"', 'prometheus.io/scrape: "false"']], check: 'metrics', expect: /prometheus\.io annotations .* absent/ },
-    { name: 'peers not rendered from replicaCount are caught', edits: [['chart', 'templates/_helpers.tpl', '{{- range $i := until (int .Values.replicaCount) -}}', '{{- range $i := until 3 -}}']], files: ['values/metrics.yaml'], check: 'config', expect: /peers and metrics as the chart renders them/ },
+    { name: 'a discovery of another port than the headless service\'s is caught', edits: [['chart', 'templates/_helpers.tpl', 'printf "_http._tcp.%s"', 'printf "_web._tcp.%s"']], files: ['values/metrics.yaml'], check: 'config', expect: /peers, discover and metrics as the chart renders them/ },
+    { name: 'a headless service without the port discovery names is caught', edits: [['chart', 'templates/service-headless.yaml', '    - name: http\n', '    - name: web\n']], check: 'config', expect: /the headless Service has no port named http/ },
     { name: 'a checksum that ignores the config is caught', edits: [['chart', 'templates/statefulset.yaml', 'include "moscow-time.configChecksum" .', '"fixed" | sha256sum']], check: 'checksum', expect: /did not change/ },
     { name: 'config.ini rendered without quotes breaks the % format (values differ)', edits: [['chart', 'templates/_helpers.tpl', '{{ $key }} = "{{ $value }}"', '{{ $key }} = {{ $value }}']], files: ['values/single-custom.yaml'], check: 'config', expect: /rendered config.ini values vs .Values.config/ },
     { name: 'readOnlyRootFilesystem false is caught', sets: ['containerSecurityContext.readOnlyRootFilesystem=false'], check: 'security', expect: /readOnlyRootFilesystem: false, expected true/ },

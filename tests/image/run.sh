@@ -826,15 +826,15 @@ t_delete_pod() {
 }
 check "deleting one pod keeps its count; the others keep theirs" t_delete_pod
 
-# --- the service's total: three containers that poll each other -------------------
+# --- the service's total: three containers that find and poll each other ---------
 
-# cluster_config DIR PEERS: config.ini for a container of the cluster, in DIR
+# cluster_config DIR KEY VALUE: config.ini for a container of the cluster, in DIR
 # (mounted read-only at /etc/moscow-time/cluster, so that a change of it is a
-# reload), with [cluster] peers = PEERS.
+# reload), with [cluster] KEY = VALUE (discover or peers).
 cluster_config() {
     mkdir -p "$1"
     chmod 755 "$1"
-    sed -e "s/^peers =.*/peers = $2/" -e 's/^poll_interval_ms = .*/poll_interval_ms = 300/' \
+    sed -e "s/^$2 =.*/$2 = $3/" -e 's/^poll_interval_ms = .*/poll_interval_ms = 300/' \
         fcgi-app/config.ini >"$1/config.ini.new"
     chmod 644 "$1/config.ini.new"
     mv "$1/config.ini.new" "$1/config.ini"
@@ -854,58 +854,81 @@ wait_total() {
     get "$(port_of "$1")" '/visits?scope=cluster' | sed 's/^/  /'
     fail "$1: cluster total \"$got\", expected \"$2\""
 }
+# cluster_pod NAME I: runs container cI of the cluster, pod moscow-time-I, on the network.
+cluster_pod() {
+    podman volume create "$run_id-c$2" >/dev/null
+    run --name "$run_id-c$2" --read-only --read-only-tmpfs=false --tmpfs /tmp \
+        --tmpfs "${TMPFS_RUN:-/run}" -v "$run_id-c$2:/data" -p 127.0.0.1::8080 \
+        -p 127.0.0.1::9113 \
+        --network "$1" --network-alias moscow-time-headless --hostname "moscow-time-$2" \
+        -v "$tmp/cluster$2:/etc/moscow-time/cluster:ro" "$image" \
+        moscow-time-serve /etc/moscow-time/cluster/config.ini /run/moscow-time >/dev/null
+}
 
-# Three containers on a network of their own, each with its volume, its
-# hostname (a pod's name) and the peer list the chart would render. They
-# reach each other by name where podman's network has DNS (the dnsname CNI
-# plugin); where it has not, by address, the list rewritten once their
-# addresses are known, which each responder takes as a reload.
-t_cluster_by_name() {
-    local i net=$run_id-net peers='' by=name
+# Containers on a network of their own, each with its volume and its hostname
+# (a pod's name), sharing the network alias moscow-time-headless: podman's DNS
+# (the dnsname CNI plugin) answers one A record per container for it, as
+# Kubernetes does for a headless Service, so each finds the others with
+# [cluster] discover = moscow-time-headless:8080, as the chart's pods do (the
+# chart uses the Service's SRV records, which dnsname does not serve). Where
+# podman's network has no DNS, the fallback lists the addresses in [cluster]
+# peers instead, and says so.
+t_cluster_by_discovery() {
+    local i net=$run_id-net peers='' by=discovery
     podman network create "$net" >/dev/null
-    for i in 0 1 2; do peers+="${peers:+,}moscow-time-$i:8080"; done
     for i in 0 1 2; do
-        cluster_config "$tmp/cluster$i" "$peers"
-        podman volume create "$run_id-c$i" >/dev/null
-        run --name "$run_id-c$i" --read-only --read-only-tmpfs=false --tmpfs /tmp \
-            --tmpfs "${TMPFS_RUN:-/run}" -v "$run_id-c$i:/data" -p 127.0.0.1::8080 \
-            -p 127.0.0.1::9113 \
-            --network "$net" --network-alias "moscow-time-$i" --hostname "moscow-time-$i" \
-            -v "$tmp/cluster$i:/etc/moscow-time/cluster:ro" "$image" \
-            moscow-time-serve /etc/moscow-time/cluster/config.ini /run/moscow-time >/dev/null
+        cluster_config "$tmp/cluster$i" discover moscow-time-headless:8080
+        cluster_pod "$net" "$i"
     done
     for i in 0 1 2; do
         wait_ready "c$i"
         visit "c$i" $((i + 1)) >/dev/null # 1 + 2 + 3
     done
-    # IMAGE_CLUSTER_BY=address tries the fallback where the names would resolve.
+    # IMAGE_CLUSTER_BY=address tries the fallback where the alias would resolve.
     if [[ ${IMAGE_CLUSTER_BY:-} == address ]] ||
-        ! podman exec "$run_id-c0" getent hosts moscow-time-1 >/dev/null 2>&1; then
+        ! podman exec "$run_id-c0" getent hosts moscow-time-headless >/dev/null 2>&1; then
         by=address
-        peers=''
         for i in 0 1 2; do
             peers+="${peers:+,}$(podman inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" "$run_id-c$i"):8080"
         done
-        for i in 0 1 2; do cluster_config "$tmp/cluster$i" "$peers"; done
+        for i in 0 1 2; do cluster_config "$tmp/cluster$i" peers "$peers"; done
+        note "podman's DNS does not resolve the alias here: peers listed by address ($peers)"
+    else
+        note "pods found by discovery: $(podman exec "$run_id-c0" getent ahostsv4 moscow-time-headless |
+            awk '$2 == "STREAM" { print $1 }' | paste -sd ' ')"
     fi
-    note "peers reached by $by: $peers"
     for i in 0 1 2; do wait_total "c$i" "6 complete"; done
-    expect "pod name" "$(get "$(port_of c1)" /visits | tr -d '\n')" 2
-    local json
-    json=$(curl -s -H 'Accept: application/json' "http://127.0.0.1:$(port_of c1)/visits")
-    expect "c1's own answer" "$json" '{"visits":2,"pod":"moscow-time-1"}'
-    # One stopped: its count stays in the others' totals, marked stale.
-    podman stop -t 10 "$run_id-c2" >/dev/null
-    visit c0 1 >/dev/null
-    for i in $(seq 100); do
-        [[ $(cluster_total c0) == "7 partial" ]] && break
-        sleep 0.1
-    done
-    expect "c0's total with c2 stopped" "$(cluster_total c0)" "7 partial"
-    get "$(metrics_port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
-        fail "/metrics: moscow_time_cluster_visits is not 7"
+    expect "c1's own answer" "$(curl -s -H 'Accept: application/json' \
+        "http://127.0.0.1:$(port_of c1)/visits")" '{"visits":2,"pod":"moscow-time-1"}'
+    if [[ $by == discovery ]]; then
+        # Scaled up: a fourth container with the alias is in every total, no config changed.
+        cluster_config "$tmp/cluster3" discover moscow-time-headless:8080
+        cluster_pod "$net" 3
+        wait_ready c3
+        visit c3 4 >/dev/null
+        for i in 0 1 2 3; do wait_total "c$i" "10 complete"; done
+        # Scaled down: c3 stopped leaves podman's DNS; its count stays, the total complete.
+        podman stop -t 10 "$run_id-c3" >/dev/null
+        visit c0 1 >/dev/null
+        wait_total c0 "11 complete"
+        get "$(port_of c0)" '/visits?scope=cluster' | grep -q '^moscow-time-3 4 left' ||
+            fail "c3 is not shown as left with its 4 visits"
+        get "$(metrics_port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 11$' ||
+            fail "/metrics: moscow_time_cluster_visits is not 11"
+    else
+        # Listed, a stopped pod stays listed: its count stays, marked stale.
+        podman stop -t 10 "$run_id-c2" >/dev/null
+        visit c0 1 >/dev/null
+        for i in $(seq 100); do
+            [[ $(cluster_total c0) == "7 partial" ]] && break
+            sleep 0.1
+        done
+        expect "c0's total with c2 stopped" "$(cluster_total c0)" "7 partial"
+        get "$(metrics_port_of c0)" /metrics | grep -q '^moscow_time_cluster_visits 7$' ||
+            fail "/metrics: moscow_time_cluster_visits is not 7"
+    fi
 }
-check "three containers poll each other by name (or address): the service's total" t_cluster_by_name
+check "containers sharing a network alias find and poll each other ([cluster] discover): the service's total" t_cluster_by_discovery
 
 # --- leftovers --------------------------------------------------------------------
 

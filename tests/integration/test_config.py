@@ -175,6 +175,7 @@ def test_print_config_shows_the_example_in_table_order():
                         "[log] level = info\n"
                         "[cluster] name = \n"
                         "[cluster] peers = \n"
+                        "[cluster] discover = \n"
                         "[cluster] poll_interval_ms = 1000\n"
                         "[cluster] timeout_ms = 500\n"
                         "[metrics] enabled = true\n")
@@ -190,7 +191,7 @@ def test_print_keys_lists_the_table_with_what_a_reload_changes():
     assert all(len(row) == 5 and row[4] for row in rows), rows
     live = [k for k, when, _, _, _ in rows if when == "live"]
     # What reload.c applies to a running responder; a change of any other key needs a restart.
-    assert live == ["[clock] format", "[log] level", "[cluster] peers",
+    assert live == ["[clock] format", "[log] level", "[cluster] peers", "[cluster] discover",
                     "[cluster] poll_interval_ms", "[cluster] timeout_ms"], live
     assert {when for _, when, _, _, _ in rows} == {"live", "restart"}
 

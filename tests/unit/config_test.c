@@ -43,6 +43,7 @@ assert_config_equal(const struct config *a, const struct config *b)
         assert_int_equal(a->log_level, b->log_level);
         assert_string_equal(a->cluster_name, b->cluster_name);
         assert_string_equal(a->cluster_peers, b->cluster_peers);
+        assert_string_equal(a->cluster_discover, b->cluster_discover);
         assert_int_equal(a->cluster_poll_interval_ms, b->cluster_poll_interval_ms);
         assert_int_equal(a->cluster_timeout_ms, b->cluster_timeout_ms);
         assert_int_equal(a->metrics_enabled, b->metrics_enabled);
@@ -69,6 +70,7 @@ test_defaults_are_the_documented_values(void **state)
         assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
         assert_string_equal(cfg.cluster_name, "");
         assert_string_equal(cfg.cluster_peers, "");
+        assert_string_equal(cfg.cluster_discover, "");
         assert_int_equal(cfg.cluster_poll_interval_ms, 1000);
         assert_int_equal(cfg.cluster_timeout_ms, 500);
         assert_int_equal(cfg.metrics_enabled, 1);
@@ -167,13 +169,21 @@ static void
 test_key_table_order_and_end(void **state)
 {
         static const char *const want[][2] = {
-            {"server", "socket"},      {"server", "socket_mode"},
-            {"server", "workers"},     {"clock", "timezone"},
-            {"clock", "format"},       {"counter", "path"},
-            {"counter", "sync"},       {"counter", "sync_interval_ms"},
-            {"log", "level"},          {"cluster", "name"},
-            {"cluster", "peers"},      {"cluster", "poll_interval_ms"},
-            {"cluster", "timeout_ms"}, {"metrics", "enabled"},
+            {"server", "socket"},
+            {"server", "socket_mode"},
+            {"server", "workers"},
+            {"clock", "timezone"},
+            {"clock", "format"},
+            {"counter", "path"},
+            {"counter", "sync"},
+            {"counter", "sync_interval_ms"},
+            {"log", "level"},
+            {"cluster", "name"},
+            {"cluster", "peers"},
+            {"cluster", "discover"},
+            {"cluster", "poll_interval_ms"},
+            {"cluster", "timeout_ms"},
+            {"metrics", "enabled"},
         };
         size_t n = sizeof(want) / sizeof(want[0]);
 
@@ -208,7 +218,8 @@ test_live_keys(void **state)
                                  k->section, k->name);
         }
         assert_string_equal(live, "[clock] format;[log] level;[cluster] peers;"
-                                  "[cluster] poll_interval_ms;[cluster] timeout_ms;");
+                                  "[cluster] discover;[cluster] poll_interval_ms;"
+                                  "[cluster] timeout_ms;");
 }
 
 /* config_value() prints what the responder uses: the parsed value, not the text of the file. */
@@ -218,8 +229,9 @@ test_values_as_the_responder_uses_them(void **state)
         struct config cfg;
         char path[128], err[512], val[64];
         static const char *const want[] = {
-            "/run/x.sock", "0600",  "7",     "Europe/Berlin", "%H:%M", "/var/v", "never",
-            "5",           "debug", "pod-1", "a:1, b:2",      "100",   "10",     "false",
+            "/run/x.sock", "0600", "7",     "Europe/Berlin", "%H:%M",    "/var/v",
+            "never",       "5",    "debug", "pod-1",         "a:1, b:2", "",
+            "100",         "10",   "false",
         };
 
         int rc = load_text(*state,
@@ -322,6 +334,7 @@ test_print(void **state)
                                  "[log] level = info\n"
                                  "[cluster] name = \n"
                                  "[cluster] peers = \n"
+                                 "[cluster] discover = \n"
                                  "[cluster] poll_interval_ms = 1000\n"
                                  "[cluster] timeout_ms = 500\n"
                                  "[metrics] enabled = true\n");
@@ -427,8 +440,8 @@ test_cluster_settings(void **state)
         if (cluster_init(&c, &cfg, err, sizeof(err)) != 0)
                 fail_msg("%s", err);
         assert_string_equal(c.self, "a");
-        assert_int_equal(c.npeers, 1);
-        assert_string_equal(c.peers[0].addr, "b:1");
+        assert_int_equal(c.ntargets, 1);
+        assert_string_equal(c.targets[0].addr, "b:1");
         assert_int_equal(c.poll_interval_ms, 1000);
         assert_int_equal(c.timeout_ms, 20);
 }
@@ -1018,6 +1031,22 @@ static struct bad_case cluster_peer_url = {
     ":2: [cluster] peers = \"http://a:8080/\": \"http://a:8080/\" is not host:port (a port from 1 "
     "to 65535)",
 };
+static struct bad_case cluster_discover_no_port = {
+    "[cluster]\ndiscover = moscow-time-headless\n",
+    ":2: [cluster] discover = \"moscow-time-headless\": expected SERVICE:PORT (the A records of a "
+    "headless Service, with the port of the pods' nginx) or _PORTNAME._tcp.SERVICE (its SRV "
+    "records)",
+};
+static struct bad_case cluster_discover_udp = {
+    "[cluster]\ndiscover = _http._udp.moscow-time-headless\n",
+    ":2: [cluster] discover = \"_http._udp.moscow-time-headless\": expected _PORTNAME._tcp.SERVICE "
+    "(SRV records of a named port of a headless Service) or SERVICE:PORT (its A records)",
+};
+static struct bad_case cluster_discover_and_peers = {
+    "[cluster]\npeers = a:1\ndiscover = _http._tcp.h\n",
+    ":3: [cluster] discover = \"_http._tcp.h\": [cluster] peers is set too; set one of them: "
+    "discover finds the pods in DNS, peers lists them",
+};
 static struct bad_case cluster_poll_too_often = {
     "[cluster]\npoll_interval_ms = 99\n",
     ":2: [cluster] poll_interval_ms = \"99\": expected an integer from 100 to 600000",
@@ -1191,6 +1220,9 @@ config_tests(void)
             CASE("cluster_peer_without_port", cluster_peer_without_port),
             CASE("cluster_peer_twice", cluster_peer_twice),
             CASE("cluster_peer_url", cluster_peer_url),
+            CASE("cluster_discover_no_port", cluster_discover_no_port),
+            CASE("cluster_discover_udp", cluster_discover_udp),
+            CASE("cluster_discover_and_peers", cluster_discover_and_peers),
             CASE("cluster_poll_interval_99", cluster_poll_too_often),
             CASE("cluster_timeout_0", cluster_timeout_zero),
             CASE("metrics_enabled_yes", metrics_enabled_yes),

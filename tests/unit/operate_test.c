@@ -25,7 +25,6 @@ struct op_fixture {
         struct app app;
         struct clock_text clock;
         struct response r;
-        const char *listener; /* MT_LISTENER: "metrics" unless a test says otherwise */
 };
 
 static int
@@ -48,7 +47,6 @@ op_setup(void **state)
                 return -1;
         }
         metrics_init(&o->metrics, "9.9.9", "c0ffee");
-        o->listener = "metrics";
         o->app = (struct app){.cfg = &o->f->cfg,
                               .counter = &o->f->counter,
                               .metrics = &o->metrics,
@@ -67,16 +65,27 @@ op_teardown(void **state)
         return fixture_teardown(&f);
 }
 
+/* A poll's answer from addr: visits as pod. */
+static void
+record(struct cluster *c, const char *addr, uint64_t visits, const char *pod, int64_t now)
+{
+        struct cluster_answer a = {.visits = visits, .age_ms = -1};
+
+        snprintf(a.pod, sizeof(a.pod), "%s", pod);
+        cluster_record(c, addr, &a, now);
+}
+
+/* A request on nginx's public listener, or with listener "metrics" on its metrics one. */
 static const struct response *
-get(struct op_fixture *o, const char *method, const char *path, const char *query,
-    const char *accept)
+get_on(struct op_fixture *o, const char *listener, const char *method, const char *path,
+       const char *query, const char *accept)
 {
         struct request req = {.method = method,
                               .path = path,
                               .path_len = strlen(path),
                               .accept = accept,
                               .query = query,
-                              .listener = o->listener};
+                              .listener = listener};
 
         memset(&o->r, 0x5a, sizeof(o->r));
         routes_handle(&o->app, &o->clock, &req, &o->r);
@@ -86,6 +95,13 @@ get(struct op_fixture *o, const char *method, const char *path, const char *quer
         o->r.body[o->r.body_len] = '\0';
         assert_int_equal(strlen(o->r.body), o->r.body_len);
         return &o->r;
+}
+
+static const struct response *
+get(struct op_fixture *o, const char *method, const char *path, const char *query,
+    const char *accept)
+{
+        return get_on(o, NULL, method, path, query, accept);
 }
 
 static void
@@ -119,7 +135,7 @@ test_metrics_route(void **state)
         get(o, "GET", "/", NULL, NULL);
         get(o, "GET", "/nope", NULL, NULL);
         get(o, "POST", "/visits", NULL, NULL);
-        const struct response *r = get(o, "GET", "/metrics", NULL, NULL);
+        const struct response *r = get_on(o, "metrics", "GET", "/metrics", NULL, NULL);
         assert_int_equal(r->status, 200);
         assert_type(r, METRICS);
         assert_contains(r->head, "Cache-Control: no-store\r\n");
@@ -136,14 +152,14 @@ test_metrics_route(void **state)
         assert_contains(r->body, "\nmoscow_time_cluster_visits 42\n");
         assert_contains(r->body, "\nmoscow_time_peer_up{peer=\"10.0.0.1:8080\"} 0\n");
         assert_contains(r->body, "\nmoscow_time_visits_file_write_errors_total 0\n");
-        r = get(o, "GET", "/metrics", NULL, NULL);
+        r = get_on(o, "metrics", "GET", "/metrics", NULL, NULL);
         assert_contains(r->body,
                         "moscow_time_http_requests_total{route=\"/metrics\",code=\"200\"} 1\n");
         /* Never a visit. */
         assert_int_equal(counter_get(&o->f->counter), 42);
 
         size_t len = r->body_len;
-        r = get(o, "HEAD", "/metrics", NULL, NULL);
+        r = get_on(o, "metrics", "HEAD", "/metrics", NULL, NULL);
         assert_int_equal(r->send_body, 0);
         assert_true(r->body_len > len - 100 && r->body_len < len + 100);
 }
@@ -154,7 +170,7 @@ test_metrics_off_is_404(void **state)
         struct op_fixture *o = *state;
 
         o->app.metrics = NULL;
-        const struct response *r = get(o, "GET", "/metrics", NULL, NULL);
+        const struct response *r = get_on(o, "metrics", "GET", "/metrics", NULL, NULL);
         assert_int_equal(r->status, 404);
         assert_string_equal(r->body, "not found\n");
 }
@@ -170,7 +186,7 @@ test_counter_errors_reach_the_metrics(void **state)
         routes_handle(&o->app, &o->clock, &req, &o->r);
         fsize_restore(o->f);
         assert_int_equal(o->r.status, 503);
-        const struct response *r = get(o, "GET", "/metrics", NULL, NULL);
+        const struct response *r = get_on(o, "metrics", "GET", "/metrics", NULL, NULL);
         assert_contains(r->body, "\nmoscow_time_visits_file_write_errors_total 2\n");
         assert_contains(r->body, "moscow_time_http_requests_total{route=\"/\",code=\"503\"} 2\n");
         assert_contains(r->body, "\nmoscow_time_visits_total 41\n");
@@ -182,14 +198,16 @@ test_cluster_scope_json(void **state)
         struct op_fixture *o = *state;
         int64_t now = now_mono_ns();
 
-        cluster_record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
-        cluster_record(&o->cluster, "10.0.0.1:8080", 3, "pod-1", now);
-        const struct response *r = get(o, "GET", "/visits", "x=1&scope=cluster", JSON);
+        record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
+        record(&o->cluster, "10.0.0.1:8080", 3, "pod-1", now);
+        const struct response *r =
+            get_on(o, "metrics", "GET", "/visits", "x=1&scope=cluster", JSON);
         assert_int_equal(r->status, 200);
         assert_type(r, JSON);
         assert_contains(r->head, "Vary: Accept\r\n");
-        assert_memory_equal(r->body, "{\"visits\":48,\"partial\":true,\"pod\":\"pod-0\",\"pods\":{",
-                            strlen("{\"visits\":48,\"partial\":true,\"pod\":\"pod-0\",\"pods\":{"));
+        const char *start =
+            "{\"visits\":48,\"partial\":true,\"saturated\":false,\"pod\":\"pod-0\",\"pods\":{";
+        assert_memory_equal(r->body, start, strlen(start));
         assert_contains(r->body, "\"pod-0\":{\"visits\":41,\"state\":\"self\"}");
         assert_contains(r->body, "\"pod-1\":{\"visits\":7,\"state\":\"fresh\",\"age_seconds\":0.");
         assert_contains(r->body, "\"reported\":3,\"went_back\":true,\"peer\":\"10.0.0.1:8080\"}");
@@ -198,6 +216,44 @@ test_cluster_scope_json(void **state)
                                  "\"peer\":\"10.0.0.2:8080\",\"error\":\"not polled yet\"}");
         assert_string_equal(r->body + r->body_len - 3, "}}\n");
         assert_int_equal(counter_get(&o->f->counter), 41);
+
+        /* On the public listener: names, counts and states; no address, no error. */
+        r = get(o, "GET", "/visits", "scope=cluster", JSON);
+        assert_memory_equal(r->body, start, strlen(start));
+        assert_contains(r->body, "\"reported\":3,\"went_back\":true}");
+        assert_contains(r->body, "\"peer#2\":{\"visits\":0,\"state\":\"unreached\","
+                                 "\"age_seconds\":null,\"reported\":0,\"went_back\":false}");
+        assert_not_contains(r->body, "10.0.0.");
+        assert_not_contains(r->body, "error");
+        r = get_on(o, "public", "GET", "/visits", "scope=cluster", NULL);
+        assert_not_contains(r->body, "10.0.0.");
+        assert_not_contains(r->body, "not polled yet");
+}
+
+/* What this pod saw of another, for a pod that lost its volume: public, strict to read. */
+static void
+test_cluster_seen(void **state)
+{
+        struct op_fixture *o = *state;
+        struct cluster_answer a;
+        char why[128];
+        int64_t now = now_mono_ns();
+
+        record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
+        const struct response *r = get(o, "GET", "/visits", "scope=cluster&pod=pod-1", NULL);
+        assert_int_equal(r->status, 200);
+        assert_type(r, JSON);
+        assert_contains(r->body, "{\"pod\":\"pod-0\",\"of\":\"pod-1\",\"visits\":7,"
+                                 "\"state\":\"fresh\",\"age_ms\":");
+        assert_int_equal(cluster_parse_answer(r->body, r->body_len, &a, why, sizeof(why)), 0);
+        assert_int_equal(a.visits, 7);
+        assert_string_equal(a.of, "pod-1");
+        r = get(o, "GET", "/visits", "scope=cluster&pod=pod-0", NULL);
+        assert_contains(r->body, "\"of\":\"pod-0\",\"visits\":41,\"state\":\"self\",\"age_ms\":0}");
+        r = get(o, "GET", "/visits", "scope=cluster&pod=pod-9", NULL);
+        assert_int_equal(r->status, 404);
+        r = get(o, "GET", "/visits", "scope=cluster&pod=a%20b", NULL);
+        assert_int_equal(r->status, 400);
 }
 
 static void
@@ -206,18 +262,19 @@ test_cluster_scope_text(void **state)
         struct op_fixture *o = *state;
         int64_t now = now_mono_ns();
 
-        cluster_record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
-        cluster_record(&o->cluster, "10.0.0.2:8080", 2, "pod-2", now);
-        const struct response *r = get(o, "GET", "/visits", "scope=cluster", NULL);
+        record(&o->cluster, "10.0.0.1:8080", 7, "pod-1", now);
+        record(&o->cluster, "10.0.0.2:8080", 2, "pod-2", now);
+        const struct response *r = get_on(o, "metrics", "GET", "/visits", "scope=cluster", NULL);
         assert_type(r, PLAIN);
         assert_memory_equal(r->body, "50\ncomplete: every pod answered lately\n", 39);
         assert_contains(r->body, "\npod-0 41 self (this pod)\n");
         assert_contains(r->body, "\npod-1 7 fresh, 0.");
         assert_contains(r->body, " s ago, at 10.0.0.1:8080\n");
 
-        cluster_record_failure(&o->cluster, "10.0.0.2:8080", "Connection refused", now);
-        cluster_record(&o->cluster, "10.0.0.2:8080", 1, "pod-2", now);
-        r = get(o, "GET", "/visits", "scope=cluster", NULL);
+        cluster_record_failure(&o->cluster, "10.0.0.2:8080", CLUSTER_UNREACHABLE,
+                               "Connection refused", now);
+        record(&o->cluster, "10.0.0.2:8080", 1, "pod-2", now);
+        r = get_on(o, "metrics", "GET", "/visits", "scope=cluster", NULL);
         assert_contains(r->body, "pod-2 2 fresh, ");
         assert_contains(r->body, ", went back to 1 (the total keeps 2), at 10.0.0.2:8080\n");
 }
@@ -290,7 +347,7 @@ test_page_shares(void **state)
         struct op_fixture *o = *state;
         int64_t now = now_mono_ns();
 
-        cluster_record(&o->cluster, "10.0.0.1:8080", 58, "pod-1", now);
+        record(&o->cluster, "10.0.0.1:8080", 58, "pod-1", now);
         const struct response *r = get(o, "GET", "/", NULL, "text/html");
         assert_int_equal(r->status, 200);
         assert_contains(r->body, "<strong id=\"pod\">pod-0</strong>");
@@ -300,7 +357,9 @@ test_page_shares(void **state)
         assert_contains(r->body, "<rect class=\"bar\" width=\"420\" height=\"10\"/></svg>"
                                  "<span class=\"n\">42 · 42%</span></li>");
         assert_contains(r->body, "<rect class=\"bar\" width=\"580\"");
-        assert_contains(r->body, "<li class=\"unreached\"><span>10.0.0.2:8080</span>");
+        /* The page is public: an address that never answered shows by its number. */
+        assert_contains(r->body, "<li class=\"unreached\"><span>peer#2</span>");
+        assert_not_contains(r->body, "10.0.0.2");
         assert_contains(r->body, "<rect class=\"bar\" width=\"0\"");
         assert_contains(r->body, "0 · 0% unreached</span>");
         char want[4096];
@@ -317,13 +376,11 @@ test_metrics_only_on_the_metrics_listener(void **state)
         static const char *const public[] = {"public", "", "Metrics", "metrics ", NULL};
 
         for (int i = 0; i < 5; i++) {
-                o->listener = public[i];
-                const struct response *r = get(o, "GET", "/metrics", NULL, NULL);
+                const struct response *r = get_on(o, public[i], "GET", "/metrics", NULL, NULL);
                 assert_int_equal(r->status, 404);
                 assert_not_contains(r->body, "moscow_time_");
         }
-        o->listener = "metrics";
-        assert_int_equal(get(o, "GET", "/metrics", NULL, NULL)->status, 200);
+        assert_int_equal(get_on(o, "metrics", "GET", "/metrics", NULL, NULL)->status, 200);
 }
 
 #define OP(fn) cmocka_unit_test_setup_teardown(fn, op_setup, op_teardown)
@@ -338,6 +395,7 @@ operate_tests(void)
             OP(test_counter_errors_reach_the_metrics),
             OP(test_cluster_scope_json),
             OP(test_cluster_scope_text),
+            OP(test_cluster_seen),
             OP(test_bad_scope_is_400),
             cmocka_unit_test(test_json_strings_are_escaped),
             cmocka_unit_test(test_tick_format),

@@ -203,37 +203,33 @@ The mount of the visits volume; config.counter.path must be under it.
 {{- end }}
 
 {{/*
-[cluster] peers as the chart renders it: config.cluster.peers when set, else
-(cluster.enabled) each pod's nginx by its stable DNS name,
-<fullname>-N.<headless>:8080 for N < replicaCount (the pods' DNS search path
-adds <namespace>.svc.<clusterDomain>), this pod's own among them (the
-responder recognises it); empty
-with cluster.enabled false. The list follows replicaCount at `helm upgrade`,
-not at `kubectl scale` (the chart's README says what that means).
+[cluster] peers as the chart renders it: config.cluster.peers, a list of your
+own; the chart renders none (the pods find each other, see clusterDiscover).
 */}}
 {{- define "moscow-time.clusterPeers" -}}
-{{- if .Values.config.cluster.peers -}}
-{{ .Values.config.cluster.peers }}
-{{- else if .Values.cluster.enabled -}}
-{{- $full := include "moscow-time.fullname" . -}}
-{{- $headless := include "moscow-time.headlessServiceName" . -}}
-{{- $port := include "moscow-time.containerPort" . -}}
-{{- $peers := list -}}
-{{- range $i := until (int .Values.replicaCount) -}}
-{{- $peers = append $peers (printf "%s-%d.%s:%s" $full $i $headless $port) -}}
-{{- end -}}
-{{- $text := join "," $peers -}}
-{{- if or (gt (len $peers) 64) (gt (len $text) 1000) -}}
-{{- fail (printf "cluster.enabled: %d pods give a [cluster] peers list of %d bytes; the responder takes at most 64 peers on one config.ini line of at most 1022 bytes: set config.cluster.peers, a shorter fullnameOverride, or cluster.enabled=false" (len $peers) (len $text)) -}}
-{{- end -}}
-{{ $text }}
+{{- .Values.config.cluster.peers -}}
+{{- end }}
+
+{{/*
+[cluster] discover as the chart renders it: config.cluster.discover when set,
+else (cluster.enabled, no config.cluster.peers) the SRV records of the headless
+service's port named http, _http._tcp.<headless> (the pods' DNS search path adds
+<namespace>.svc.<clusterDomain>): each responder finds the pods at every poll,
+whatever replicaCount or `kubectl scale` made of them. Empty otherwise.
+*/}}
+{{- define "moscow-time.clusterDiscover" -}}
+{{- if .Values.config.cluster.discover -}}
+{{ .Values.config.cluster.discover }}
+{{- else if and .Values.cluster.enabled (not .Values.config.cluster.peers) -}}
+{{ printf "_http._tcp.%s" (include "moscow-time.headlessServiceName" .) }}
 {{- end -}}
 {{- end }}
 
 {{/*
 The configuration the responder gets: .Values.config (its sections; the
-chart's own config.reload is not one) with [cluster] peers from
-moscow-time.clusterPeers and [metrics] enabled from metrics.enabled.
+chart's own config.reload is not one) with [cluster] peers and discover from
+moscow-time.clusterPeers and clusterDiscover, [metrics] enabled from
+metrics.enabled.
 */}}
 {{- define "moscow-time.effectiveConfig" -}}
 {{- $c := dict -}}
@@ -243,6 +239,7 @@ moscow-time.clusterPeers and [metrics] enabled from metrics.enabled.
 {{- end -}}
 {{- end -}}
 {{- $_ := set $c.cluster "peers" (include "moscow-time.clusterPeers" .) -}}
+{{- $_ := set $c.cluster "discover" (include "moscow-time.clusterDiscover" .) -}}
 {{- $_ := set $c "metrics" (dict "enabled" .Values.metrics.enabled) -}}
 {{- toYaml $c -}}
 {{- end }}
@@ -278,11 +275,10 @@ Usage: include "moscow-time.renderIni" $config
 
 {{/*
 What the pods' checksum/config annotation hashes, so that a change of it
-rolls the pods. [cluster] peers is never in it: it follows replicaCount, and
-each responder takes a new list from the mounted ConfigMap without a
-restart (scaling must not restart the pods that stay). With config.reload
+rolls the pods. [cluster] peers is never in it: each responder takes a new
+list from the mounted ConfigMap without a restart. With config.reload
 live, neither are the other keys a running responder takes on a reload
-([clock] format, [log] level, [cluster] poll_interval_ms and timeout_ms;
+([clock] format, [log] level, [cluster] discover, poll_interval_ms and timeout_ms;
 config.c's key table marks them live, and the chart tests hold this list to
 `moscow-time --print-keys`): only a change of the others rolls.
 */}}
@@ -292,6 +288,7 @@ config.c's key table marks them live, and the chart tests hold this list to
 {{- if eq .Values.config.reload "live" -}}
 {{- $_ := unset $c.clock "format" -}}
 {{- $_ := unset $c.log "level" -}}
+{{- $_ := unset $c.cluster "discover" -}}
 {{- $_ := unset $c.cluster "poll_interval_ms" -}}
 {{- $_ := unset $c.cluster "timeout_ms" -}}
 {{- end -}}

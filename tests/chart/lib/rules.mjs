@@ -375,7 +375,15 @@ export const rules = {
         same(p, 'rendered config.ini keys vs fcgi-app/config.ini', keySet(ini.sections), r.iniKeys);
         const eff = effectiveConfig(r.values, sts(r).metadata.name);
         const want = Object.fromEntries(Object.entries(eff).map(([s, keys]) => [s, Object.fromEntries(Object.entries(keys).map(([k, val]) => [k, String(val)]))]));
-        same(p, 'rendered config.ini values vs .Values.config (peers and metrics as the chart renders them)', ini.sections, want);
+        same(p, 'rendered config.ini values vs .Values.config (peers, discover and metrics as the chart renders them)', ini.sections, want);
+        // Discovery by SRV names the headless service and one of its ports by name.
+        const srv = /^_([A-Za-z0-9-]+)\._tcp\.([^.]+)$/.exec(ini.sections.cluster?.discover ?? '');
+        if (srv && !r.values.config?.cluster?.discover) {
+            const headless = r.objs.find((o) => o.kind === 'Service' && o.spec?.clusterIP === 'None');
+            check(p, headless?.metadata?.name === srv[2], `[cluster] discover ${srv[0]}: no headless Service ${srv[2]}`);
+            check(p, (headless?.spec?.ports ?? []).some((x) => x.name === srv[1]), `[cluster] discover ${srv[0]}: the headless Service has no port named ${srv[1]}`);
+            check(p, headless?.spec?.publishNotReadyAddresses === true, `[cluster] discover ${srv[0]}: the headless Service does not publish not-ready addresses`);
+        }
         const m = mountOf(r, responder, configPath);
         check(p, m?.volume?.configMap?.name === cm.metadata.name, `responder: ${configPath} is not on the ConfigMap's volume`);
         check(p, m?.mountPath === dirname(configPath), `responder: the ConfigMap is not mounted at ${dirname(configPath)}`);

@@ -234,17 +234,17 @@ export function isMap(v) {
 
 // The configuration the chart gives the responder (moscow-time.effectiveConfig):
 // values.config's sections (config.reload is the chart's own setting, not a
-// section), [cluster] peers rendered from cluster.enabled and replicaCount
-// unless config.cluster.peers is set, [metrics] enabled from metrics.enabled.
-// fullname: the StatefulSet's name.
+// section), [cluster] peers as config.cluster.peers (the chart renders no list),
+// [cluster] discover as config.cluster.discover, else with cluster.enabled and no
+// peers the SRV records of the headless service's http port, [metrics] enabled
+// from metrics.enabled. fullname: the StatefulSet's name.
 export function effectiveConfig(values, fullname) {
     const c = {};
     for (const [s, keys] of Object.entries(values.config ?? {})) if (isMap(keys)) c[s] = { ...keys };
-    const own = c.cluster?.peers;
-    const rendered = values.cluster?.enabled
-        ? [...Array(values.replicaCount).keys()].map((i) => `${fullname}-${i}.${fullname}-headless:8080`).join(',')
-        : '';
-    c.cluster = { ...c.cluster, peers: own || rendered };
+    const peers = c.cluster?.peers ?? '';
+    const own = c.cluster?.discover;
+    const rendered = values.cluster?.enabled && !peers ? `_http._tcp.${fullname}-headless` : '';
+    c.cluster = { ...c.cluster, peers, discover: own || rendered };
     c.metrics = { enabled: values.metrics?.enabled };
     return c;
 }
