@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from harness import Stack, wait_for, wait_for_output
+from harness import Client, Stack, wait_for_output
 from peers import (JSON, Dns, HostilePeer, cluster, cluster_text, configure, detail_get,
                    wait_cluster, why_no_dns)
 
@@ -246,6 +246,6 @@ def test_256_pods_with_long_names_every_answer_is_a_200():
                 assert r.status == 200, r
             r = a.get("/")
             assert r.status == 200 and "and 232 more pods" in r.text, r
-            r = a.get("/metrics")
+            r = Client(a.metrics_port).get("/metrics")
             assert r.status == 200 and r.text.count("moscow_time_cluster_pod_visits{") == 256
             assert r.text.count("moscow_time_peer_up{") == 255

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 
-from harness import Stack, wait_for, wait_for_output
+from harness import Stack, wait_for_output
 from peers import JSON, SilentPeer, cluster, configure, make_peers, wait_cluster
 
 NAMES = ["pod-a", "pod-b", "pod-c"]

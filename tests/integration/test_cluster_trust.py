@@ -12,7 +12,7 @@ import re
 import signal
 import time
 
-from harness import Stack, wait_for, wait_for_output
+from harness import Client, Stack, wait_for, wait_for_output
 from peers import (JSON, HostilePeer, SilentPeer, answer_json, cluster, cluster_text, configure,
                    detail_get, make_peers, wait_cluster)
 
@@ -105,7 +105,7 @@ def test_only_a_strict_count_is_taken():
         for (what, _), addr in zip(cases, peer.addrs):
             name, e = entry_at(got, addr)
             assert e["visits"] == 0 and e["state"] == "unreached", (what, e)
-        metrics = a.get("/metrics").text
+        metrics = Client(a.metrics_port).get("/metrics").text
         m = re.search(r'moscow_time_cluster_answers_refused_total\{reason="malformed"\} (\d+)',
                       metrics)
         assert m and int(m.group(1)) >= len(cases), metrics[-1500:]
@@ -129,7 +129,7 @@ def test_the_total_never_wraps_and_the_bars_stay_proportional():
         assert f'<strong id="total">{MAX}</strong>' in page
         # Each huge pod has half, this pod's 9 visits no visible share: not every bar at 0.
         assert page.count('<rect class="bar" width="500"') == 2, page
-        assert "\nmoscow_time_cluster_saturated 1\n" in a.get("/metrics").text
+        assert "\nmoscow_time_cluster_saturated 1\n" in Client(a.metrics_port).get("/metrics").text
 
 
 def test_an_implausible_jump_is_refused():
@@ -145,7 +145,7 @@ def test_an_implausible_jump_is_refused():
         wait_for(lambda: "stale" == cluster(a)["pods"]["jumpy"]["state"], timeout=5,
                  what="the refused pod to turn stale")
         assert re.search(r'moscow_time_cluster_answers_refused_total\{reason="implausible"\} [1-9]',
-                         a.get("/metrics").text)
+                         Client(a.metrics_port).get("/metrics").text)
 
 
 def test_a_peer_answering_as_this_pod_lowers_and_removes_nothing():
@@ -185,7 +185,7 @@ def test_a_rotating_or_flapping_peer_makes_no_labels_and_few_log_lines():
         start(a, "pod-a", peer.addrs, interval_ms=100)
         wait_for(lambda: min(peer.count(i) for i in range(3)) >= 40, timeout=30,
                  what="40 polls of each peer")
-        metrics = a.get("/metrics").text
+        metrics = Client(a.metrics_port).get("/metrics").text
         pods = re.findall(r'moscow_time_cluster_pod_visits\{pod="([^"]*)"\}', metrics)
         assert sorted(pods) == ["alt-a", "flap", "pod-a", "rot-1"], pods
         for addr in peer.addrs:
@@ -263,5 +263,5 @@ def test_every_cluster_answer_is_a_200_with_long_names_and_escaped_errors():
         assert sum(e["state"] == "left" for e in got["pods"].values()) == 64, got
         assert sum("not a count" in e.get("error", "") for e in got["pods"].values()) == 64, got
         assert a.get("/").status == 200
-        r = a.get("/metrics")
+        r = Client(a.metrics_port).get("/metrics")
         assert r.status == 200 and r.text.count("moscow_time_cluster_pod_visits{") == 65, r
