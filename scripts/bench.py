@@ -305,6 +305,21 @@ def build_baseline(rev):
     return os.path.join(tree, "build", "moscow-time"), cleanup
 
 
+def old_config(tree, stack, cfg):
+    """stack's config.ini from tree's own example (REV may not know this tree's keys), with
+    stack's socket and counter and the overrides of cfg (keys named once in config.ini)."""
+    with open(os.path.join(tree, "fcgi-app", "config.ini")) as f:
+        text = f.read()
+    values = {"socket": stack.socket_path, "path": stack.counter_path}
+    values.update({key: value for (_, key), value in cfg.items()})
+    for key, value in values.items():
+        text, n = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {value}", text)
+        if n != 1:
+            raise RuntimeError(f"{tree}/fcgi-app/config.ini has {n} lines '{key} = '")
+    with open(stack.config_path, "w") as f:
+        f.write(text)
+
+
 def baseline_rounds(config, rev):
     """This tree's responder (a) against REV's (b): GET / with sync=interval (the default)
     and with sync=always, each in 24 pairs of rounds a b b a."""
@@ -316,11 +331,16 @@ def baseline_rounds(config, rev):
             with Stack(config=cfg) as new:
                 saved, harness.BINARY = harness.BINARY, binary
                 try:
-                    old = Stack(config=cfg)
+                    old = Stack(config=cfg, start=False)
+                    with old:
+                        old_config(os.path.dirname(os.path.dirname(binary)),
+                                   old, cfg)
+                        old.start_responder()
+                        old.start_nginx()
+                        harness.BINARY = saved
+                        out[name] = twin_rounds(new, old)
                 finally:
                     harness.BINARY = saved
-                with old:
-                    out[name] = twin_rounds(new, old)
     finally:
         cleanup()
     return out

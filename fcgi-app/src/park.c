@@ -36,15 +36,20 @@ struct parked {
 void
 park_init(struct park *p, const struct app *app, struct conns *conns)
 {
-        struct response *r = &p->refused;
+        /* A response has room for the largest answer: on the heap once, not in p for ever. */
+        struct response *r = malloc(sizeof(*r));
 
         p->app = app;
         p->conns = conns;
         atomic_init(&p->parked, 0);
+        p->refused_len = 0;
+        if (r == NULL)
+                return; /* no 503 to send: a refused parked visit's connection is closed */
         /* The 503 of a failed batch, made once: only the request id differs between visits. */
         routes_visit_refused(NULL, r);
         p->refused_len = fcgi_encode_answer(p->refused_bytes, sizeof(p->refused_bytes), 0, r->head,
                                             r->head_len, r->body, r->body_len);
+        free(r);
 }
 
 void
@@ -65,7 +70,7 @@ park_count(struct park *p)
  * One non-blocking send of the answer made for the visit, or of the
  * prepared 503 with its request id; then the connection back to the
  * workers, idle. A connection to close is shut down and re-armed, so that a
- * worker frees it (and pk with it): this frees nothing and takes no lock.
+ * worker frees it: this takes no lock, and frees only the answer it sent.
  */
 static void
 send_parked(struct parked *pk)
@@ -85,8 +90,15 @@ send_parked(struct parked *pk)
         }
         routes_visit_finished(p->app, &pk->v, ok ? pk->status : 503);
         ssize_t sent = send(c->fd, bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        int close = len == 0 || sent != (ssize_t)len || !pk->keep;
+        /*
+         * Freed now, not when c's next request comes: nginx keeps up to a
+         * thousand connections alive, and each would hold its last answer.
+         */
+        c->parked = NULL;
+        park_free(pk);
         /* Not kept, or nginx did not take the answer: closed by the worker it goes to. */
-        conn_return(p->conns, c, sent != (ssize_t)len || !pk->keep);
+        conn_return(p->conns, c, close);
         metrics_gauge_add(p->app->metrics, METRICS_PARKED, -1);
         /* Last: once none is parked, stopping may close c and free what this used. */
         atomic_fetch_sub(&p->parked, 1);

@@ -164,7 +164,7 @@ def test_sigkill_with_many_parked_visits_loses_no_acknowledged_visit():
 
 
 def test_more_visits_than_the_parking_cap_are_all_counted():
-    # 5000 visits at once on direct connections: 4096 park (server.c PARKED_MAX); beyond
+    # 5000 visits at once on direct connections: 256 park (park.h PARK_MAX); beyond
     # that a visit holds its thread until the parked ones drain (back-pressure, no failure).
     need_strace()
     n = 5000
