@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "inotify_drain.h"
@@ -110,6 +111,37 @@ watch_above(struct counter_watch *w)
         return 0;
 }
 
+/* 1 if path names something inside folder (both as written, without "." or ".."). */
+static int
+is_below(const char *path, const char *folder)
+{
+        size_t n = strlen(folder);
+
+        if (strncmp(path, folder, n) != 0)
+                return 0;
+        return n > 0 && (path[n] == '/' || folder[n - 1] == '/') && path[n + (path[n] == '/')] != 0;
+}
+
+/*
+ * 1 if the folder one level below the one watched above (on the way to the
+ * directory) is there: made before that watch was, so its IN_CREATE was not
+ * seen (mkdir -p is faster than a look up the path).
+ */
+static int
+made_below_up(const struct counter_watch *w)
+{
+        char next[PATH_MAX];
+        struct stat st;
+        size_t n = strlen(w->up);
+
+        if (!is_below(w->dir, w->up))
+                return 0; /* not a folder above the directory: nothing between */
+        const char *end = strchr(w->dir + n + (w->dir[n] == '/'), '/');
+        size_t len = end != NULL ? (size_t)(end - w->dir) : strlen(w->dir);
+        snprintf(next, sizeof(next), "%.*s", (int)len, w->dir);
+        return stat(next, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /*
  * Watches the folder above, then the directory (in this order, so that a
  * directory made between the two is seen either way). 1 if the directory is
@@ -123,13 +155,16 @@ follow(struct counter_watch *w, int quiet)
 
         snprintf(was, sizeof(was), "%s", w->up); /* where the directory was looked for */
 
-        for (int tries = 0; tries < 8; tries++) {
+        /* Bounded: a folder deleted and made again as fast as we look could keep us here. */
+        for (int tries = 0; tries < 64; tries++) {
                 up = watch_up(w);
                 up_errno = errno;
                 w->wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
                 if (w->wd >= 0)
                         break;
                 e = errno;
+                if (up == 0 && made_below_up(w))
+                        continue; /* a folder on the way was made before the watch above it */
                 /* A gone between the two watches: its deletion was not seen, look again. */
                 if (up != 0 || (watch_above(w) == 0 && access(w->up, F_OK) == 0))
                         break;
@@ -147,10 +182,14 @@ follow(struct counter_watch *w, int quiet)
                 w->up_warned |= up != 0;
                 return 1;
         }
-        if (w->unwatched != NULL && quiet && w->missing && up == 0 && strcmp(was, w->up) != 0)
-                log_info("counter file %s: %s is gone or moved too; looking for %s from %s",
-                         w->path, was, w->dir, w->up);
-        else if (w->unwatched != NULL && !(quiet && w->missing)) {
+        if (w->unwatched != NULL && quiet && w->missing && up == 0 && strcmp(was, w->up) != 0) {
+                if (is_below(w->up, was)) /* deeper: a folder on the way came */
+                        log_info("counter file %s: %s is there now; looking for %s from %s",
+                                 w->path, w->up, w->dir, w->up);
+                else
+                        log_info("counter file %s: %s is gone or moved too; looking for %s from %s",
+                                 w->path, was, w->dir, w->up);
+        } else if (w->unwatched != NULL && !(quiet && w->missing)) {
                 if (up == 0 && (e == ENOENT || e == ENOTDIR))
                         log_warn("counter file %s: watching its directory %s: %s; %s, until a "
                                  "directory of that name is back (looked for from %s)",

@@ -10,6 +10,7 @@ same name is back, also one made again several levels down (mkdir -p).
 import os
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -46,6 +47,46 @@ def test_the_main_watch_follows_a_folder_deleted_and_made_again(depth):
         # The new folder is watched: a deletion in it is undone without a visit too.
         os.unlink(s.counter_path)
         wait_for_file(s, b"42\n", "deleted from the new folder")
+        assert visit(s) == (200, 43)
+        assert s.stop_responder() == 0
+        assert s.counter_bytes() == b"43\n"
+
+
+def test_a_folder_made_while_the_main_watch_looked_above_it_is_followed():
+    """mkdir -p races the look up the path: the folder below the one the responder settles
+    on watching can be made after it was looked for and before that watch was added; its
+    IN_CREATE is then in no queue, and the responder must see it is there (CI, 2026-12-05:
+    the counter was not put back after mkdir -p). strace holds each inotify_add_watch's
+    return 200 ms, so that the folder below comes in that window every time."""
+    need_strace(attach=False)
+    with Stack(start=False,
+               responder_env={"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")
+                              + ":detect_leaks=0"}) as s:
+        top = os.path.join(s.dir, "data", "counter")
+        middle = os.path.join(top, "sub")
+        folder = os.path.join(middle, "sub")
+        os.makedirs(folder)
+        s.counter_path = os.path.join(folder, "visits")
+        with open(s.counter_path, "w") as f:
+            f.write("41\n")
+        s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): s.counter_path})
+        s.prefix = ["strace", "-f", "-qq", "-o", "/dev/null", "--seccomp-bpf",
+                    "-e", "trace=inotify_add_watch", "-e", "inject=inotify_add_watch:delay_exit=200000"]
+        s.start_responder()
+        s.start_nginx()
+        assert visit(s) == (200, 42)
+        shutil.rmtree(top)
+        wait_for_output(s.responder, f"watching its directory {folder}: No such file or directory",
+                        timeout=10.0)
+        time.sleep(2.0)  # the other watches' last events, each add_watch 200 ms
+        mark = len(s.responder.output())
+        os.mkdir(top)  # the responder looks for counter/sub: not there yet ...
+        time.sleep(0.05)
+        os.mkdir(middle)  # ... and is there before the watch on counter is added
+        wait_for(lambda: f"looking for {folder} from " in s.responder.output()[mark:], timeout=10.0,
+                 what="the responder to settle on a folder to watch")
+        os.mkdir(folder)
+        wait_for_file(s, b"42\n", "the folders made one by one")
         assert visit(s) == (200, 43)
         assert s.stop_responder() == 0
         assert s.counter_bytes() == b"43\n"
