@@ -307,10 +307,12 @@ def test_make_run_as_a_normal_user_whose_PATH_has_no_sbin():
         pytest.skip("as root, running make run as nobody needs setpriv")
     uid = UNPRIVILEGED if prefix else os.geteuid()
     run = RUN
-    if prefix and not all(reachable_by_others(p) for p in (RUN, BINARY)):
+    # run.sh runs build/moscow-time (env -i: not MOSCOW_TIME_BIN, the ASan suite's BINARY).
+    binary = os.path.join(TOP, "build", "moscow-time")
+    if prefix and not all(reachable_by_others(p) for p in (RUN, binary)):
         copy = tempfile.mkdtemp(prefix="mt-checkout-", dir=harness.shared_dir())
         os.chmod(copy, 0o755)
-        copy_checkout(copy, build=[os.path.basename(BINARY)])
+        copy_checkout(copy, build=[os.path.basename(binary)])
         run = os.path.join(copy, "scripts", "run.sh")
     d = tempfile.mkdtemp(prefix="mt-run-")
     os.chmod(d, 0o777)
