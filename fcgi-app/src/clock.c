@@ -175,6 +175,20 @@ zone_names_parse(const unsigned char *b, size_t size, struct zone_names *z)
         return -1;
 }
 
+/* The zone's abbreviations: 0, -1 if its file cannot be read (why says so), 1 if they cannot. */
+static int
+zone_names_load(const char *name, struct zone_names *z, char *why, size_t len)
+{
+        size_t size;
+        unsigned char *buf = zone_read(name, &size, why, len);
+
+        if (buf == NULL)
+                return -1;
+        int rc = zone_names_parse(buf, size, z);
+        free(buf);
+        return rc != 0;
+}
+
 /*
  * A zone whose file is missing, not a TZif file, or cut short or corrupt
  * (its abbreviations cannot be read: glibc would fall back to UTC) is a
@@ -184,21 +198,15 @@ int
 clock_zone_check(const char *name, char *why, size_t len)
 {
         struct zone_names z;
-        size_t size;
-        unsigned char *buf = zone_read(name, &size, why, len);
+        int rc = zone_names_load(name, &z, why, len);
 
-        if (buf == NULL)
-                return -1;
-        int rc = zone_names_parse(buf, size, &z);
-        free(buf);
-        if (rc != 0) {
+        if (rc > 0) {
                 snprintf(why, len,
                          "unknown time zone (%s/%s is cut short or corrupt: not a tz database "
                          "file glibc can read)",
                          zone_dir(), name);
-                return -1;
         }
-        return 0;
+        return rc == 0 ? 0 : -1;
 }
 
 /*
@@ -296,19 +304,15 @@ int
 clock_format_check(const char *fmt, const char *zone, char *why, size_t len)
 {
         struct zone_names z;
-        size_t size, failed = 0, first = 0;
+        size_t failed = 0, first = 0;
 
         if (check_conversions(fmt, why, len) != 0)
                 return -1;
-        unsigned char *buf = zone_read(zone, &size, why, len);
-        if (buf == NULL)
-                return -1;
-        int rc = zone_names_parse(buf, size, &z);
-        free(buf);
-        if (rc != 0) {
+        int rc = zone_names_load(zone, &z, why, len);
+        if (rc > 0)
                 snprintf(why, len, "cannot read the abbreviations of time zone %s", zone);
+        if (rc != 0)
                 return -1;
-        }
         for (size_t i = 0; i < z.n; i++) {
                 if (!fits(fmt, z.name[i]) && failed++ == 0)
                         first = i;
