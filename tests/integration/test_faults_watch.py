@@ -24,20 +24,26 @@ def wait_for_file(s, expected, what):
                                f"by itself, without a visit or probe")
 
 
+def serve_counter_in(s, folder):
+    """The stack s started with its counter file in folder (made here), at 41, and visited
+    once: the file holds 42."""
+    os.makedirs(folder)
+    s.counter_path = os.path.join(folder, "visits")
+    with open(s.counter_path, "w") as f:
+        f.write("41\n")
+    s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): s.counter_path})
+    s.start_responder()
+    s.start_nginx()
+    assert visit(s) == (200, 42)
+
+
 @pytest.mark.parametrize("depth", [1, 3])
 def test_the_main_watch_follows_a_folder_deleted_and_made_again(depth):
     with Stack(start=False) as s:
         # The counter `depth` folders below the stack's data folder, which is deleted whole.
         top = os.path.join(s.dir, "data", "counter")
         folder = os.path.join(top, *["sub"] * (depth - 1))
-        os.makedirs(folder)
-        s.counter_path = os.path.join(folder, "visits")
-        with open(s.counter_path, "w") as f:
-            f.write("41\n")
-        s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): s.counter_path})
-        s.start_responder()
-        s.start_nginx()
-        assert visit(s) == (200, 42)
+        serve_counter_in(s, folder)
         shutil.rmtree(top)
         # The main thread has seen the folder go and found nothing to watch in its place.
         wait_for_output(s.responder, f"watching its directory {folder}: No such file or directory")
@@ -65,16 +71,9 @@ def test_a_folder_made_while_the_main_watch_looked_above_it_is_followed():
         top = os.path.join(s.dir, "data", "counter")
         middle = os.path.join(top, "sub")
         folder = os.path.join(middle, "sub")
-        os.makedirs(folder)
-        s.counter_path = os.path.join(folder, "visits")
-        with open(s.counter_path, "w") as f:
-            f.write("41\n")
-        s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): s.counter_path})
         s.prefix = ["strace", "-f", "-qq", "-o", "/dev/null", "--seccomp-bpf",
                     "-e", "trace=inotify_add_watch", "-e", "inject=inotify_add_watch:delay_exit=200000"]
-        s.start_responder()
-        s.start_nginx()
-        assert visit(s) == (200, 42)
+        serve_counter_in(s, folder)
         shutil.rmtree(top)
         wait_for_output(s.responder, f"watching its directory {folder}: No such file or directory",
                         timeout=10.0)
@@ -99,14 +98,7 @@ def test_the_main_watch_follows_folders_above_deleted_after_it_looked():
     with Stack(start=False) as s:
         top = os.path.join(s.dir, "data", "a")
         folder = os.path.join(top, "b", "c")
-        os.makedirs(folder)
-        s.counter_path = os.path.join(folder, "visits")
-        with open(s.counter_path, "w") as f:
-            f.write("41\n")
-        s.write_config({("server", "socket"): s.socket_path, ("counter", "path"): s.counter_path})
-        s.start_responder()
-        s.start_nginx()
-        assert visit(s) == (200, 42)
+        serve_counter_in(s, folder)
         os.unlink(s.counter_path)
         wait_for_file(s, b"42\n", "deleted")
         os.unlink(s.counter_path)
